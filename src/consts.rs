@@ -1,0 +1,53 @@
+//! Every protocol limit in one place, named, so hardening and tuning touch one file.
+
+/// Bucket size, size of a `peers` reply, and the global maximum replication (SPEC 1).
+pub const K: usize = 20;
+/// Requests a lookup keeps in flight at once (SPEC 1).
+pub const ALPHA: usize = 3;
+/// Default and allowed range of a peer's replication factor (SPEC 1).
+pub const DEFAULT_REPLICATION: u32 = 5;
+pub const MIN_REPLICATION: u32 = 5;
+pub const MAX_REPLICATION: u32 = 20;
+/// Length of a uid, key, public key.
+pub const ID_LEN: usize = 32;
+/// Length of an Ed25519 signature.
+pub const SIGNATURE_LEN: usize = 64;
+/// Largest message body on the wire, in bytes (SPEC 2).
+pub const MAX_MESSAGE: usize = 1_048_576;
+/// Largest value `set` accepts: the largest whose worst-case `set` request *and* `value`
+/// reply both fit in MAX_MESSAGE. `#(value #u8(` is 12 bytes, each byte costs at most 4
+/// ("255 ", the last one 3), and `))` closes: 12 + 4n - 1 + 2 <= MAX_MESSAGE.
+pub const MAX_VALUE_SIZE: usize = (MAX_MESSAGE - 13) / 4;
+/// A request unanswered this long has failed (SPEC 3), in microseconds.
+pub const REQUEST_TIMEOUT_US: u64 = 5_000_000;
+/// How long an operation (a whole lookup plus its stores) may run before it gives up.
+pub const OP_TIMEOUT_US: u64 = 30_000_000;
+/// An idle connection is closed after this long, in microseconds.
+pub const IDLE_TIMEOUT_US: u64 = 60_000_000;
+/// Open outbound connections one peer keeps at most; the least recently used idle one is
+/// closed to make room. Sized so 250 peers fit in one process under a 20,000 fd limit.
+pub const MAX_OUTBOUND_CONNECTIONS: usize = 32;
+/// Inbound connections one peer accepts at most; the oldest idle one is closed past it.
+pub const MAX_INBOUND_CONNECTIONS: usize = 48;
+/// Requests queued or in flight on one connection at most.
+pub const MAX_IN_FLIGHT_PER_CONNECTION: usize = 64;
+/// A bag entry lives this long after its latest publish (like a BitTorrent announce).
+pub const BAG_ENTRY_TTL_US: u64 = 30 * 60 * 1_000_000;
+/// Entries one key's bag holds at most.
+pub const MAX_BAG_ENTRIES_PER_KEY: usize = 1_000;
+/// Bag entries one peer holds at most over all keys.
+pub const MAX_BAG_ENTRIES_TOTAL: usize = 100_000;
+/// Publishers remembered per bag entry (counting distinct publishers beyond this saturates).
+pub const MAX_PUBLISHERS_PER_ENTRY: usize = 1_000;
+/// Entries a `bag` reply carries at most.
+pub const MAX_BAG_REPLY: usize = 20;
+/// Values one peer stores at most, and their total bytes at most.
+pub const MAX_VALUES: usize = 100_000;
+pub const MAX_VALUE_BYTES_TOTAL: usize = 512 * 1024 * 1024;
+/// Namespace records one peer stores at most.
+pub const MAX_NAMESPACE_RECORDS: usize = 100_000;
+/// Reader limits (SPEC 2): nesting depth, elements of one vector or bytevector,
+/// digits of one integer.
+pub const MAX_DATUM_DEPTH: usize = 8;
+pub const MAX_DATUM_ELEMENTS: usize = MAX_MESSAGE;
+pub const MAX_INTEGER_DIGITS: usize = 80;

@@ -1,0 +1,1 @@
+//! Placeholder: the net helper writes this module.

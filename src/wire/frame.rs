@@ -1,0 +1,1 @@
+//! Placeholder: the wire helper writes this file.
