@@ -7,6 +7,11 @@
 //! program-supplied transport), `node` (the blocking API), `ffi` (the C boundary).
 
 pub mod consts;
+pub mod core;
+pub mod lookup;
+pub mod ops;
+pub mod routing;
+pub mod sim;
 pub mod error;
 pub mod id;
 pub mod net;

@@ -1,7 +1,7 @@
 //! Ed25519 for namespaces: the signed bytes of SPEC 4, signing and verification.
 
 use crate::wire::NamespaceRecord;
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
 const DOMAIN: &[u8] = b"peer-namespace-v1";
 

@@ -1,0 +1,90 @@
+//! The protocol core on a simulated network: no sockets, a virtual clock, fixed seeds.
+
+use peer::core::{Op, OpResult};
+use peer::sim::Sim;
+use peer::Id;
+use rand::{Rng, SeedableRng};
+use std::sync::Arc;
+
+fn pct(v: &mut [u32], p: f64) -> u32 {
+    v.sort();
+    v[((v.len() - 1) as f64 * p) as usize]
+}
+
+#[test]
+fn lookups_find_the_true_k_nearest_on_1000_peers() {
+    let mut sim = Sim::new(1000, 11);
+    sim.bootstrap_all();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(12);
+    let mut rounds = Vec::new();
+    let mut sent = Vec::new();
+    for _ in 0..200 {
+        let target = Id::random(&mut rng);
+        let from = rng.gen_range(0..sim.len());
+        match sim.run(from, Op::FindNodes { target }) {
+            OpResult::Nodes { contacts, rounds: r, sent: s } => {
+                let got: Vec<Id> = contacts.iter().map(|c| c.id).collect();
+                let mut want = sim.true_nearest(&target, 21);
+                want.retain(|id| *id != sim.peers[from].uid());
+                want.truncate(20);
+                assert_eq!(got, want, "lookup from {from} missed a nearest peer");
+                rounds.push(r);
+                sent.push(s as u32);
+            }
+            other => panic!("lookup failed: {other:?}"),
+        }
+    }
+    println!(
+        "1000 simulated peers, 200 lookups: rounds p50 {} p99 {} max {}; requests p50 {} p99 {}",
+        pct(&mut rounds, 0.5),
+        pct(&mut rounds, 0.99),
+        pct(&mut rounds, 1.0),
+        pct(&mut sent, 0.5),
+        pct(&mut sent, 0.99)
+    );
+}
+
+#[test]
+fn set_and_ref_on_a_simulated_network_with_churn() {
+    let mut sim = Sim::new(300, 21);
+    sim.bootstrap_all();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(22);
+    let mut keys = Vec::new();
+    for i in 0..100 {
+        let value: Vec<u8> = (0..100).map(|_| rng.gen()).collect();
+        let from = rng.gen_range(0..sim.len());
+        match sim.run(from, Op::Set { value: Arc::new(value.clone()) }) {
+            OpResult::Key(k) => assert_eq!(k, Id::hash(&value), "set {i}"),
+            other => panic!("set {i} failed: {other:?}"),
+        }
+        keys.push((Id::hash(&value), value));
+    }
+    for (k, v) in &keys {
+        let from = rng.gen_range(0..sim.len());
+        assert_eq!(sim.run(from, Op::Ref { key: *k }), OpResult::Value(Some(v.clone())));
+    }
+    // A key nobody stored: "not found", in a few round trips, never by a timeout.
+    let t0 = sim.now;
+    assert_eq!(sim.run(5, Op::Ref { key: Id::random(&mut rng) }), OpResult::Value(None));
+    assert!(sim.now - t0 < peer::consts::REQUEST_TIMEOUT_US);
+    // Stop 30% of the peers; refs from survivors still find nearly everything.
+    for i in 0..sim.len() {
+        if rng.gen_bool(0.3) && i != 0 {
+            sim.stop(i);
+        }
+    }
+    let mut found = 0;
+    for (k, v) in &keys {
+        let from = loop {
+            let f = rng.gen_range(0..sim.len());
+            if !sim.is_stopped(f) {
+                break f;
+            }
+        };
+        if sim.run(from, Op::Ref { key: *k }) == OpResult::Value(Some(v.clone())) {
+            found += 1;
+        }
+    }
+    println!("after 30% churn: {found}/100 values found");
+    assert!(found >= 98, "only {found}/100 found after churn");
+}
