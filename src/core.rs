@@ -120,6 +120,8 @@ struct Pending {
     /// For `_at` ops: the contact, once found.
     at: Option<Contact>,
     signature: Option<[u8; 64]>,
+    /// Bootstrap: false while looking up our own uid, true while refreshing far buckets.
+    refreshing: bool,
 }
 
 pub struct Core {
@@ -275,6 +277,7 @@ impl Core {
             value: None,
             at: None,
             signature: None,
+            refreshing: false,
         };
         let want = self.replication;
         let lookup = |core: &Core, target: Id, want: usize| Lookup::new(core.me, target, want, core.routing.closest(&target, K));
@@ -379,7 +382,8 @@ impl Core {
         let Phase::Lookup(lookups) = std::mem::replace(&mut p.phase, Phase::Final { outstanding: 0 }) else { return };
         let want = self.replication;
         match p.op.clone() {
-            Op::Bootstrap if lookups.len() == 1 => {
+            Op::Bootstrap if !p.refreshing => {
+                p.refreshing = true;
                 // Nearby peers are known now; refresh every far bucket that is not full.
                 let nearest = self.routing.closest(&self.me, 1);
                 let depth = nearest.first().and_then(|c| self.me.common_prefix(&c.id)).unwrap_or(0);

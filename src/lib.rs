@@ -13,6 +13,7 @@ pub mod ops;
 pub mod routing;
 pub mod sim;
 pub mod error;
+pub mod ffi;
 pub mod id;
 pub mod net;
 pub mod node;

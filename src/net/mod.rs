@@ -1,1 +1,536 @@
-//! Placeholder: the net helper writes this module.
+//! The built-in transport (SPEC 3): encrypted, authenticated TCP on one mio event loop.
+//!
+//! # Connection layout
+//! Both directions of a connection are a sequence of *records*: a u16 big-endian length
+//! `L` (at most 16,512), then `L` bytes. A longer record closes the connection before its
+//! body is read.
+//!
+//! - The dialer's first record is one pattern byte, `1` for
+//!   `Noise_XX_25519_ChaChaPoly_SHA256` or `2` for `Noise_IK_25519_ChaChaPoly_SHA256`,
+//!   followed by Noise handshake message 1. Every other record holds exactly one Noise
+//!   message: the rest of the handshake, then transport messages.
+//! - Prologue of both patterns: the 16 bytes `libpeer noise v1` then the pattern byte, so an
+//!   altered pattern byte fails the handshake.
+//! - XX: `-> e` / `<- e, ee, s, es` / `-> s, se` + payload. IK (the dialer already knows the
+//!   responder's static key, from a `peer` reply): `-> e, es, s, ss` + payload /
+//!   `<- e, ee, se`. Message 2 payloads are empty; the responder never sends first.
+//! - The plaintext is one byte stream per direction: SPEC 2 frames (u32 big-endian length
+//!   at most 1 MiB, then datum text) back to back, cut anywhere into pieces of at most
+//!   16 KiB, each carried as one transport message (Noise allows 64 KiB; 16 KiB records,
+//!   as in TLS, keep the scratch buffers and a connection's partial input small). The dialer's first requests ride
+//!   in the payload of XX message 3 or IK message 1 (as much as fits), so a request to a
+//!   known key costs one round trip. Like all 0-RTT data, an IK message 1 recorded by an
+//!   eavesdropper can be replayed to the responder (it cannot be read or altered); the
+//!   requests are idempotent reads and stores, so a replay changes nothing.
+//!
+//! # Rules
+//! Requests flow dialer -> acceptor only; the acceptor answers in arrival order and replies
+//! are matched FIFO, several in flight at once (at most `MAX_IN_FLIGHT_PER_CONNECTION`). A
+//! request unanswered after 5 s fails and closes its connection. Anything malformed
+//! (record, ciphertext, handshake, frame longer than 1 MiB, datum) closes that one
+//! connection and fails its requests. Idle connections close after `IDLE_TIMEOUT_US` on the
+//! dialing side; the accepting side waits one request timeout longer, so the dialer, which
+//! knows whether it is about to reuse the connection, is normally the one that closes.
+//! Open connections are bounded per direction; the least recently used idle one makes room.
+//!
+//! # Memory
+//! Scratch buffers (socket reads, encryption, encoding) belong to the `Net`, not to each
+//! connection. A connection keeps output only for what its socket refused, input only for an
+//! incomplete record or frame, and frees either once emptied; its handshake state is dropped
+//! when the handshake completes.
+
+mod conn;
+mod noise;
+
+use crate::consts::{MAX_INBOUND_CONNECTIONS, MAX_IN_FLIGHT_PER_CONNECTION, MAX_MESSAGE, MAX_OUTBOUND_CONNECTIONS};
+use crate::wire::{encode_reply, encode_request, Reply, Request};
+use conn::{Conn, Pending, Phase, Shared};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use noise::{Handshake, Queued, Step};
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub type ConnId = u64;
+
+pub struct NetConfig {
+    pub bind: SocketAddr,
+    /// X25519 static secret of this peer's Noise identity.
+    pub static_secret: [u8; 32],
+}
+
+#[derive(Debug)]
+pub enum NetEvent {
+    /// Reply to the request sent with `token`; `remote_static` = responder's authenticated Noise static key.
+    Reply { token: u64, reply: Reply, remote_static: [u8; 32] },
+    /// The request sent with `token` failed (connect refused, handshake failed, wrong static key,
+    /// connection closed or reset, malformed reply, no reply within 5 s).
+    Failed { token: u64 },
+    /// A request arrived on an inbound connection. The loop answers it immediately with send_reply
+    /// (so replies leave in arrival order, FIFO, as SPEC 3 requires).
+    Request { conn: ConnId, from: SocketAddr, remote_static: [u8; 32], request: Request },
+}
+
+const LISTENER: Token = Token(0);
+const WAKER: Token = Token(1);
+/// Without any deadline the loop still looks at its connections this often.
+const MAX_TIMER_SLEEP: Duration = Duration::from_secs(3600);
+
+pub struct Net {
+    poll: Poll,
+    mio_events: Events,
+    ready: Vec<(Token, bool, bool)>,
+    listener: TcpListener,
+    local: SocketAddr,
+    public: [u8; 32],
+    waker: Arc<Waker>,
+    conns: HashMap<ConnId, Conn>,
+    /// Outbound connection to each address (reused by later requests).
+    by_addr: HashMap<SocketAddr, ConnId>,
+    outbound: usize,
+    inbound: usize,
+    next_id: ConnId,
+    sh: Shared,
+    /// Events produced outside `poll` (a request that failed at once), delivered by the next poll.
+    deferred: Vec<NetEvent>,
+    /// No connection deadline falls before this.
+    next_check: Instant,
+    /// Connections closed because something went wrong, and the latest reason.
+    failures: u64,
+    last_failure: Option<String>,
+}
+
+impl Net {
+    /// Binds the listener, creates the mio Poll and a Waker.
+    pub fn new(cfg: NetConfig) -> io::Result<Net> {
+        let poll = Poll::new()?;
+        let mut listener = TcpListener::bind(cfg.bind)?;
+        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let local = listener.local_addr()?;
+        let secret = x25519_dalek::StaticSecret::from(cfg.static_secret);
+        let public = x25519_dalek::PublicKey::from(&secret).to_bytes();
+        Ok(Net {
+            poll,
+            mio_events: Events::with_capacity(256),
+            ready: Vec::new(),
+            listener,
+            local,
+            public,
+            waker,
+            conns: HashMap::new(),
+            by_addr: HashMap::new(),
+            outbound: 0,
+            inbound: 0,
+            next_id: 2,
+            sh: Shared::new(cfg.static_secret),
+            deferred: Vec::new(),
+            next_check: Instant::now() + MAX_TIMER_SLEEP,
+            failures: 0,
+            last_failure: None,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// This peer's Noise static public key.
+    pub fn static_public(&self) -> [u8; 32] {
+        self.public
+    }
+
+    /// Other threads call `.wake()` on it after queueing a command for the loop.
+    pub fn waker(&self) -> Arc<Waker> {
+        self.waker.clone()
+    }
+
+    pub fn open_connections(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// How long a request may wait for its reply (default `REQUEST_TIMEOUT_US`).
+    pub fn set_request_timeout(&mut self, d: Duration) {
+        self.sh.request_timeout = d;
+        self.next_check = Instant::now();
+    }
+
+    /// How long an unused outbound connection stays open (default `IDLE_TIMEOUT_US`;
+    /// inbound ones stay one request timeout longer).
+    pub fn set_idle_timeout(&mut self, d: Duration) {
+        self.sh.idle_timeout = d;
+        self.next_check = Instant::now();
+    }
+
+    /// Connections closed so far because of an error (I/O, handshake, malformed input,
+    /// timeout), and why the latest one was (diagnostics).
+    pub fn failures(&self) -> (u64, Option<&str>) {
+        (self.failures, self.last_failure.as_deref())
+    }
+
+    /// Heap bytes held by connection buffers right now (diagnostics).
+    pub fn buffered_bytes(&self) -> usize {
+        self.conns.values().map(|c| c.buffered()).sum()
+    }
+
+    /// Queue `request` to `to`, reusing an open connection to that address or dialing one.
+    /// With `expected_static` = Some(k) the handshake must authenticate exactly k (else Failed)
+    /// and uses Noise IK carrying the first request; with None it uses XX.
+    pub fn send_request(&mut self, token: u64, to: SocketAddr, expected_static: Option<[u8; 32]>, request: &Request) {
+        let now = Instant::now();
+        let deadline = now + self.sh.request_timeout;
+        let enc = &mut self.sh.enc;
+        enc.clear();
+        enc.extend_from_slice(&[0; 4]);
+        encode_request(request, enc);
+        let len = enc.len() - 4;
+        if len > MAX_MESSAGE {
+            self.sh.trim_enc();
+            self.deferred.push(NetEvent::Failed { token });
+            return;
+        }
+        enc[..4].copy_from_slice(&(len as u32).to_be_bytes());
+        let id = match self.by_addr.get(&to) {
+            Some(&id) => id,
+            None => {
+                self.dial(token, to, expected_static, deadline, now);
+                self.sh.trim_enc();
+                return;
+            }
+        };
+        let Some(c) = self.conns.get_mut(&id) else {
+            // Unreachable: by_addr only names live connections.
+            self.by_addr.remove(&to);
+            self.deferred.push(NetEvent::Failed { token });
+            return;
+        };
+        let wanted_other_key = match (expected_static, &c.phase) {
+            (Some(k), Phase::Open(_)) => k != c.remote_static,
+            (Some(k), Phase::Handshake(_)) => c.expected.is_some_and(|e| e != k),
+            (None, _) => false,
+        };
+        if wanted_other_key || c.load() >= MAX_IN_FLIGHT_PER_CONNECTION {
+            self.deferred.push(NetEvent::Failed { token });
+            return;
+        }
+        let result = match &mut c.phase {
+            Phase::Handshake(h) => {
+                h.queued.push(Queued { token, deadline, expected: expected_static, frame: self.sh.enc.clone() });
+                Ok(())
+            }
+            Phase::Open(_) => {
+                c.pending.push_back(Pending { token, deadline });
+                c.last_active = now;
+                c.send_plain(&self.sh.enc, &mut self.sh.crypt)
+            }
+        };
+        self.sh.trim_enc();
+        self.arm(deadline);
+        if let Err(e) = result {
+            self.note(&e);
+            let mut ev = std::mem::take(&mut self.deferred);
+            self.close(id, &mut ev);
+            self.deferred = ev;
+        }
+    }
+
+    /// Answer the oldest unanswered request of inbound connection `conn`. A connection closed
+    /// meanwhile is ignored (its dialer sees the request fail).
+    pub fn send_reply(&mut self, conn: ConnId, reply: &Reply) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        if c.outbound || c.unanswered == 0 || !c.is_open() {
+            return;
+        }
+        c.unanswered -= 1;
+        let enc = &mut self.sh.enc;
+        enc.clear();
+        enc.extend_from_slice(&[0; 4]);
+        encode_reply(reply, enc);
+        let len = enc.len() - 4;
+        let result = if len > MAX_MESSAGE {
+            // Cannot be sent; closing beats leaving the dialer's FIFO out of step.
+            Err(conn::ConnError::Protocol("reply longer than 1 MiB"))
+        } else {
+            enc[..4].copy_from_slice(&(len as u32).to_be_bytes());
+            c.last_active = Instant::now();
+            c.send_plain(&self.sh.enc, &mut self.sh.crypt)
+        };
+        self.sh.trim_enc();
+        if let Err(e) = result {
+            self.note(&e);
+            let mut ev = std::mem::take(&mut self.deferred);
+            self.close(conn, &mut ev);
+            self.deferred = ev;
+        }
+    }
+
+    /// Wait at most `timeout` for I/O or a wake; process everything ready; append events.
+    /// Also runs the transport's own timers (request timeout, handshake timeout, idle close).
+    pub fn poll(&mut self, timeout: Option<Duration>, events: &mut Vec<NetEvent>) -> io::Result<()> {
+        let now = Instant::now();
+        let until_timer = self.next_check.saturating_duration_since(now);
+        let mut wait = timeout.map_or(until_timer, |t| t.min(until_timer));
+        if !self.deferred.is_empty() {
+            wait = Duration::ZERO;
+        }
+        match self.poll.poll(&mut self.mio_events, Some(wait)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        events.append(&mut self.deferred);
+        self.ready.clear();
+        for ev in self.mio_events.iter() {
+            let r = ev.is_readable() || ev.is_read_closed() || ev.is_error();
+            let w = ev.is_writable() || ev.is_write_closed() || ev.is_error();
+            self.ready.push((ev.token(), r, w));
+        }
+        let now = Instant::now();
+        let ready = std::mem::take(&mut self.ready);
+        for &(token, r, w) in &ready {
+            match token {
+                LISTENER => self.accept(now),
+                WAKER => {}
+                Token(t) => self.conn_ready(t as ConnId, r, w, now, events),
+            }
+        }
+        self.ready = ready;
+        self.run_timers(now, events);
+        Ok(())
+    }
+
+    fn arm(&mut self, at: Instant) {
+        if at < self.next_check {
+            self.next_check = at;
+        }
+    }
+
+    fn conn_ready(&mut self, id: ConnId, readable: bool, writable: bool, now: Instant, events: &mut Vec<NetEvent>) {
+        let Some(c) = self.conns.get_mut(&id) else { return };
+        let result = (|| {
+            if !c.connected {
+                if !c.check_connected()? {
+                    return Ok(());
+                }
+                c.flush()?;
+            } else if writable {
+                c.flush()?;
+            }
+            if readable {
+                c.last_active = now;
+                c.read_all(&mut self.sh, events)?;
+            }
+            Ok::<(), conn::ConnError>(())
+        })();
+        if let Err(e) = result {
+            // A peer closing a connection nothing waits on is routine, not a failure.
+            if !(matches!(e, conn::ConnError::Closed) && self.conns.get(&id).is_some_and(|c| c.is_idle())) {
+                self.note(&e);
+            }
+            self.close(id, events);
+        }
+    }
+
+    fn note(&mut self, e: &conn::ConnError) {
+        self.failures += 1;
+        self.last_failure = Some(e.to_string());
+    }
+
+    fn accept(&mut self, now: Instant) {
+        loop {
+            let (mut sock, peer) = match self.listener.accept() {
+                Ok(s) => s,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                // A connection that died in the backlog: take the next. Out of fds: stop
+                // for now rather than spin (the next connection wakes the listener again).
+                Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted) => continue,
+                Err(_) => return,
+            };
+            if self.inbound >= MAX_INBOUND_CONNECTIONS && !self.evict(false) {
+                continue; // dropped: every inbound connection is busy
+            }
+            if sock.set_nodelay(true).is_err() {
+                continue;
+            }
+            let id = self.next_id;
+            if self.poll.registry().register(&mut sock, Token(id as usize), Interest::READABLE | Interest::WRITABLE).is_err() {
+                continue;
+            }
+            self.next_id += 1;
+            let deadline = now + self.sh.request_timeout;
+            let h = Handshake { state: None, step: Step::First, queued: Vec::new(), leftover: Vec::new(), deadline };
+            self.conns.insert(id, Conn::new(id, sock, peer, false, Phase::Handshake(Box::new(h)), now));
+            self.inbound += 1;
+            self.arm(deadline);
+        }
+    }
+
+    /// Open a connection to `to` carrying the request encoded in `sh.enc`.
+    fn dial(&mut self, token: u64, to: SocketAddr, expected: Option<[u8; 32]>, deadline: Instant, now: Instant) {
+        if self.outbound >= MAX_OUTBOUND_CONNECTIONS && !self.evict(true) {
+            self.deferred.push(NetEvent::Failed { token });
+            return;
+        }
+        let id = self.next_id;
+        let setup = (|| {
+            let mut sock = TcpStream::connect(to)?;
+            sock.set_nodelay(true)?;
+            self.poll.registry().register(&mut sock, Token(id as usize), Interest::READABLE | Interest::WRITABLE)?;
+            Ok::<_, io::Error>(sock)
+        })();
+        let sock = match setup {
+            Ok(s) => s,
+            Err(_) => {
+                self.deferred.push(NetEvent::Failed { token });
+                return;
+            }
+        };
+        self.next_id += 1;
+        // Placeholder phase, replaced by start_dial.
+        let h = Handshake { state: None, step: Step::Second, queued: Vec::new(), leftover: Vec::new(), deadline };
+        let mut c = Conn::new(id, sock, to, true, Phase::Handshake(Box::new(h)), now);
+        c.expected = expected;
+        let started = c.start_dial(&self.sh.secret, token, deadline, &self.sh.enc);
+        self.conns.insert(id, c);
+        self.by_addr.insert(to, id);
+        self.outbound += 1;
+        self.arm(deadline);
+        if let Err(e) = started {
+            self.note(&e);
+            let mut ev = std::mem::take(&mut self.deferred);
+            self.close(id, &mut ev);
+            // start_dial may fail before the request was queued; never lose its token.
+            if !ev.iter().any(|e| matches!(e, NetEvent::Failed { token: t } if *t == token)) {
+                ev.push(NetEvent::Failed { token });
+            }
+            self.deferred = ev;
+        }
+    }
+
+    /// Close the least recently used idle connection of one direction; false if none is idle.
+    fn evict(&mut self, outbound: bool) -> bool {
+        let victim = self
+            .conns
+            .values()
+            .filter(|c| c.outbound == outbound && c.is_idle())
+            .min_by_key(|c| c.last_active)
+            .map(|c| c.id);
+        match victim {
+            Some(id) => {
+                // Idle: no request to fail.
+                let mut none = Vec::new();
+                self.close(id, &mut none);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Drop a connection, failing every request still waiting on it.
+    fn close(&mut self, id: ConnId, events: &mut Vec<NetEvent>) {
+        let Some(mut c) = self.conns.remove(&id) else { return };
+        let _ = self.poll.registry().deregister(&mut c.sock);
+        if c.outbound {
+            self.outbound -= 1;
+            if self.by_addr.get(&c.peer) == Some(&id) {
+                self.by_addr.remove(&c.peer);
+            }
+        } else {
+            self.inbound -= 1;
+        }
+        for p in c.pending.drain(..) {
+            events.push(NetEvent::Failed { token: p.token });
+        }
+        if let Phase::Handshake(h) = &mut c.phase {
+            for q in h.queued.drain(..) {
+                events.push(NetEvent::Failed { token: q.token });
+            }
+        }
+    }
+
+    /// Close connections past a deadline and compute when to look again.
+    fn run_timers(&mut self, now: Instant, events: &mut Vec<NetEvent>) {
+        if now < self.next_check {
+            return;
+        }
+        let idle = self.sh.idle_timeout;
+        let inbound_idle = idle + self.sh.request_timeout;
+        let mut next = now + MAX_TIMER_SLEEP;
+        let mut expired = Vec::new();
+        for c in self.conns.values() {
+            match c.deadline(idle, inbound_idle) {
+                Some(d) if d <= now => expired.push(c.id),
+                Some(d) => next = next.min(d),
+                // Waiting on the loop's reply: look again once it could have gone idle.
+                None => next = next.min(now + inbound_idle),
+            }
+        }
+        for id in expired {
+            if self.conns.get(&id).is_some_and(|c| !c.is_idle()) {
+                self.note(&conn::ConnError::Protocol("timed out"));
+            }
+            self.close(id, events);
+        }
+        self.next_check = next;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::Id;
+
+    fn net(secret: u8) -> Net {
+        Net::new(NetConfig { bind: "127.0.0.1:0".parse().unwrap(), static_secret: [secret; 32] }).unwrap()
+    }
+
+    /// Poll `n` until `done` says so, at most `max` rounds of 10 ms.
+    fn pump(n: &mut Net, evs: &mut Vec<NetEvent>, max: usize, done: impl Fn(&[NetEvent]) -> bool) {
+        for _ in 0..max {
+            if done(evs) {
+                return;
+            }
+            n.poll(Some(Duration::from_millis(10)), evs).unwrap();
+        }
+    }
+
+    /// Two `Net`s on one thread, alternately polled: a request and its reply cross, and a
+    /// closed peer address fails at once instead of waiting out the timeout.
+    #[test]
+    fn single_thread_round_trip_and_refused() {
+        let mut a = net(1);
+        let mut b = net(2);
+        let req = Request::Peers { key: Id([3; 32]) };
+        a.send_request(7, b.local_addr(), Some(b.static_public()), &req);
+        let (mut ea, mut eb) = (Vec::new(), Vec::new());
+        for _ in 0..500 {
+            a.poll(Some(Duration::from_millis(1)), &mut ea).unwrap();
+            b.poll(Some(Duration::from_millis(1)), &mut eb).unwrap();
+            for e in eb.drain(..) {
+                if let NetEvent::Request { conn, request, remote_static, .. } = e {
+                    assert_eq!(request, req);
+                    assert_eq!(remote_static, a.static_public());
+                    b.send_reply(conn, &Reply::Bool(true));
+                }
+            }
+            if !ea.is_empty() {
+                break;
+            }
+        }
+        match ea.pop() {
+            Some(NetEvent::Reply { token: 7, reply: Reply::Bool(true), remote_static }) => {
+                assert_eq!(remote_static, b.static_public())
+            }
+            other => panic!("expected the reply, got {:?}", other),
+        }
+        // A port nobody listens on (b's listener closed by dropping b).
+        let gone = b.local_addr();
+        drop(b);
+        a.send_request(8, gone, None, &req);
+        pump(&mut a, &mut ea, 200, |e| !e.is_empty());
+        assert!(matches!(ea.as_slice(), [NetEvent::Failed { token: 8 }]), "{:?}", ea);
+    }
+}

@@ -1,1 +1,928 @@
-//! Placeholder: the wire helper writes this file.
+//! The safe datum reader and the R7RS `write` printer (SPEC 2).
+//!
+//! The reader never evaluates and never interns: it accepts only exact integers (at most
+//! `MAX_INTEGER_DIGITS` digits), strings, symbols, booleans, bytevectors and vectors, bounds
+//! nesting (`MAX_DATUM_DEPTH`) and element counts (`MAX_DATUM_ELEMENTS`), and rejects anything
+//! else (lists, characters, floats, quotes, comments) and trailing garbage. `Reader` is also the
+//! cursor the message codec parses with, so messages are decoded without building `Datum`s.
+
+use crate::consts::{MAX_DATUM_DEPTH, MAX_DATUM_ELEMENTS, MAX_INTEGER_DIGITS};
+use std::fmt;
+
+/// One datum of the wire's subset of Scheme.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub enum Datum {
+    Int(Integer),
+    Str(String),
+    Sym(String),
+    Bool(bool),
+    Bytes(Vec<u8>),
+    Vector(Vec<Datum>),
+}
+
+/// An exact integer: sign and minimal big-endian magnitude (zero is empty and never negative),
+/// so derived equality is numeric equality.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
+pub struct Integer {
+    negative: bool,
+    magnitude: Vec<u8>,
+}
+
+impl Integer {
+    pub fn new(negative: bool, magnitude_be: &[u8]) -> Integer {
+        let first = magnitude_be.iter().position(|&b| b != 0).unwrap_or(magnitude_be.len());
+        let magnitude = magnitude_be[first..].to_vec();
+        Integer { negative: negative && !magnitude.is_empty(), magnitude }
+    }
+    pub fn from_u64(v: u64) -> Integer {
+        Integer::new(false, &v.to_be_bytes())
+    }
+    pub fn is_negative(&self) -> bool {
+        self.negative
+    }
+    /// Minimal big-endian magnitude (empty for zero).
+    pub fn magnitude(&self) -> &[u8] {
+        &self.magnitude
+    }
+    pub fn to_u64(&self) -> Option<u64> {
+        self.to_be_array::<8>().map(u64::from_be_bytes)
+    }
+    /// The value as exactly `N` big-endian bytes, if non-negative and below 2^(8N).
+    pub fn to_be_array<const N: usize>(&self) -> Option<[u8; N]> {
+        if self.negative || self.magnitude.len() > N {
+            return None;
+        }
+        let mut out = [0u8; N];
+        out[N - self.magnitude.len()..].copy_from_slice(&self.magnitude);
+        Some(out)
+    }
+}
+
+/// Why a text was refused, and the byte offset where the reader noticed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct ReadError {
+    pub reason: &'static str,
+    pub offset: usize,
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (at byte {})", self.reason, self.offset)
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+impl From<ReadError> for crate::Error {
+    fn from(e: ReadError) -> crate::Error {
+        crate::Error::Malformed(e.to_string())
+    }
+}
+
+/// Read exactly one datum; only whitespace may follow it.
+pub fn read_datum(text: &[u8]) -> Result<Datum, ReadError> {
+    let mut r = Reader::new(text);
+    let d = r.datum()?;
+    r.finish()?;
+    Ok(d)
+}
+
+// ---- character classes -------------------------------------------------------------------
+
+const OTHER: u8 = 0;
+const WS: u8 = 1;
+const DELIM: u8 = 2;
+/// Characters of numbers and of conservative bare symbols.
+const TOKEN: u8 = 3;
+
+static CLASS: [u8; 256] = {
+    let mut t = [OTHER; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        t[i] = match c {
+            b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => WS,
+            b'(' | b')' | b'"' | b';' | b'|' => DELIM,
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => TOKEN,
+            b'!' | b'$' | b'%' | b'&' | b'*' | b'/' | b':' | b'<' | b'=' | b'>' | b'?' => TOKEN,
+            b'^' | b'_' | b'~' | b'+' | b'-' | b'.' | b'@' => TOKEN,
+            _ => OTHER,
+        };
+        i += 1;
+    }
+    t
+};
+
+#[inline]
+fn is_ws(c: u8) -> bool {
+    CLASS[c as usize] == WS
+}
+
+#[inline]
+fn ends_token(c: u8) -> bool {
+    matches!(CLASS[c as usize], WS | DELIM)
+}
+
+enum Token {
+    Int { negative: bool, digits_at: usize },
+    Sym,
+}
+
+/// Numbers are digits with an optional sign; bare symbols start with a letter or
+/// `!$%&*/:<=>?^_~`, or are one of `+ - ...`. Everything else (`1.5`, `+i`, `.5`) is refused.
+fn classify(tok: &[u8]) -> Result<Token, &'static str> {
+    let signed = matches!(tok[0], b'+' | b'-');
+    if tok[0].is_ascii_digit() || (signed && tok.len() > 1 && tok[1].is_ascii_digit()) {
+        let at = signed as usize;
+        if !tok[at..].iter().all(u8::is_ascii_digit) {
+            return Err("not an exact integer");
+        }
+        if tok.len() - at > MAX_INTEGER_DIGITS {
+            return Err("integer has too many digits");
+        }
+        return Ok(Token::Int { negative: tok[0] == b'-', digits_at: at });
+    }
+    match tok {
+        b"+" | b"-" | b"..." => Ok(Token::Sym),
+        _ if matches!(tok[0], b'+' | b'-' | b'.' | b'@') => Err("unsupported symbol or number syntax"),
+        _ => Ok(Token::Sym),
+    }
+}
+
+/// 10^80 < 2^320: five little-endian 64-bit limbs hold any integer the reader accepts.
+pub(crate) type Limbs = [u64; 5];
+
+fn digits_to_limbs(digits: &[u8]) -> Limbs {
+    let mut limbs = [0u64; 5];
+    for chunk in digits.chunks(19) {
+        let mut v = 0u64;
+        for &c in chunk {
+            v = v * 10 + (c - b'0') as u64;
+        }
+        let mut carry = v as u128;
+        let m = 10u64.pow(chunk.len() as u32) as u128;
+        for l in limbs.iter_mut() {
+            let t = *l as u128 * m + carry;
+            *l = t as u64;
+            carry = t >> 64;
+        }
+    }
+    limbs
+}
+
+fn limbs_to_be(limbs: &Limbs) -> [u8; 40] {
+    let mut out = [0u8; 40];
+    for (i, l) in limbs.iter().enumerate() {
+        out[32 - 8 * i..40 - 8 * i].copy_from_slice(&l.to_be_bytes());
+    }
+    out
+}
+
+// ---- the reader --------------------------------------------------------------------------
+
+/// A cursor over one text. Every method skips leading whitespace itself.
+pub(crate) struct Reader<'a> {
+    s: &'a [u8],
+    pos: usize,
+    depth: usize,
+}
+
+/// What the next datum is, judged from its first characters.
+#[derive(PartialEq, Eq, Debug)]
+pub(crate) enum Next {
+    End,
+    Close,
+    Bool,
+    Other,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(s: &'a [u8]) -> Reader<'a> {
+        Reader { s, pos: 0, depth: 0 }
+    }
+
+    pub(crate) fn err(&self, reason: &'static str) -> ReadError {
+        ReadError { reason, offset: self.pos }
+    }
+
+    pub(crate) fn pos(&self) -> usize {
+        self.pos
+    }
+
+    #[inline]
+    fn skip_ws(&mut self) {
+        while self.pos < self.s.len() && is_ws(self.s[self.pos]) {
+            self.pos += 1;
+        }
+    }
+
+    /// Only whitespace may remain.
+    pub(crate) fn finish(&mut self) -> Result<(), ReadError> {
+        self.skip_ws();
+        if self.pos != self.s.len() {
+            return Err(self.err("trailing garbage after the datum"));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn peek(&mut self) -> Next {
+        self.skip_ws();
+        match self.s.get(self.pos) {
+            None => Next::End,
+            Some(b')') => Next::Close,
+            Some(b'#') if matches!(self.s.get(self.pos + 1), Some(b't' | b'f')) => Next::Bool,
+            Some(_) => Next::Other,
+        }
+    }
+
+    fn enter(&mut self) -> Result<(), ReadError> {
+        if self.depth >= MAX_DATUM_DEPTH {
+            return Err(self.err("datum nested too deeply"));
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
+    /// Consume `#(`.
+    pub(crate) fn open_vector(&mut self) -> Result<(), ReadError> {
+        self.skip_ws();
+        if !self.s[self.pos..].starts_with(b"#(") {
+            return Err(self.err("expected a vector"));
+        }
+        self.enter()?;
+        self.pos += 2;
+        Ok(())
+    }
+
+    /// Consume the `)` closing the current vector, if it is next.
+    pub(crate) fn try_close(&mut self) -> Result<bool, ReadError> {
+        self.skip_ws();
+        match self.s.get(self.pos) {
+            Some(b')') => {
+                self.pos += 1;
+                self.depth = self.depth.saturating_sub(1);
+                Ok(true)
+            }
+            None => Err(self.err("unterminated vector")),
+            Some(_) => Ok(false),
+        }
+    }
+
+    pub(crate) fn close(&mut self) -> Result<(), ReadError> {
+        if self.try_close()? {
+            Ok(())
+        } else {
+            Err(self.err("unexpected extra element"))
+        }
+    }
+
+    /// A maximal run of token characters, which must end at a delimiter or the end.
+    fn token(&mut self) -> Result<&'a [u8], ReadError> {
+        self.skip_ws();
+        let start = self.pos;
+        while self.pos < self.s.len() && CLASS[self.s[self.pos] as usize] == TOKEN {
+            self.pos += 1;
+        }
+        if self.pos < self.s.len() && !ends_token(self.s[self.pos]) {
+            return Err(self.err("unexpected character"));
+        }
+        if self.pos == start {
+            return Err(self.err(match self.s.get(start) {
+                None => "unexpected end of input",
+                Some(b')') => "unexpected ')'",
+                Some(_) => "unexpected character",
+            }));
+        }
+        Ok(&self.s[start..self.pos])
+    }
+
+    /// A bare symbol (message tags).
+    pub(crate) fn symbol(&mut self) -> Result<&'a str, ReadError> {
+        self.skip_ws();
+        let start = self.pos;
+        let tok = self.token().map_err(|_| ReadError { reason: "expected a symbol", offset: start })?;
+        match classify(tok) {
+            // Token characters are ASCII.
+            Ok(Token::Sym) => Ok(std::str::from_utf8(tok).unwrap_or("")),
+            _ => Err(ReadError { reason: "expected a symbol", offset: start }),
+        }
+    }
+
+    /// A non-negative exact integer below 2^320.
+    fn uint_limbs(&mut self) -> Result<Limbs, ReadError> {
+        self.skip_ws();
+        let start = self.pos;
+        let tok = self.token()?;
+        match classify(tok) {
+            Ok(Token::Int { negative, digits_at }) => {
+                let limbs = digits_to_limbs(&tok[digits_at..]);
+                if negative && limbs != [0; 5] {
+                    return Err(ReadError { reason: "negative integer", offset: start });
+                }
+                Ok(limbs)
+            }
+            Ok(Token::Sym) => Err(ReadError { reason: "expected an integer", offset: start }),
+            Err(reason) => Err(ReadError { reason, offset: start }),
+        }
+    }
+
+    /// A 32-byte identifier written as a non-negative integer below 2^256.
+    pub(crate) fn id(&mut self) -> Result<[u8; 32], ReadError> {
+        let start = self.pos;
+        let limbs = self.uint_limbs()?;
+        if limbs[4] != 0 {
+            return Err(ReadError { reason: "identifier not below 2^256", offset: start });
+        }
+        let be = limbs_to_be(&limbs);
+        Ok(be[8..].try_into().expect("32 bytes"))
+    }
+
+    pub(crate) fn u64(&mut self) -> Result<u64, ReadError> {
+        let start = self.pos;
+        let limbs = self.uint_limbs()?;
+        if limbs[1..] != [0; 4] {
+            return Err(ReadError { reason: "integer too large", offset: start });
+        }
+        Ok(limbs[0])
+    }
+
+    pub(crate) fn uint_max(&mut self, max: u64) -> Result<u64, ReadError> {
+        let start = self.pos;
+        let v = self.u64()?;
+        if v > max {
+            return Err(ReadError { reason: "integer out of range", offset: start });
+        }
+        Ok(v)
+    }
+
+    /// `#t`, `#f`, `#true`, `#false`.
+    pub(crate) fn boolean(&mut self) -> Result<bool, ReadError> {
+        self.skip_ws();
+        let start = self.pos;
+        if self.s.get(self.pos) != Some(&b'#') {
+            return Err(self.err("expected a boolean"));
+        }
+        self.pos += 1;
+        while self.pos < self.s.len() && self.s[self.pos].is_ascii_alphanumeric() {
+            self.pos += 1;
+        }
+        let v = match &self.s[start + 1..self.pos] {
+            b"t" | b"true" => true,
+            b"f" | b"false" => false,
+            _ => return Err(ReadError { reason: "unsupported # syntax", offset: start }),
+        };
+        if self.pos < self.s.len() && !ends_token(self.s[self.pos]) {
+            return Err(self.err("unexpected character"));
+        }
+        Ok(v)
+    }
+
+    /// A string literal `"..."` with R7RS escapes.
+    pub(crate) fn string(&mut self) -> Result<String, ReadError> {
+        self.skip_ws();
+        if self.s.get(self.pos) != Some(&b'"') {
+            return Err(self.err("expected a string"));
+        }
+        self.quoted(b'"')
+    }
+
+    /// The body of `"..."` or `|...|`; `pos` is at the opening quote.
+    fn quoted(&mut self, quote: u8) -> Result<String, ReadError> {
+        let s = self.s;
+        self.pos += 1;
+        let mut out = String::new();
+        loop {
+            let run = self.pos;
+            while self.pos < s.len() && s[self.pos] != quote && s[self.pos] != b'\\' {
+                self.pos += 1;
+            }
+            if self.pos >= s.len() {
+                return Err(self.err("unterminated string or symbol"));
+            }
+            // Runs are split only at ASCII bytes, so each run is whole UTF-8 on its own.
+            match std::str::from_utf8(&s[run..self.pos]) {
+                Ok(t) => out.push_str(t),
+                Err(e) => {
+                    return Err(ReadError { reason: "invalid UTF-8", offset: run + e.valid_up_to() })
+                }
+            }
+            if s[self.pos] == quote {
+                self.pos += 1;
+                return Ok(out);
+            }
+            self.pos += 1;
+            let c = match s.get(self.pos) {
+                None => return Err(self.err("unterminated string or symbol")),
+                Some(&c) => c,
+            };
+            self.pos += 1;
+            match c {
+                b'n' => out.push('\n'),
+                b't' => out.push('\t'),
+                b'r' => out.push('\r'),
+                b'a' => out.push('\x07'),
+                b'b' => out.push('\x08'),
+                b'"' | b'\\' | b'|' => out.push(c as char),
+                b'x' | b'X' => out.push(self.hex_escape()?),
+                b' ' | b'\t' | b'\n' | b'\r' => {
+                    // Line continuation: \ <spaces> newline <spaces> stands for nothing.
+                    self.pos -= 1;
+                    self.line_continuation()?;
+                }
+                _ => return Err(self.err("unknown escape in string")),
+            }
+        }
+    }
+
+    fn hex_escape(&mut self) -> Result<char, ReadError> {
+        let start = self.pos;
+        let mut v: u32 = 0;
+        while self.pos < self.s.len() && self.s[self.pos].is_ascii_hexdigit() {
+            if self.pos - start == 6 {
+                return Err(self.err("bad \\x escape"));
+            }
+            v = v * 16 + (self.s[self.pos] as char).to_digit(16).unwrap_or(0);
+            self.pos += 1;
+        }
+        if self.pos == start || self.s.get(self.pos) != Some(&b';') {
+            return Err(self.err("bad \\x escape"));
+        }
+        self.pos += 1;
+        char::from_u32(v).ok_or(ReadError { reason: "bad \\x escape", offset: start })
+    }
+
+    fn line_continuation(&mut self) -> Result<(), ReadError> {
+        let s = self.s;
+        while self.pos < s.len() && matches!(s[self.pos], b' ' | b'\t') {
+            self.pos += 1;
+        }
+        match s.get(self.pos) {
+            Some(b'\n') => self.pos += 1,
+            Some(b'\r') => {
+                self.pos += 1;
+                if s.get(self.pos) == Some(&b'\n') {
+                    self.pos += 1;
+                }
+            }
+            _ => return Err(self.err("unknown escape in string")),
+        }
+        while self.pos < s.len() && matches!(s[self.pos], b' ' | b'\t') {
+            self.pos += 1;
+        }
+        Ok(())
+    }
+
+    /// `#u8(...)` or `#vu8(...)` of at most `max` elements, each 0..=255.
+    pub(crate) fn bytevector(&mut self, max: usize) -> Result<Vec<u8>, ReadError> {
+        let mut out = Vec::new();
+        self.bytevector_into(max, &mut out)?;
+        Ok(out)
+    }
+
+    /// A bytevector of exactly `N` bytes.
+    pub(crate) fn bytes_exact<const N: usize>(&mut self) -> Result<[u8; N], ReadError> {
+        self.skip_ws();
+        let start = self.pos;
+        let v = self.bytevector(N)?;
+        <[u8; N]>::try_from(v.as_slice())
+            .map_err(|_| ReadError { reason: "bytevector has the wrong length", offset: start })
+    }
+
+    fn bytevector_into(&mut self, max: usize, out: &mut Vec<u8>) -> Result<(), ReadError> {
+        self.skip_ws();
+        let s = self.s;
+        let rest = &s[self.pos..];
+        if rest.starts_with(b"#u8(") {
+            self.pos += 4;
+        } else if rest.starts_with(b"#vu8(") {
+            self.pos += 5;
+        } else {
+            return Err(self.err("expected a bytevector"));
+        }
+        if self.depth >= MAX_DATUM_DEPTH {
+            return Err(self.err("datum nested too deeply"));
+        }
+        let max = max.min(MAX_DATUM_ELEMENTS);
+        // Each element takes at least two characters; never reserve more than the text allows.
+        out.reserve(((s.len() - self.pos) / 2).min(max));
+        let mut pos = self.pos;
+        loop {
+            pos = canonical_run(s, pos, out, max);
+            while pos < s.len() && is_ws(s[pos]) {
+                pos += 1;
+            }
+            if pos >= s.len() {
+                self.pos = pos;
+                return Err(self.err("unterminated bytevector"));
+            }
+            if s[pos] == b')' {
+                self.pos = pos + 1;
+                return Ok(());
+            }
+            if out.len() == max {
+                self.pos = pos;
+                return Err(self.err("bytevector too long"));
+            }
+            // One plain element of one to three digits; the bulk went through `canonical_run`.
+            let start = pos;
+            let mut v: u32 = 0;
+            while pos < s.len() && pos - start < 3 && s[pos].is_ascii_digit() {
+                v = v * 10 + (s[pos] - b'0') as u32;
+                pos += 1;
+            }
+            if pos > start && v <= 255 && (pos == s.len() || ends_token(s[pos])) {
+                out.push(v as u8);
+                continue;
+            }
+            // Anything else (`+7`, `0042`, `256`, junk) takes the general integer path.
+            self.pos = start;
+            let tok = self.token()?;
+            let limbs = match classify(tok) {
+                Ok(Token::Int { negative, digits_at }) => {
+                    let l = digits_to_limbs(&tok[digits_at..]);
+                    if negative && l != [0; 5] {
+                        [u64::MAX; 5]
+                    } else {
+                        l
+                    }
+                }
+                _ => return Err(ReadError { reason: "bytevector element is not an integer", offset: start }),
+            };
+            if limbs[1..] != [0; 4] || limbs[0] > 255 {
+                return Err(ReadError { reason: "bytevector element out of 0..=255", offset: start });
+            }
+            out.push(limbs[0] as u8);
+            pos = self.pos;
+        }
+    }
+
+    /// Any datum of the subset.
+    pub(crate) fn datum(&mut self) -> Result<Datum, ReadError> {
+        self.skip_ws();
+        let s = self.s;
+        let c = match s.get(self.pos) {
+            None => return Err(self.err("unexpected end of input")),
+            Some(&c) => c,
+        };
+        match c {
+            b'#' => match s.get(self.pos + 1) {
+                Some(b'(') => {
+                    self.open_vector()?;
+                    let mut items = Vec::new();
+                    while !self.try_close()? {
+                        if items.len() == MAX_DATUM_ELEMENTS {
+                            return Err(self.err("vector too long"));
+                        }
+                        items.push(self.datum()?);
+                    }
+                    Ok(Datum::Vector(items))
+                }
+                Some(b'u' | b'v') => Ok(Datum::Bytes(self.bytevector(usize::MAX)?)),
+                _ => Ok(Datum::Bool(self.boolean()?)),
+            },
+            b'"' => Ok(Datum::Str(self.quoted(b'"')?)),
+            b'|' => Ok(Datum::Sym(self.quoted(b'|')?)),
+            b'(' => Err(self.err("lists are not accepted")),
+            _ => {
+                let start = self.pos;
+                let tok = self.token()?;
+                match classify(tok) {
+                    Ok(Token::Sym) => Ok(Datum::Sym(String::from_utf8_lossy(tok).into_owned())),
+                    Ok(Token::Int { negative, digits_at }) => {
+                        let be = limbs_to_be(&digits_to_limbs(&tok[digits_at..]));
+                        Ok(Datum::Int(Integer::new(negative, &be)))
+                    }
+                    Err(reason) => Err(ReadError { reason, offset: start }),
+                }
+            }
+        }
+    }
+}
+
+/// The hot path of reading `set` and `value`: consume elements written canonically (1 to 3
+/// digits, each followed by exactly one space) eight bytes at a time, finding digits and spaces
+/// with bit tricks, so no branch depends on how many digits a byte took. Stops, returning where
+/// the next element starts, at anything else (`)`, other whitespace, `0042`, 256, junk), which
+/// the general loop then handles.
+fn canonical_run(s: &[u8], start: usize, out: &mut Vec<u8>, max: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    // An element's digits may be read up to 3 bytes back; `#u8(` guarantees 4 bytes of room.
+    if start < 4 {
+        return start;
+    }
+    let mut elem = start;
+    let mut at = start;
+    while let Some(word) = s.get(at..at + 8) {
+        let w = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+        let ascii = !w & HI;
+        let w7 = w & LOW7;
+        let digit = (w7 + 0x50 * ONES) & !(w7 + 0x46 * ONES) & ascii;
+        let x = w ^ (0x20 * ONES);
+        let space = !(((x & LOW7) + LOW7) | x) & HI;
+        let bad = !(digit | space) & HI;
+        // Only spaces before the first bad byte end elements we may take.
+        let mut spaces = if bad == 0 { space } else { space & ((bad & bad.wrapping_neg()) - 1) };
+        while spaces != 0 {
+            let p = at + (spaces.trailing_zeros() / 8) as usize;
+            spaces &= spaces - 1;
+            let len = p - elem;
+            if len.wrapping_sub(1) > 2 || out.len() == max {
+                return elem;
+            }
+            // The three bytes before the space; those before the element are masked off.
+            let t = u32::from_le_bytes(s[p - 3..p + 1].try_into().expect("4 bytes"));
+            let d = |k: u32| ((t >> (8 * (3 - k))) & 0xff).wrapping_sub(b'0' as u32);
+            let v = d(1) + 10 * d(2) * (len >= 2) as u32 + 100 * d(3) * (len >= 3) as u32;
+            if v > 255 {
+                return elem;
+            }
+            out.push(v as u8);
+            elem = p + 1;
+        }
+        if bad != 0 {
+            return elem;
+        }
+        at += 8;
+    }
+    elem
+}
+
+// ---- the writer --------------------------------------------------------------------------
+
+/// Write `d` exactly as R7RS `write` prints it.
+pub fn write_datum(d: &Datum, out: &mut Vec<u8>) {
+    match d {
+        Datum::Int(i) => {
+            if i.negative {
+                out.push(b'-');
+            }
+            write_uint_be(&i.magnitude, out);
+        }
+        Datum::Str(s) => write_escaped(s, b'"', out),
+        Datum::Sym(s) => {
+            if !s.is_empty() && s.bytes().all(|c| CLASS[c as usize] == TOKEN) && matches!(classify(s.as_bytes()), Ok(Token::Sym)) {
+                out.extend_from_slice(s.as_bytes());
+            } else {
+                write_escaped(s, b'|', out);
+            }
+        }
+        Datum::Bool(b) => out.extend_from_slice(if *b { b"#t" } else { b"#f" }),
+        Datum::Bytes(b) => write_bytevector(b, out),
+        Datum::Vector(items) => {
+            out.extend_from_slice(b"#(");
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                write_datum(item, out);
+            }
+            out.push(b')');
+        }
+    }
+}
+
+/// A string (`quote` `"`) or a symbol needing bars (`quote` `|`), control characters escaped.
+pub(crate) fn write_escaped(s: &str, quote: u8, out: &mut Vec<u8>) {
+    out.push(quote);
+    for &c in s.as_bytes() {
+        match c {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            _ if c == quote => {
+                out.push(b'\\');
+                out.push(c);
+            }
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            0x07 => out.extend_from_slice(b"\\a"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0..=0x1f | 0x7f => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(&[b'\\', b'x', HEX[(c >> 4) as usize], HEX[(c & 15) as usize], b';']);
+            }
+            _ => out.push(c),
+        }
+    }
+    out.push(quote);
+}
+
+pub(crate) fn write_u64(mut v: u64, out: &mut Vec<u8>) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// A big-endian unsigned integer of any length, in decimal.
+pub(crate) fn write_uint_be(bytes: &[u8], out: &mut Vec<u8>) {
+    let first = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+    let bytes = &bytes[first..];
+    if bytes.len() <= 8 {
+        let mut b = [0u8; 8];
+        b[8 - bytes.len()..].copy_from_slice(bytes);
+        return write_u64(u64::from_be_bytes(b), out);
+    }
+    let n = bytes.len().div_ceil(8);
+    let mut stack = [0u64; 8];
+    let mut heap = Vec::new();
+    let limbs: &mut [u64] = if n <= stack.len() {
+        &mut stack[..n]
+    } else {
+        heap.resize(n, 0);
+        &mut heap
+    };
+    for (i, chunk) in bytes.rchunks(8).enumerate() {
+        let mut b = [0u8; 8];
+        b[8 - chunk.len()..].copy_from_slice(chunk);
+        limbs[i] = u64::from_be_bytes(b);
+    }
+    // Peel off 19 decimal digits at a time, least significant first, then reverse.
+    const CHUNK: u128 = 10_000_000_000_000_000_000;
+    let start = out.len();
+    let mut top = n;
+    loop {
+        let mut rem: u128 = 0;
+        for l in limbs[..top].iter_mut().rev() {
+            let cur = (rem << 64) | *l as u128;
+            *l = (cur / CHUNK) as u64;
+            rem = cur % CHUNK;
+        }
+        while top > 0 && limbs[top - 1] == 0 {
+            top -= 1;
+        }
+        let mut r = rem as u64;
+        if top == 0 {
+            while r != 0 {
+                out.push(b'0' + (r % 10) as u8);
+                r /= 10;
+            }
+            break;
+        }
+        for _ in 0..19 {
+            out.push(b'0' + (r % 10) as u8);
+            r /= 10;
+        }
+    }
+    out[start..].reverse();
+}
+
+/// Each byte's decimal text followed by a space, padded to 4, and its used length.
+static BYTE_TEXT: [([u8; 4], u8); 256] = {
+    let mut t = [([0u8; 4], 0u8); 256];
+    let mut i = 0;
+    while i < 256 {
+        let (h, d, u) = ((i / 100) as u8, ((i / 10) % 10) as u8, (i % 10) as u8);
+        t[i] = if i >= 100 {
+            ([b'0' + h, b'0' + d, b'0' + u, b' '], 4)
+        } else if i >= 10 {
+            ([b'0' + d, b'0' + u, b' ', 0], 3)
+        } else {
+            ([b'0' + u, b' ', 0, 0], 2)
+        };
+        i += 1;
+    }
+    t
+};
+
+/// `#u8(1 2 255)`. The hot path of `set` and `value`: a table lookup and a 4-byte copy per byte.
+pub(crate) fn write_bytevector(bytes: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(b"#u8(");
+    if bytes.is_empty() {
+        out.push(b')');
+        return;
+    }
+    let start = out.len();
+    out.resize(start + 4 * bytes.len(), 0);
+    let buf = &mut out[start..];
+    let mut i = 0;
+    for &b in bytes {
+        let (text, len) = &BYTE_TEXT[b as usize];
+        buf[i..i + 4].copy_from_slice(text);
+        i += *len as usize;
+    }
+    // Drop the last element's space.
+    out.truncate(start + i - 1);
+    out.push(b')');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rd(s: &str) -> Result<Datum, ReadError> {
+        read_datum(s.as_bytes())
+    }
+    fn wr(d: &Datum) -> String {
+        let mut out = Vec::new();
+        write_datum(d, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+    fn int(v: u64) -> Datum {
+        Datum::Int(Integer::from_u64(v))
+    }
+
+    #[test]
+    fn reads_the_subset() {
+        assert_eq!(rd("42").unwrap(), int(42));
+        assert_eq!(rd(" -0 ").unwrap(), int(0));
+        assert_eq!(rd("+7").unwrap(), int(7));
+        assert_eq!(rd("-5").unwrap(), Datum::Int(Integer::new(true, &[5])));
+        assert_eq!(rd("#t").unwrap(), Datum::Bool(true));
+        assert_eq!(rd("#true").unwrap(), Datum::Bool(true));
+        assert_eq!(rd("#false").unwrap(), Datum::Bool(false));
+        assert_eq!(rd("bag-add").unwrap(), Datum::Sym("bag-add".into()));
+        assert_eq!(rd("+").unwrap(), Datum::Sym("+".into()));
+        assert_eq!(rd("|a b|").unwrap(), Datum::Sym("a b".into()));
+        assert_eq!(rd("#u8()").unwrap(), Datum::Bytes(vec![]));
+        assert_eq!(rd("#vu8(1\t2\n255)").unwrap(), Datum::Bytes(vec![1, 2, 255]));
+        assert_eq!(rd("#u8(+1 007 0)").unwrap(), Datum::Bytes(vec![1, 7, 0]));
+        assert_eq!(
+            rd("\n#( a \"x\"#t #() )\r\n").unwrap(),
+            Datum::Vector(vec![
+                Datum::Sym("a".into()),
+                Datum::Str("x".into()),
+                Datum::Bool(true),
+                Datum::Vector(vec![])
+            ])
+        );
+        assert_eq!(rd(r#""q\"b\\n\n\t\r\a\x41;\x3bb;é""#).unwrap(), Datum::Str("q\"b\\n\n\t\r\x07A\u{3bb}é".into()));
+        assert_eq!(rd("\"a\\  \n  b\"").unwrap(), Datum::Str("ab".into()));
+    }
+
+    #[test]
+    fn big_integers() {
+        let max = "115792089237316195423570985008687907853269984665640564039457584007913129639935";
+        let d = rd(max).unwrap();
+        assert_eq!(d, Datum::Int(Integer::new(false, &[0xff; 32])));
+        assert_eq!(wr(&d), max);
+        let two256 = "115792089237316195423570985008687907853269984665640564039457584007913129639936";
+        let d = rd(two256).unwrap();
+        let mut m = vec![1u8];
+        m.extend([0u8; 32]);
+        assert_eq!(d, Datum::Int(Integer::new(false, &m)));
+        assert_eq!(wr(&d), two256);
+        assert_eq!(wr(&int(10_000_000_000_000_000_000)), "10000000000000000000");
+        assert_eq!(wr(&Datum::Int(Integer::new(false, &[1; 70]))), "14799852646358985695064919925444191729085965570260550699514534510767153578008426870925987157559446147221444607963779783920668959333038402480633075495814494288821158145");
+        let nines = "9".repeat(MAX_INTEGER_DIGITS);
+        assert_eq!(wr(&rd(&nines).unwrap()), nines);
+        assert_eq!(rd(&format!("{nines}9")).unwrap_err().reason, "integer has too many digits");
+    }
+
+    #[test]
+    fn rejects() {
+        for bad in [
+            "", " ", "(1 2)", "'a", "#\\a", "1.5", "1e3", "1/2", "#x10", "+i", ".5", "#(1 2", "#(1 2))",
+            "\"abc", "#u8(256)", "#u8(-1)", "#u8(1 a)", "#u8(1.0)", "#u8 (1)", "#t1", "#tru", "a'b",
+            "1 2", "#(a) x", "; c\n1", "#;1 2", "#|c|# 1", "[1]", "\"\\q\"", "\"\\x110000;\"",
+            "\"\\xd800;\"", "\"\\x41\"", "#(a#t)", "é", "@a", "#vu8(1", "|abc",
+        ] {
+            assert!(rd(bad).is_err(), "accepted {bad:?}");
+        }
+        assert!(read_datum(b"\"\xff\"").is_err());
+        let deep = |n: usize| format!("{}{}", "#(".repeat(n), ")".repeat(n));
+        assert!(rd(&deep(MAX_DATUM_DEPTH)).is_ok());
+        assert_eq!(rd(&deep(MAX_DATUM_DEPTH + 1)).unwrap_err().reason, "datum nested too deeply");
+        assert!(rd(&deep(100_000)).is_err());
+        let e = rd("#(1 2) x").unwrap_err();
+        assert_eq!((e.reason, e.offset), ("trailing garbage after the datum", 7));
+    }
+
+    #[test]
+    fn writes_like_r7rs() {
+        let d = Datum::Vector(vec![
+            Datum::Sym("a".into()),
+            Datum::Bytes(vec![1, 2, 255, 0, 10, 99, 100]),
+            Datum::Str("x\"y\\z\n".into()),
+            Datum::Bool(false),
+            Datum::Int(Integer::new(true, &[1, 0])),
+            Datum::Sym("a b".into()),
+            Datum::Sym("1x".into()),
+            Datum::Sym(String::new()),
+        ]);
+        let t = wr(&d);
+        assert_eq!(t, r#"#(a #u8(1 2 255 0 10 99 100) "x\"y\\z\n" #f -256 |a b| |1x| ||)"#);
+        assert_eq!(rd(&t).unwrap(), d);
+        assert_eq!(wr(&Datum::Bytes(vec![])), "#u8()");
+        assert_eq!(wr(&Datum::Str("\x01".into())), r#""\x01;""#);
+    }
+
+    #[test]
+    fn bytevector_roundtrip_all_bytes() {
+        let all: Vec<u8> = (0..=255).collect();
+        let mut out = Vec::new();
+        write_bytevector(&all, &mut out);
+        let want = format!("#u8({})", all.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(" "));
+        assert_eq!(String::from_utf8(out.clone()).unwrap(), want);
+        assert_eq!(Reader::new(&out).bytevector(256).unwrap(), all);
+        assert_eq!(Reader::new(&out).bytevector(255).unwrap_err().reason, "bytevector too long");
+    }
+}

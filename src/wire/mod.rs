@@ -8,8 +8,17 @@ pub mod codec;
 pub mod datum;
 pub mod frame;
 
+pub use codec::{
+    decode_envelope, decode_message, decode_reply, decode_request, encode_envelope, encode_message, encode_reply,
+    encode_request, normalize, Message,
+};
+pub use datum::{read_datum, write_datum, Datum, Integer, ReadError};
+pub use frame::{write_frame, FrameDecoder, FrameError};
 
-
+/// Largest envelope `#(from "ip" port MESSAGE)` of the program-supplied transport: a
+/// `MAX_MESSAGE` message plus the longest header (`#(from "` + 39-character IPv6 + `" 65535 `
+/// + `)` = 56 bytes), rounded up.
+pub const MAX_ENVELOPE: usize = crate::consts::MAX_MESSAGE + 64;
 
 /// Which ordering a bag query asks for.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]

@@ -1,0 +1,417 @@
+//! One TCP connection: socket I/O, records (u16 length + Noise message), the decrypted
+//! frame stream (SPEC 2 frames), and matching requests to replies.
+
+use super::noise::{Handshake, MAX_CHUNK, MAX_RECORD};
+use super::{ConnId, NetEvent};
+use crate::consts::{MAX_IN_FLIGHT_PER_CONNECTION, MAX_MESSAGE};
+use crate::wire::{decode_reply, decode_request};
+use mio::net::TcpStream;
+use snow::TransportState;
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// A buffer emptied with more capacity than this is freed, so idle connections stay small.
+const KEEP_CAPACITY: usize = 4096;
+/// Bytes read from a socket per `read` call.
+const READ_SIZE: usize = 16 * 1024;
+
+/// Why a connection is being closed.
+#[derive(Debug)]
+pub(super) enum ConnError {
+    Io(io::Error),
+    Noise(snow::Error),
+    Protocol(&'static str),
+    /// The peer closed the connection.
+    Closed,
+}
+
+impl std::fmt::Display for ConnError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnError::Io(e) => write!(f, "I/O: {}", e),
+            ConnError::Noise(e) => write!(f, "Noise: {}", e),
+            ConnError::Protocol(s) => f.write_str(s),
+            ConnError::Closed => f.write_str("closed by peer"),
+        }
+    }
+}
+
+impl From<io::Error> for ConnError {
+    fn from(e: io::Error) -> Self {
+        ConnError::Io(e)
+    }
+}
+
+impl From<snow::Error> for ConnError {
+    fn from(e: snow::Error) -> Self {
+        ConnError::Noise(e)
+    }
+}
+
+/// State of the event loop that connections borrow while they work: one set of scratch
+/// buffers per `Net`, not per connection.
+pub(super) struct Shared {
+    pub secret: [u8; 32],
+    /// Socket reads land here.
+    pub rx: Vec<u8>,
+    /// Decrypted records, or records being encrypted: one Noise message plus its length.
+    pub crypt: Vec<u8>,
+    /// A frame being encoded (length prefix + datum text).
+    pub enc: Vec<u8>,
+    pub request_timeout: Duration,
+    pub idle_timeout: Duration,
+}
+
+impl Shared {
+    pub fn new(secret: [u8; 32]) -> Shared {
+        Shared {
+            secret,
+            rx: vec![0; READ_SIZE],
+            crypt: vec![0; 2 + MAX_RECORD],
+            enc: Vec::new(),
+            request_timeout: Duration::from_micros(crate::consts::REQUEST_TIMEOUT_US),
+            idle_timeout: Duration::from_micros(crate::consts::IDLE_TIMEOUT_US),
+        }
+    }
+
+    /// Frees the encode buffer after a large message.
+    pub fn trim_enc(&mut self) {
+        if self.enc.capacity() > 64 * 1024 {
+            self.enc = Vec::new();
+        }
+    }
+}
+
+/// A request awaiting its reply (dialer side), in send order.
+pub(super) struct Pending {
+    pub token: u64,
+    pub deadline: Instant,
+}
+
+pub(super) enum Phase {
+    Handshake(Box<Handshake>),
+    Open(TransportState),
+}
+
+pub(super) struct Conn {
+    pub id: ConnId,
+    pub sock: TcpStream,
+    pub peer: SocketAddr,
+    /// We dialed it (we send requests) rather than accepted it (we send replies).
+    pub outbound: bool,
+    /// The TCP connect has completed.
+    pub connected: bool,
+    /// Dialer: the static key the handshake must authenticate, if the caller knew it.
+    pub expected: Option<[u8; 32]>,
+    /// Valid once the handshake is complete.
+    pub remote_static: [u8; 32],
+    pub phase: Phase,
+    /// Ciphertext the socket refused; `wpos` bytes of it are already written.
+    wbuf: Vec<u8>,
+    wpos: usize,
+    /// An incomplete record.
+    rbuf: Vec<u8>,
+    /// An incomplete decrypted frame (header included).
+    frame: Vec<u8>,
+    /// Dialer: requests sent and not yet answered.
+    pub pending: VecDeque<Pending>,
+    /// Acceptor: requests handed to the loop and not yet answered.
+    pub unanswered: usize,
+    pub last_active: Instant,
+}
+
+impl Conn {
+    pub fn new(id: ConnId, sock: TcpStream, peer: SocketAddr, outbound: bool, phase: Phase, now: Instant) -> Conn {
+        Conn {
+            id,
+            sock,
+            peer,
+            outbound,
+            connected: !outbound,
+            expected: None,
+            remote_static: [0; 32],
+            phase,
+            wbuf: Vec::new(),
+            wpos: 0,
+            rbuf: Vec::new(),
+            frame: Vec::new(),
+            pending: VecDeque::new(),
+            unanswered: 0,
+            last_active: now,
+        }
+    }
+
+    pub fn is_open(&self) -> bool {
+        matches!(self.phase, Phase::Open(_))
+    }
+
+    /// Nothing is waiting on this connection: it may be closed to make room.
+    pub fn is_idle(&self) -> bool {
+        if self.outbound {
+            self.is_open() && self.pending.is_empty()
+        } else {
+            self.unanswered == 0
+        }
+    }
+
+    /// Requests queued or in flight (dialer).
+    pub fn load(&self) -> usize {
+        let queued = match &self.phase {
+            Phase::Handshake(h) => h.queued.len(),
+            Phase::Open(_) => 0,
+        };
+        self.pending.len() + queued
+    }
+
+    /// Heap bytes this connection holds in its buffers (for diagnostics and tests).
+    pub fn buffered(&self) -> usize {
+        self.wbuf.capacity() + self.rbuf.capacity() + self.frame.capacity() + self.pending.capacity() * 24
+    }
+
+    /// When this connection must be closed if nothing changes: the oldest request's
+    /// deadline, the handshake deadline, or the end of its idle time. None: no deadline
+    /// (an acceptor waiting for the loop's replies).
+    pub fn deadline(&self, idle: Duration, inbound_idle: Duration) -> Option<Instant> {
+        let first = self.pending.front().map(|p| p.deadline);
+        match &self.phase {
+            Phase::Handshake(h) => Some(first.map_or(h.deadline, |d| d.min(h.deadline))),
+            Phase::Open(_) if self.outbound => Some(first.unwrap_or(self.last_active + idle)),
+            Phase::Open(_) if self.unanswered > 0 => None,
+            Phase::Open(_) => Some(self.last_active + inbound_idle),
+        }
+    }
+
+    /// Write `data` now as far as the socket takes it; keep the rest for `flush`.
+    pub fn write_out(&mut self, data: &[u8]) -> io::Result<()> {
+        let mut off = 0;
+        if self.connected && self.wpos == self.wbuf.len() {
+            while off < data.len() {
+                match self.sock.write(&data[off..]) {
+                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    Ok(n) => off += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        if off < data.len() {
+            if self.wpos > 0 && self.wpos >= self.wbuf.len() / 2 {
+                self.wbuf.drain(..self.wpos);
+                self.wpos = 0;
+            }
+            self.wbuf.extend_from_slice(&data[off..]);
+        }
+        Ok(())
+    }
+
+    /// Write buffered output until done or the socket is full.
+    pub fn flush(&mut self) -> io::Result<()> {
+        while self.wpos < self.wbuf.len() {
+            match self.sock.write(&self.wbuf[self.wpos..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.wpos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.wpos = 0;
+        self.wbuf.clear();
+        if self.wbuf.capacity() > KEEP_CAPACITY {
+            self.wbuf = Vec::new();
+        }
+        Ok(())
+    }
+
+    /// A dialing socket got an event: has the connect completed (Ok(true)), or failed?
+    pub fn check_connected(&mut self) -> io::Result<bool> {
+        if let Some(e) = self.sock.take_error()? {
+            return Err(e);
+        }
+        match self.sock.peer_addr() {
+            Ok(_) => {
+                self.connected = true;
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotConnected || e.raw_os_error() == Some(libc::EINPROGRESS) => {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Encrypt a stretch of the plaintext stream as transport messages and send them.
+    pub fn send_plain(&mut self, plain: &[u8], crypt: &mut [u8]) -> Result<(), ConnError> {
+        for chunk in plain.chunks(MAX_CHUNK) {
+            let ts = match &mut self.phase {
+                Phase::Open(ts) => ts,
+                Phase::Handshake(_) => return Err(ConnError::Protocol("send before handshake")),
+            };
+            let n = ts.write_message(chunk, &mut crypt[2..])?;
+            crypt[..2].copy_from_slice(&(n as u16).to_be_bytes());
+            self.write_out(&crypt[..2 + n])?;
+        }
+        Ok(())
+    }
+
+    /// Read until the socket has nothing more, handling every complete record.
+    pub fn read_all(&mut self, sh: &mut Shared, events: &mut Vec<NetEvent>) -> Result<(), ConnError> {
+        loop {
+            let n = match self.sock.read(&mut sh.rx) {
+                Ok(0) => return Err(ConnError::Closed),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            };
+            // Taken out so records can be parsed from it while `sh` is lent to them.
+            let rx = std::mem::take(&mut sh.rx);
+            let r = self.on_bytes(&rx[..n], sh, events);
+            sh.rx = rx;
+            r?;
+        }
+    }
+
+    /// Split received bytes into records: whole ones are handled straight from `data`,
+    /// only an incomplete tail is copied into `rbuf`.
+    fn on_bytes(&mut self, mut data: &[u8], sh: &mut Shared, events: &mut Vec<NetEvent>) -> Result<(), ConnError> {
+        if !self.rbuf.is_empty() {
+            // Complete the record started by an earlier read.
+            if self.rbuf.len() < 2 {
+                let take = (2 - self.rbuf.len()).min(data.len());
+                self.rbuf.extend_from_slice(&data[..take]);
+                data = &data[take..];
+                if self.rbuf.len() < 2 {
+                    return Ok(());
+                }
+            }
+            let want = 2 + record_len(&self.rbuf)?;
+            self.rbuf.reserve_exact(want - self.rbuf.len());
+            let take = (want - self.rbuf.len()).min(data.len());
+            self.rbuf.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.rbuf.len() < want {
+                return Ok(());
+            }
+            let rec = std::mem::take(&mut self.rbuf);
+            let r = self.on_record(&rec[2..], sh, events);
+            if rec.capacity() <= KEEP_CAPACITY {
+                self.rbuf = rec;
+                self.rbuf.clear();
+            }
+            r?;
+        }
+        while data.len() >= 2 {
+            let len = record_len(data)?;
+            if data.len() < 2 + len {
+                break;
+            }
+            self.on_record(&data[2..2 + len], sh, events)?;
+            data = &data[2 + len..];
+        }
+        if !data.is_empty() {
+            if data.len() >= 2 {
+                self.rbuf.reserve_exact(2 + record_len(data)?);
+            }
+            self.rbuf.extend_from_slice(data);
+        }
+        Ok(())
+    }
+
+    fn on_record(&mut self, rec: &[u8], sh: &mut Shared, events: &mut Vec<NetEvent>) -> Result<(), ConnError> {
+        match &mut self.phase {
+            Phase::Open(ts) => {
+                let n = ts.read_message(rec, &mut sh.crypt)?;
+                self.feed_plain(&sh.crypt[..n], events)
+            }
+            Phase::Handshake(_) => self.handshake_record(rec, sh, events),
+        }
+    }
+
+    /// Split decrypted bytes into frames: whole ones are decoded in place, only an
+    /// incomplete one is copied into `frame` (after its length passed the 1 MiB check).
+    pub fn feed_plain(&mut self, mut data: &[u8], events: &mut Vec<NetEvent>) -> Result<(), ConnError> {
+        while !data.is_empty() {
+            if self.frame.is_empty() && data.len() >= 4 {
+                let len = frame_len(&data[..4])?;
+                if data.len() >= 4 + len {
+                    self.on_frame(&data[4..4 + len], events)?;
+                    data = &data[4 + len..];
+                    continue;
+                }
+            }
+            if self.frame.len() < 4 {
+                let take = (4 - self.frame.len()).min(data.len());
+                self.frame.extend_from_slice(&data[..take]);
+                data = &data[take..];
+                if self.frame.len() == 4 {
+                    let len = frame_len(&self.frame)?;
+                    self.frame.reserve_exact(len);
+                }
+            }
+            if self.frame.len() >= 4 {
+                let len = frame_len(&self.frame[..4])?;
+                let take = (4 + len - self.frame.len()).min(data.len());
+                self.frame.extend_from_slice(&data[..take]);
+                data = &data[take..];
+                if self.frame.len() == 4 + len {
+                    let f = std::mem::take(&mut self.frame);
+                    self.on_frame(&f[4..], events)?;
+                    if f.capacity() <= KEEP_CAPACITY {
+                        self.frame = f;
+                        self.frame.clear();
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_frame(&mut self, body: &[u8], events: &mut Vec<NetEvent>) -> Result<(), ConnError> {
+        if self.outbound {
+            if self.pending.is_empty() {
+                return Err(ConnError::Protocol("reply without a request"));
+            }
+            let reply = guarded(|| decode_reply(body)).ok_or(ConnError::Protocol("malformed reply"))?;
+            let token = self.pending.pop_front().map(|p| p.token).unwrap_or_default();
+            if self.pending.is_empty() && self.pending.capacity() > 16 {
+                self.pending = VecDeque::new();
+            }
+            events.push(NetEvent::Reply { token, reply, remote_static: self.remote_static });
+        } else {
+            if self.unanswered >= MAX_IN_FLIGHT_PER_CONNECTION {
+                return Err(ConnError::Protocol("too many requests in flight"));
+            }
+            let request = guarded(|| decode_request(body)).ok_or(ConnError::Protocol("malformed request"))?;
+            self.unanswered += 1;
+            events.push(NetEvent::Request { conn: self.id, from: self.peer, remote_static: self.remote_static, request });
+        }
+        Ok(())
+    }
+}
+
+/// Run a decoder on untrusted bytes; a panic in it (a bug) costs this connection, not the peer.
+fn guarded<T, E>(f: impl FnOnce() -> Result<T, E>) -> Option<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok().and_then(|r| r.ok())
+}
+
+/// A record header's length, refused past `MAX_RECORD` before any of the body is kept.
+fn record_len(header: &[u8]) -> Result<usize, ConnError> {
+    let len = u16::from_be_bytes([header[0], header[1]]) as usize;
+    if len > MAX_RECORD {
+        return Err(ConnError::Protocol("record longer than the maximum"));
+    }
+    Ok(len)
+}
+
+/// A frame header's length, refused past SPEC 2's 1 MiB before any of the body is kept.
+fn frame_len(header: &[u8]) -> Result<usize, ConnError> {
+    let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    if len > MAX_MESSAGE {
+        return Err(ConnError::Protocol("frame longer than 1 MiB"));
+    }
+    Ok(len)
+}
