@@ -39,6 +39,8 @@ pub struct Sim {
     /// Messages delivered (requests and replies), for messages-per-lookup figures.
     pub messages: u64,
     rng: StdRng,
+    /// Rewrites the replies of chosen peers, to play hostile peers: (peer, request, reply).
+    pub tamper: Option<Box<dyn FnMut(usize, &Request, Reply) -> Reply>>,
 }
 
 /// The simulated address of peer `i`: 127.x.y.z:7000 (loopback, never dialled).
@@ -83,6 +85,7 @@ impl Sim {
             results: HashMap::new(),
             messages: 0,
             rng,
+            tamper: None,
         }
     }
 
@@ -177,6 +180,13 @@ impl Sim {
         }
     }
 
+    /// Let virtual time pass up to `now + us`, firing whatever falls due.
+    pub fn advance(&mut self, us: u64) {
+        let end = self.now + us;
+        self.run_idle(us);
+        self.now = self.now.max(end);
+    }
+
     /// Connect every peer to peer 0 and bootstrap them one after another.
     pub fn bootstrap_all(&mut self) {
         for i in 1..self.len() {
@@ -213,7 +223,11 @@ impl Sim {
                     self.schedule(self.now + LATENCY_US, Event::Reply { to: from, token, reply: None });
                 } else {
                     let key = sim_static(&self.peers[from].uid());
-                    let reply = self.peers[to].handle_request(self.now, self.addrs[from], key, request);
+                    let seen = self.tamper.as_ref().map(|_| request.clone());
+                    let mut reply = self.peers[to].handle_request(self.now, self.addrs[from], key, request);
+                    if let (Some(t), Some(req)) = (self.tamper.as_mut(), seen) {
+                        reply = t(to, &req, reply);
+                    }
                     let remote = sim_static(&self.peers[to].uid());
                     self.pump(to);
                     self.schedule(self.now + LATENCY_US, Event::Reply { to: from, token, reply: Some((reply, remote)) });
