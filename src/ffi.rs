@@ -249,9 +249,7 @@ unsafe fn read_ip(p: *const c_char, arg: &str) -> Result<IpAddr, Fail> {
         return Err(null(arg));
     }
     // SAFETY: the caller guarantees a NUL-terminated string.
-    let s = unsafe { CStr::from_ptr(p) }
-        .to_str()
-        .map_err(|_| invalid(format!("`{arg}` is not UTF-8")))?;
+    let s = unsafe { CStr::from_ptr(p) }.to_str().map_err(|_| invalid(format!("`{arg}` is not UTF-8")))?;
     s.parse::<IpAddr>().map_err(|_| invalid(format!("`{arg}` is not an IP address: {s:?}")))
 }
 
@@ -298,11 +296,8 @@ unsafe fn new_peer(
     let ip = unsafe { read_ip(ip, "ip") }?;
     check_out(out, "out")?;
     check_replication(replication)?;
-    let node = if external {
-        Node::new_external(uid, ip, port, replication)?
-    } else {
-        Node::new(uid, ip, port, replication)?
-    };
+    let node =
+        if external { Node::new_external(uid, ip, port, replication)? } else { Node::new(uid, ip, port, replication)? };
     // SAFETY: `out` checked non-NULL; the caller gives a writable `struct peer *` slot.
     unsafe { *out = register(node) };
     Ok(PEER_OK)
@@ -430,12 +425,7 @@ pub unsafe extern "C" fn peer_set(p: *mut peer, value: *const u8, len: usize, ke
 /// Returns 0 found; 1 no peer has it; -1 p, key, value_out or len_out is NULL; -4 peer is
 /// closed; -6 no peer reachable.
 #[no_mangle]
-pub unsafe extern "C" fn peer_ref(
-    p: *mut peer,
-    key: *const u8,
-    value_out: *mut *mut u8,
-    len_out: *mut usize,
-) -> c_int {
+pub unsafe extern "C" fn peer_ref(p: *mut peer, key: *const u8, value_out: *mut *mut u8, len_out: *mut usize) -> c_int {
     guard("peer_ref", || {
         let n = node(p)?;
         let key = Id(unsafe { read_arr::<32>(key, "key") }?);
@@ -550,9 +540,7 @@ pub unsafe extern "C" fn peer_bag_popular_at(
     cap: usize,
     n_out: *mut usize,
 ) -> c_int {
-    guard("peer_bag_popular_at", || unsafe {
-        bag_query(p, Some(uid), BagKind::Popular, key, values_out, cap, n_out)
-    })
+    guard("peer_bag_popular_at", || unsafe { bag_query(p, Some(uid), BagKind::Popular, key, values_out, cap, n_out) })
 }
 
 /// As peer_bag_popular, but the most recently published values first.
@@ -577,9 +565,7 @@ pub unsafe extern "C" fn peer_bag_recent_at(
     cap: usize,
     n_out: *mut usize,
 ) -> c_int {
-    guard("peer_bag_recent_at", || unsafe {
-        bag_query(p, Some(uid), BagKind::Recent, key, values_out, cap, n_out)
-    })
+    guard("peer_bag_recent_at", || unsafe { bag_query(p, Some(uid), BagKind::Recent, key, values_out, cap, n_out) })
 }
 
 /// As peer_bag_popular, but a random sample of the bag's values.
@@ -604,9 +590,7 @@ pub unsafe extern "C" fn peer_bag_sample_at(
     cap: usize,
     n_out: *mut usize,
 ) -> c_int {
-    guard("peer_bag_sample_at", || unsafe {
-        bag_query(p, Some(uid), BagKind::Sample, key, values_out, cap, n_out)
-    })
+    guard("peer_bag_sample_at", || unsafe { bag_query(p, Some(uid), BagKind::Sample, key, values_out, cap, n_out) })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -697,9 +681,7 @@ pub unsafe extern "C" fn peer_namespace_ref(
     value_out: *mut u8,
     signature_out: *mut u8,
 ) -> c_int {
-    guard("peer_namespace_ref", || unsafe {
-        namespace_ref(p, None, public_key, key, None, value_out, signature_out)
-    })
+    guard("peer_namespace_ref", || unsafe { namespace_ref(p, None, public_key, key, None, value_out, signature_out) })
 }
 
 /// As peer_namespace_ref, but only the local answer of the peer whose uid is `uid` (32
@@ -787,11 +769,9 @@ pub unsafe extern "C" fn peer_random_uid(uid_out: *mut u8) {
 // Errors and versions
 
 /// Every status's name, NUL-terminated once; "unknown status" for numbers not in use.
-static STATUS_NAMES: LazyLock<HashMap<c_int, CString>> = LazyLock::new(|| {
-    (-100..=1).map(|c| (c, CString::new(status_name(c)).unwrap_or_default())).collect()
-});
-static UNKNOWN_STATUS: LazyLock<CString> =
-    LazyLock::new(|| CString::new(status_name(c_int::MIN)).unwrap_or_default());
+static STATUS_NAMES: LazyLock<HashMap<c_int, CString>> =
+    LazyLock::new(|| (-100..=1).map(|c| (c, CString::new(status_name(c)).unwrap_or_default())).collect());
+static UNKNOWN_STATUS: LazyLock<CString> = LazyLock::new(|| CString::new(status_name(c_int::MIN)).unwrap_or_default());
 
 /// A short static description of a status code ("ok", "not found", "peer is closed", ...;
 /// "unknown status" for other numbers). Never NULL; the caller must not free it.

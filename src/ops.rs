@@ -10,25 +10,30 @@ use std::collections::HashMap;
 /// nearest peers, so summing counts would count one publisher once per replica: an entry's
 /// popularity is the largest count any replica saw, its age the smallest.
 pub fn merge_bags<R: Rng>(kind: BagKind, replies: Vec<Vec<BagEntry>>, cap: usize, rng: &mut R) -> Vec<[u8; 32]> {
-    let mut merged: HashMap<[u8; 32], BagEntry> = HashMap::new();
-    for e in replies.into_iter().flatten() {
-        merged
-            .entry(e.value)
-            .and_modify(|m| {
-                m.count = m.count.max(e.count);
-                m.seconds = m.seconds.min(e.seconds);
-            })
-            .or_insert(e);
+    // Each entry with its best rank in any reply: replies are already in the asked order at
+    // full time resolution, which whole-second ages alone would lose.
+    let mut merged: HashMap<[u8; 32], (BagEntry, usize)> = HashMap::new();
+    for reply in replies {
+        for (rank, e) in reply.into_iter().enumerate() {
+            merged
+                .entry(e.value)
+                .and_modify(|(m, r)| {
+                    m.count = m.count.max(e.count);
+                    m.seconds = m.seconds.min(e.seconds);
+                    *r = (*r).min(rank);
+                })
+                .or_insert((e, rank));
+        }
     }
-    let mut all: Vec<BagEntry> = merged.into_values().collect();
+    let mut all: Vec<(BagEntry, usize)> = merged.into_values().collect();
     // A fixed order first so results do not depend on hash-map order.
-    all.sort_by(|a, b| a.value.cmp(&b.value));
+    all.sort_by(|a, b| a.0.value.cmp(&b.0.value));
     match kind {
-        BagKind::Popular => all.sort_by(|a, b| b.count.cmp(&a.count).then(a.seconds.cmp(&b.seconds))),
-        BagKind::Recent => all.sort_by(|a, b| a.seconds.cmp(&b.seconds).then(b.count.cmp(&a.count))),
+        BagKind::Popular => all.sort_by(|(a, ra), (b, rb)| b.count.cmp(&a.count).then(a.seconds.cmp(&b.seconds)).then(ra.cmp(rb))),
+        BagKind::Recent => all.sort_by(|(a, ra), (b, rb)| a.seconds.cmp(&b.seconds).then(ra.cmp(rb)).then(b.count.cmp(&a.count))),
         BagKind::Sample => all.shuffle(rng),
     }
-    all.into_iter().take(cap).map(|e| e.value).collect()
+    all.into_iter().take(cap).map(|(e, _)| e.value).collect()
 }
 
 #[cfg(test)]
