@@ -25,10 +25,16 @@ pub const OP_TIMEOUT_US: u64 = 30_000_000;
 /// An idle connection is closed after this long, in microseconds.
 pub const IDLE_TIMEOUT_US: u64 = 60_000_000;
 /// Open outbound connections one peer keeps at most; the least recently used idle one is
-/// closed to make room. Sized so 250 peers fit in one process under a 20,000 fd limit.
-pub const MAX_OUTBOUND_CONNECTIONS: usize = 32;
+/// closed to make room. Warm connections are what make a request cost one round trip.
+pub const MAX_OUTBOUND_CONNECTIONS: usize = 256;
 /// Inbound connections one peer accepts at most; the oldest idle one is closed past it.
-pub const MAX_INBOUND_CONNECTIONS: usize = 48;
+pub const MAX_INBOUND_CONNECTIONS: usize = 256;
+/// All the peers of one process share its file descriptors: past this fraction (percent) of
+/// the soft RLIMIT_NOFILE, a peer closes one of its own idle connections before opening
+/// another, so hundreds of peers fit in one process (e.g. 250 under a 20,000 limit).
+pub const FD_BUDGET_PERCENT: usize = 75;
+/// Connections per direction a peer may still open when the process budget is spent.
+pub const MIN_CONNECTIONS_PER_PEER: usize = 8;
 /// Requests queued or in flight on one connection at most.
 pub const MAX_IN_FLIGHT_PER_CONNECTION: usize = 64;
 /// A bag entry lives this long after its latest publish (like a BitTorrent announce).

@@ -123,7 +123,14 @@ pub(super) struct Conn {
 }
 
 impl Conn {
-    pub fn new(id: ConnId, sock: TcpStream, peer: SocketAddr, outbound: bool, phase: Phase, now: Instant) -> Conn {
+    pub fn new(
+        id: ConnId,
+        sock: TcpStream,
+        peer: SocketAddr,
+        outbound: bool,
+        phase: Phase,
+        now: Instant,
+    ) -> Conn {
         Conn {
             id,
             sock,
@@ -167,7 +174,10 @@ impl Conn {
 
     /// Heap bytes this connection holds in its buffers (for diagnostics and tests).
     pub fn buffered(&self) -> usize {
-        self.wbuf.capacity() + self.rbuf.capacity() + self.frame.capacity() + self.pending.capacity() * 24
+        self.wbuf.capacity()
+            + self.rbuf.capacity()
+            + self.frame.capacity()
+            + self.pending.capacity() * 24
     }
 
     /// When this connection must be closed if nothing changes: the oldest request's
@@ -236,7 +246,10 @@ impl Conn {
                 self.connected = true;
                 Ok(true)
             }
-            Err(e) if e.kind() == io::ErrorKind::NotConnected || e.raw_os_error() == Some(libc::EINPROGRESS) => {
+            Err(e)
+                if e.kind() == io::ErrorKind::NotConnected
+                    || e.raw_os_error() == Some(libc::EINPROGRESS) =>
+            {
                 Ok(false)
             }
             Err(e) => Err(e),
@@ -258,7 +271,11 @@ impl Conn {
     }
 
     /// Read until the socket has nothing more, handling every complete record.
-    pub fn read_all(&mut self, sh: &mut Shared, events: &mut Vec<NetEvent>) -> Result<(), ConnError> {
+    pub fn read_all(
+        &mut self,
+        sh: &mut Shared,
+        events: &mut Vec<NetEvent>,
+    ) -> Result<(), ConnError> {
         loop {
             let n = match self.sock.read(&mut sh.rx) {
                 Ok(0) => return Err(ConnError::Closed),
@@ -277,7 +294,12 @@ impl Conn {
 
     /// Split received bytes into records: whole ones are handled straight from `data`,
     /// only an incomplete tail is copied into `rbuf`.
-    fn on_bytes(&mut self, mut data: &[u8], sh: &mut Shared, events: &mut Vec<NetEvent>) -> Result<(), ConnError> {
+    fn on_bytes(
+        &mut self,
+        mut data: &[u8],
+        sh: &mut Shared,
+        events: &mut Vec<NetEvent>,
+    ) -> Result<(), ConnError> {
         if !self.rbuf.is_empty() {
             // Complete the record started by an earlier read.
             if self.rbuf.len() < 2 {
@@ -321,7 +343,12 @@ impl Conn {
         Ok(())
     }
 
-    fn on_record(&mut self, rec: &[u8], sh: &mut Shared, events: &mut Vec<NetEvent>) -> Result<(), ConnError> {
+    fn on_record(
+        &mut self,
+        rec: &[u8],
+        sh: &mut Shared,
+        events: &mut Vec<NetEvent>,
+    ) -> Result<(), ConnError> {
         match &mut self.phase {
             Phase::Open(ts) => {
                 let n = ts.read_message(rec, &mut sh.crypt)?;
@@ -333,7 +360,11 @@ impl Conn {
 
     /// Split decrypted bytes into frames: whole ones are decoded in place, only an
     /// incomplete one is copied into `frame` (after its length passed the 1 MiB check).
-    pub fn feed_plain(&mut self, mut data: &[u8], events: &mut Vec<NetEvent>) -> Result<(), ConnError> {
+    pub fn feed_plain(
+        &mut self,
+        mut data: &[u8],
+        events: &mut Vec<NetEvent>,
+    ) -> Result<(), ConnError> {
         while !data.is_empty() {
             if self.frame.is_empty() && data.len() >= 4 {
                 let len = frame_len(&data[..4])?;
@@ -375,19 +406,34 @@ impl Conn {
             if self.pending.is_empty() {
                 return Err(ConnError::Protocol("reply without a request"));
             }
-            let reply = guarded(|| decode_reply(body)).ok_or(ConnError::Protocol("malformed reply"))?;
-            let token = self.pending.pop_front().map(|p| p.token).unwrap_or_default();
+            let reply =
+                guarded(|| decode_reply(body)).ok_or(ConnError::Protocol("malformed reply"))?;
+            let token = self
+                .pending
+                .pop_front()
+                .map(|p| p.token)
+                .unwrap_or_default();
             if self.pending.is_empty() && self.pending.capacity() > 16 {
                 self.pending = VecDeque::new();
             }
-            events.push(NetEvent::Reply { token, reply, remote_static: self.remote_static });
+            events.push(NetEvent::Reply {
+                token,
+                reply,
+                remote_static: self.remote_static,
+            });
         } else {
             if self.unanswered >= MAX_IN_FLIGHT_PER_CONNECTION {
                 return Err(ConnError::Protocol("too many requests in flight"));
             }
-            let request = guarded(|| decode_request(body)).ok_or(ConnError::Protocol("malformed request"))?;
+            let request =
+                guarded(|| decode_request(body)).ok_or(ConnError::Protocol("malformed request"))?;
             self.unanswered += 1;
-            events.push(NetEvent::Request { conn: self.id, from: self.peer, remote_static: self.remote_static, request });
+            events.push(NetEvent::Request {
+                conn: self.id,
+                from: self.peer,
+                remote_static: self.remote_static,
+                request,
+            });
         }
         Ok(())
     }
@@ -395,7 +441,9 @@ impl Conn {
 
 /// Run a decoder on untrusted bytes; a panic in it (a bug) costs this connection, not the peer.
 fn guarded<T, E>(f: impl FnOnce() -> Result<T, E>) -> Option<T> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok().and_then(|r| r.ok())
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .ok()
+        .and_then(|r| r.ok())
 }
 
 /// A record header's length, refused past `MAX_RECORD` before any of the body is kept.
@@ -414,4 +462,132 @@ fn frame_len(header: &[u8]) -> Result<usize, ConnError> {
         return Err(ConnError::Protocol("frame longer than 1 MiB"));
     }
     Ok(len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::Id;
+    use crate::wire::{encode_request, Request};
+
+    /// An accepted-side connection over a real (unused) loopback socket.
+    fn inbound() -> (Conn, std::net::TcpListener) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let sock = TcpStream::connect(addr).unwrap();
+        let h = Handshake {
+            state: None,
+            step: super::super::noise::Step::First,
+            queued: Vec::new(),
+            leftover: Vec::new(),
+            deadline: Instant::now(),
+        };
+        (
+            Conn::new(
+                9,
+                sock,
+                addr,
+                false,
+                Phase::Handshake(Box::new(h)),
+                Instant::now(),
+            ),
+            l,
+        )
+    }
+
+    fn frames(n: u8) -> (Vec<u8>, Vec<Request>) {
+        let mut stream = Vec::new();
+        let mut reqs = Vec::new();
+        for i in 0..n {
+            let r = if i % 2 == 0 {
+                Request::Ref { key: Id([i; 32]) }
+            } else {
+                Request::Set {
+                    value: vec![i; 300],
+                }
+            };
+            let mut text = Vec::new();
+            encode_request(&r, &mut text);
+            stream.extend_from_slice(&(text.len() as u32).to_be_bytes());
+            stream.extend_from_slice(&text);
+            reqs.push(r);
+        }
+        (stream, reqs)
+    }
+
+    /// Frames split at every possible point come out whole and in order, and the partial
+    /// frame buffer is empty afterwards.
+    #[test]
+    fn frames_reassemble_across_any_split() {
+        let (stream, reqs) = frames(3);
+        for cut in 0..=stream.len() {
+            let (mut c, _l) = inbound();
+            let mut ev = Vec::new();
+            c.feed_plain(&stream[..cut], &mut ev).unwrap();
+            c.feed_plain(&stream[cut..], &mut ev).unwrap();
+            let got: Vec<&Request> = ev
+                .iter()
+                .map(|e| match e {
+                    NetEvent::Request {
+                        request, conn: 9, ..
+                    } => request,
+                    other => panic!("{:?}", other),
+                })
+                .collect();
+            assert_eq!(got, reqs.iter().collect::<Vec<_>>(), "cut at {cut}");
+            assert!(c.frame.is_empty());
+            assert_eq!(c.unanswered, 3);
+        }
+        // Byte by byte.
+        let (mut c, _l) = inbound();
+        let mut ev = Vec::new();
+        for b in &stream {
+            c.feed_plain(std::slice::from_ref(b), &mut ev).unwrap();
+        }
+        assert_eq!(ev.len(), 3);
+    }
+
+    /// A header declaring more than 1 MiB is refused as soon as its 4 bytes are in, before
+    /// any body is buffered, even when the header arrives split.
+    #[test]
+    fn oversized_frame_refused_at_the_header() {
+        let header = ((MAX_MESSAGE + 1) as u32).to_be_bytes();
+        let (mut c, _l) = inbound();
+        let mut ev = Vec::new();
+        c.feed_plain(&header[..2], &mut ev).unwrap();
+        assert!(c.feed_plain(&header[2..], &mut ev).is_err());
+        assert!(c.frame.capacity() < 1024);
+        let (mut c, _l) = inbound();
+        assert!(c.feed_plain(&header, &mut ev).is_err());
+        // Exactly 1 MiB is allowed (the body is then awaited).
+        let (mut c, _l) = inbound();
+        c.feed_plain(&(MAX_MESSAGE as u32).to_be_bytes(), &mut ev)
+            .unwrap();
+        assert!(ev.is_empty());
+    }
+
+    /// A request past the in-flight bound, or garbage, is an error for this connection.
+    #[test]
+    fn too_many_unanswered_or_malformed() {
+        let (stream, _) = frames(1);
+        let (mut c, _l) = inbound();
+        let mut ev = Vec::new();
+        for _ in 0..MAX_IN_FLIGHT_PER_CONNECTION {
+            c.feed_plain(&stream, &mut ev).unwrap();
+        }
+        assert!(c.feed_plain(&stream, &mut ev).is_err());
+        assert_eq!(ev.len(), MAX_IN_FLIGHT_PER_CONNECTION);
+        let (mut c, _l) = inbound();
+        assert!(c.feed_plain(b"\0\0\0\x03#t)", &mut ev).is_err());
+    }
+
+    /// Record headers longer than the maximum are refused before the body arrives.
+    #[test]
+    fn record_length_bounded() {
+        assert_eq!(
+            record_len(&(MAX_RECORD as u16).to_be_bytes()).unwrap(),
+            MAX_RECORD
+        );
+        assert!(record_len(&((MAX_RECORD + 1) as u16).to_be_bytes()).is_err());
+    }
 }

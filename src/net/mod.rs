@@ -42,7 +42,10 @@
 mod conn;
 mod noise;
 
-use crate::consts::{MAX_INBOUND_CONNECTIONS, MAX_IN_FLIGHT_PER_CONNECTION, MAX_MESSAGE, MAX_OUTBOUND_CONNECTIONS};
+use crate::consts::{
+    FD_BUDGET_PERCENT, MAX_INBOUND_CONNECTIONS, MAX_IN_FLIGHT_PER_CONNECTION, MAX_MESSAGE, MAX_OUTBOUND_CONNECTIONS,
+    MIN_CONNECTIONS_PER_PEER,
+};
 use crate::wire::{encode_reply, encode_request, Reply, Request};
 use conn::{Conn, Pending, Phase, Shared};
 use mio::net::{TcpListener, TcpStream};
@@ -51,10 +54,31 @@ use noise::{Handshake, Queued, Step};
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 pub type ConnId = u64;
+
+/// Connections open in this process, over every `Net` (for the shared descriptor budget).
+static OPEN_CONNECTIONS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many connections this process's peers may hold together before closing idle ones.
+fn fd_budget() -> usize {
+    static BUDGET: OnceLock<usize> = OnceLock::new();
+    *BUDGET.get_or_init(|| {
+        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit only writes the struct it is given.
+        let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 { lim.rlim_cur as usize } else { 1024 };
+        (soft.min(1 << 20) * FD_BUDGET_PERCENT / 100).max(64)
+    })
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        OPEN_CONNECTIONS.fetch_sub(self.conns.len(), Ordering::Relaxed);
+    }
+}
 
 pub struct NetConfig {
     pub bind: SocketAddr,
@@ -65,13 +89,22 @@ pub struct NetConfig {
 #[derive(Debug)]
 pub enum NetEvent {
     /// Reply to the request sent with `token`; `remote_static` = responder's authenticated Noise static key.
-    Reply { token: u64, reply: Reply, remote_static: [u8; 32] },
+    Reply {
+        token: u64,
+        reply: Reply,
+        remote_static: [u8; 32],
+    },
     /// The request sent with `token` failed (connect refused, handshake failed, wrong static key,
     /// connection closed or reset, malformed reply, no reply within 5 s).
     Failed { token: u64 },
     /// A request arrived on an inbound connection. The loop answers it immediately with send_reply
     /// (so replies leave in arrival order, FIFO, as SPEC 3 requires).
-    Request { conn: ConnId, from: SocketAddr, remote_static: [u8; 32], request: Request },
+    Request {
+        conn: ConnId,
+        from: SocketAddr,
+        remote_static: [u8; 32],
+        request: Request,
+    },
 }
 
 const LISTENER: Token = Token(0);
@@ -108,7 +141,8 @@ impl Net {
     pub fn new(cfg: NetConfig) -> io::Result<Net> {
         let poll = Poll::new()?;
         let mut listener = TcpListener::bind(cfg.bind)?;
-        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let local = listener.local_addr()?;
         let secret = x25519_dalek::StaticSecret::from(cfg.static_secret);
@@ -179,7 +213,13 @@ impl Net {
     /// Queue `request` to `to`, reusing an open connection to that address or dialing one.
     /// With `expected_static` = Some(k) the handshake must authenticate exactly k (else Failed)
     /// and uses Noise IK carrying the first request; with None it uses XX.
-    pub fn send_request(&mut self, token: u64, to: SocketAddr, expected_static: Option<[u8; 32]>, request: &Request) {
+    pub fn send_request(
+        &mut self,
+        token: u64,
+        to: SocketAddr,
+        expected_static: Option<[u8; 32]>,
+        request: &Request,
+    ) {
         let now = Instant::now();
         let deadline = now + self.sh.request_timeout;
         let enc = &mut self.sh.enc;
@@ -204,6 +244,7 @@ impl Net {
         let Some(c) = self.conns.get_mut(&id) else {
             // Unreachable: by_addr only names live connections.
             self.by_addr.remove(&to);
+            self.sh.trim_enc();
             self.deferred.push(NetEvent::Failed { token });
             return;
         };
@@ -218,7 +259,12 @@ impl Net {
         }
         let result = match &mut c.phase {
             Phase::Handshake(h) => {
-                h.queued.push(Queued { token, deadline, expected: expected_static, frame: self.sh.enc.clone() });
+                h.queued.push(Queued {
+                    token,
+                    deadline,
+                    expected: expected_static,
+                    frame: self.sh.enc.clone(),
+                });
                 Ok(())
             }
             Phase::Open(_) => {
@@ -240,7 +286,9 @@ impl Net {
     /// Answer the oldest unanswered request of inbound connection `conn`. A connection closed
     /// meanwhile is ignored (its dialer sees the request fail).
     pub fn send_reply(&mut self, conn: ConnId, reply: &Reply) {
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         if c.outbound || c.unanswered == 0 || !c.is_open() {
             return;
         }
@@ -269,7 +317,11 @@ impl Net {
 
     /// Wait at most `timeout` for I/O or a wake; process everything ready; append events.
     /// Also runs the transport's own timers (request timeout, handshake timeout, idle close).
-    pub fn poll(&mut self, timeout: Option<Duration>, events: &mut Vec<NetEvent>) -> io::Result<()> {
+    pub fn poll(
+        &mut self,
+        timeout: Option<Duration>,
+        events: &mut Vec<NetEvent>,
+    ) -> io::Result<()> {
         let now = Instant::now();
         let until_timer = self.next_check.saturating_duration_since(now);
         let mut wait = timeout.map_or(until_timer, |t| t.min(until_timer));
@@ -308,8 +360,17 @@ impl Net {
         }
     }
 
-    fn conn_ready(&mut self, id: ConnId, readable: bool, writable: bool, now: Instant, events: &mut Vec<NetEvent>) {
-        let Some(c) = self.conns.get_mut(&id) else { return };
+    fn conn_ready(
+        &mut self,
+        id: ConnId,
+        readable: bool,
+        writable: bool,
+        now: Instant,
+        events: &mut Vec<NetEvent>,
+    ) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
         let result = (|| {
             if !c.connected {
                 if !c.check_connected()? {
@@ -327,7 +388,9 @@ impl Net {
         })();
         if let Err(e) = result {
             // A peer closing a connection nothing waits on is routine, not a failure.
-            if !(matches!(e, conn::ConnError::Closed) && self.conns.get(&id).is_some_and(|c| c.is_idle())) {
+            if !(matches!(e, conn::ConnError::Closed)
+                && self.conns.get(&id).is_some_and(|c| c.is_idle()))
+            {
                 self.note(&e);
             }
             self.close(id, events);
@@ -339,6 +402,19 @@ impl Net {
         self.last_failure = Some(e.to_string());
     }
 
+    /// Whether a new connection in one direction may open, after closing one of our own idle
+    /// ones if the per-peer bound or the process-wide descriptor budget asks for it.
+    fn make_room(&mut self, outbound: bool) -> bool {
+        let (mine, max) = if outbound { (self.outbound, MAX_OUTBOUND_CONNECTIONS) } else { (self.inbound, MAX_INBOUND_CONNECTIONS) };
+        if mine >= max {
+            return self.evict(outbound);
+        }
+        if OPEN_CONNECTIONS.load(Ordering::Relaxed) >= fd_budget() {
+            return self.evict(outbound) || mine < MIN_CONNECTIONS_PER_PEER;
+        }
+        true
+    }
+
     fn accept(&mut self, now: Instant) {
         loop {
             let (mut sock, peer) = match self.listener.accept() {
@@ -346,31 +422,64 @@ impl Net {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 // A connection that died in the backlog: take the next. Out of fds: stop
                 // for now rather than spin (the next connection wakes the listener again).
-                Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted) => continue,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                    ) =>
+                {
+                    continue
+                }
                 Err(_) => return,
             };
-            if self.inbound >= MAX_INBOUND_CONNECTIONS && !self.evict(false) {
+            if !self.make_room(false) {
                 continue; // dropped: every inbound connection is busy
             }
             if sock.set_nodelay(true).is_err() {
                 continue;
             }
             let id = self.next_id;
-            if self.poll.registry().register(&mut sock, Token(id as usize), Interest::READABLE | Interest::WRITABLE).is_err() {
+            if self
+                .poll
+                .registry()
+                .register(
+                    &mut sock,
+                    Token(id as usize),
+                    Interest::READABLE | Interest::WRITABLE,
+                )
+                .is_err()
+            {
                 continue;
             }
             self.next_id += 1;
             let deadline = now + self.sh.request_timeout;
-            let h = Handshake { state: None, step: Step::First, queued: Vec::new(), leftover: Vec::new(), deadline };
-            self.conns.insert(id, Conn::new(id, sock, peer, false, Phase::Handshake(Box::new(h)), now));
+            let h = Handshake {
+                state: None,
+                step: Step::First,
+                queued: Vec::new(),
+                leftover: Vec::new(),
+                deadline,
+            };
+            self.conns.insert(
+                id,
+                Conn::new(id, sock, peer, false, Phase::Handshake(Box::new(h)), now),
+            );
             self.inbound += 1;
+            OPEN_CONNECTIONS.fetch_add(1, Ordering::Relaxed);
             self.arm(deadline);
         }
     }
 
     /// Open a connection to `to` carrying the request encoded in `sh.enc`.
-    fn dial(&mut self, token: u64, to: SocketAddr, expected: Option<[u8; 32]>, deadline: Instant, now: Instant) {
-        if self.outbound >= MAX_OUTBOUND_CONNECTIONS && !self.evict(true) {
+    fn dial(
+        &mut self,
+        token: u64,
+        to: SocketAddr,
+        expected: Option<[u8; 32]>,
+        deadline: Instant,
+        now: Instant,
+    ) {
+        if !self.make_room(true) {
             self.deferred.push(NetEvent::Failed { token });
             return;
         }
@@ -378,7 +487,11 @@ impl Net {
         let setup = (|| {
             let mut sock = TcpStream::connect(to)?;
             sock.set_nodelay(true)?;
-            self.poll.registry().register(&mut sock, Token(id as usize), Interest::READABLE | Interest::WRITABLE)?;
+            self.poll.registry().register(
+                &mut sock,
+                Token(id as usize),
+                Interest::READABLE | Interest::WRITABLE,
+            )?;
             Ok::<_, io::Error>(sock)
         })();
         let sock = match setup {
@@ -390,20 +503,30 @@ impl Net {
         };
         self.next_id += 1;
         // Placeholder phase, replaced by start_dial.
-        let h = Handshake { state: None, step: Step::Second, queued: Vec::new(), leftover: Vec::new(), deadline };
+        let h = Handshake {
+            state: None,
+            step: Step::Second,
+            queued: Vec::new(),
+            leftover: Vec::new(),
+            deadline,
+        };
         let mut c = Conn::new(id, sock, to, true, Phase::Handshake(Box::new(h)), now);
         c.expected = expected;
         let started = c.start_dial(&self.sh.secret, token, deadline, &self.sh.enc);
         self.conns.insert(id, c);
         self.by_addr.insert(to, id);
         self.outbound += 1;
+        OPEN_CONNECTIONS.fetch_add(1, Ordering::Relaxed);
         self.arm(deadline);
         if let Err(e) = started {
             self.note(&e);
             let mut ev = std::mem::take(&mut self.deferred);
             self.close(id, &mut ev);
             // start_dial may fail before the request was queued; never lose its token.
-            if !ev.iter().any(|e| matches!(e, NetEvent::Failed { token: t } if *t == token)) {
+            if !ev
+                .iter()
+                .any(|e| matches!(e, NetEvent::Failed { token: t } if *t == token))
+            {
                 ev.push(NetEvent::Failed { token });
             }
             self.deferred = ev;
@@ -431,8 +554,11 @@ impl Net {
 
     /// Drop a connection, failing every request still waiting on it.
     fn close(&mut self, id: ConnId, events: &mut Vec<NetEvent>) {
-        let Some(mut c) = self.conns.remove(&id) else { return };
+        let Some(mut c) = self.conns.remove(&id) else {
+            return;
+        };
         let _ = self.poll.registry().deregister(&mut c.sock);
+        OPEN_CONNECTIONS.fetch_sub(1, Ordering::Relaxed);
         if c.outbound {
             self.outbound -= 1;
             if self.by_addr.get(&c.peer) == Some(&id) {
@@ -484,7 +610,11 @@ mod tests {
     use crate::id::Id;
 
     fn net(secret: u8) -> Net {
-        Net::new(NetConfig { bind: "127.0.0.1:0".parse().unwrap(), static_secret: [secret; 32] }).unwrap()
+        Net::new(NetConfig {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            static_secret: [secret; 32],
+        })
+        .unwrap()
     }
 
     /// Poll `n` until `done` says so, at most `max` rounds of 10 ms.
@@ -495,6 +625,20 @@ mod tests {
             }
             n.poll(Some(Duration::from_millis(10)), evs).unwrap();
         }
+    }
+
+    #[test]
+    fn default_timeouts_are_the_spec_constants() {
+        let n = net(3);
+        assert_eq!(
+            n.sh.request_timeout,
+            Duration::from_micros(crate::consts::REQUEST_TIMEOUT_US)
+        );
+        assert_eq!(n.sh.request_timeout, Duration::from_secs(5));
+        assert_eq!(
+            n.sh.idle_timeout,
+            Duration::from_micros(crate::consts::IDLE_TIMEOUT_US)
+        );
     }
 
     /// Two `Net`s on one thread, alternately polled: a request and its reply cross, and a
@@ -510,7 +654,13 @@ mod tests {
             a.poll(Some(Duration::from_millis(1)), &mut ea).unwrap();
             b.poll(Some(Duration::from_millis(1)), &mut eb).unwrap();
             for e in eb.drain(..) {
-                if let NetEvent::Request { conn, request, remote_static, .. } = e {
+                if let NetEvent::Request {
+                    conn,
+                    request,
+                    remote_static,
+                    ..
+                } = e
+                {
                     assert_eq!(request, req);
                     assert_eq!(remote_static, a.static_public());
                     b.send_reply(conn, &Reply::Bool(true));
@@ -521,7 +671,11 @@ mod tests {
             }
         }
         match ea.pop() {
-            Some(NetEvent::Reply { token: 7, reply: Reply::Bool(true), remote_static }) => {
+            Some(NetEvent::Reply {
+                token: 7,
+                reply: Reply::Bool(true),
+                remote_static,
+            }) => {
                 assert_eq!(remote_static, b.static_public())
             }
             other => panic!("expected the reply, got {:?}", other),
@@ -531,6 +685,10 @@ mod tests {
         drop(b);
         a.send_request(8, gone, None, &req);
         pump(&mut a, &mut ea, 200, |e| !e.is_empty());
-        assert!(matches!(ea.as_slice(), [NetEvent::Failed { token: 8 }]), "{:?}", ea);
+        assert!(
+            matches!(ea.as_slice(), [NetEvent::Failed { token: 8 }]),
+            "{:?}",
+            ea
+        );
     }
 }

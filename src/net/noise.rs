@@ -59,12 +59,19 @@ pub(super) struct Handshake {
     pub deadline: Instant,
 }
 
-fn build(tag: u8, secret: &[u8; 32], remote: Option<&[u8; 32]>, initiator: bool) -> Result<HandshakeState, snow::Error> {
+fn build(
+    tag: u8,
+    secret: &[u8; 32],
+    remote: Option<&[u8; 32]>,
+    initiator: bool,
+) -> Result<HandshakeState, snow::Error> {
     let params = if tag == TAG_IK { PARAMS_IK } else { PARAMS_XX };
     let mut prologue = [0u8; 17];
     prologue[..16].copy_from_slice(PROLOGUE);
     prologue[16] = tag;
-    let mut b = snow::Builder::new(params.parse()?).local_private_key(secret).prologue(&prologue);
+    let mut b = snow::Builder::new(params.parse()?)
+        .local_private_key(secret)
+        .prologue(&prologue);
     if let Some(r) = remote {
         b = b.remote_public_key(r);
     }
@@ -92,16 +99,31 @@ impl Conn {
         deadline: Instant,
         frame: &[u8],
     ) -> Result<(), ConnError> {
-        let tag = if self.expected.is_some() { TAG_IK } else { TAG_XX };
+        let tag = if self.expected.is_some() {
+            TAG_IK
+        } else {
+            TAG_XX
+        };
         let mut hs = build(tag, secret, self.expected.as_ref(), true)?;
-        let mut h = Handshake { state: None, step: Step::Second, queued: Vec::new(), leftover: Vec::new(), deadline };
+        let mut h = Handshake {
+            state: None,
+            step: Step::Second,
+            queued: Vec::new(),
+            leftover: Vec::new(),
+            deadline,
+        };
         let payload: &[u8] = if tag == TAG_IK {
             let n = frame.len().min(IK1_PAYLOAD);
             h.leftover.extend_from_slice(&frame[n..]);
             self.pending.push_back(Pending { token, deadline });
             &frame[..n]
         } else {
-            h.queued.push(Queued { token, deadline, expected: self.expected, frame: frame.to_vec() });
+            h.queued.push(Queued {
+                token,
+                deadline,
+                expected: self.expected,
+                frame: frame.to_vec(),
+            });
             &[]
         };
         // Written straight into the (empty) output buffer: the socket is not connected yet.
@@ -129,7 +151,9 @@ impl Conn {
         };
         match h.step {
             Step::First => {
-                let (&tag, msg) = rec.split_first().ok_or(ConnError::Protocol("empty first record"))?;
+                let (&tag, msg) = rec
+                    .split_first()
+                    .ok_or(ConnError::Protocol("empty first record"))?;
                 if tag != TAG_XX && tag != TAG_IK {
                     return Err(ConnError::Protocol("unknown handshake pattern"));
                 }
@@ -153,14 +177,20 @@ impl Conn {
                 }
             }
             Step::Third => {
-                let mut hs = h.state.take().ok_or(ConnError::Protocol("handshake state lost"))?;
+                let mut hs = h
+                    .state
+                    .take()
+                    .ok_or(ConnError::Protocol("handshake state lost"))?;
                 let n = hs.read_message(rec, &mut sh.crypt)?;
                 self.remote_static = remote_key(&hs)?;
                 self.phase = super::conn::Phase::Open(hs.into_transport_mode()?);
                 self.feed_plain(&sh.crypt[..n], events)?;
             }
             Step::Second => {
-                let mut hs = h.state.take().ok_or(ConnError::Protocol("handshake state lost"))?;
+                let mut hs = h
+                    .state
+                    .take()
+                    .ok_or(ConnError::Protocol("handshake state lost"))?;
                 let n = hs.read_message(rec, &mut sh.crypt)?;
                 if n != 0 {
                     return Err(ConnError::Protocol("payload in handshake message 2"));
@@ -178,7 +208,10 @@ impl Conn {
                         events.push(NetEvent::Failed { token: q.token });
                     } else {
                         plain.extend_from_slice(&q.frame);
-                        self.pending.push_back(Pending { token: q.token, deadline: q.deadline });
+                        self.pending.push_back(Pending {
+                            token: q.token,
+                            deadline: q.deadline,
+                        });
                     }
                 }
                 let mut sent = 0;
