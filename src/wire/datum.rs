@@ -30,9 +30,15 @@ pub struct Integer {
 
 impl Integer {
     pub fn new(negative: bool, magnitude_be: &[u8]) -> Integer {
-        let first = magnitude_be.iter().position(|&b| b != 0).unwrap_or(magnitude_be.len());
+        let first = magnitude_be
+            .iter()
+            .position(|&b| b != 0)
+            .unwrap_or(magnitude_be.len());
         let magnitude = magnitude_be[first..].to_vec();
-        Integer { negative: negative && !magnitude.is_empty(), magnitude }
+        Integer {
+            negative: negative && !magnitude.is_empty(),
+            magnitude,
+        }
     }
     pub fn from_u64(v: u64) -> Integer {
         Integer::new(false, &v.to_be_bytes())
@@ -140,11 +146,16 @@ fn classify(tok: &[u8]) -> Result<Token, &'static str> {
         if tok.len() - at > MAX_INTEGER_DIGITS {
             return Err("integer has too many digits");
         }
-        return Ok(Token::Int { negative: tok[0] == b'-', digits_at: at });
+        return Ok(Token::Int {
+            negative: tok[0] == b'-',
+            digits_at: at,
+        });
     }
     match tok {
         b"+" | b"-" | b"..." => Ok(Token::Sym),
-        _ if matches!(tok[0], b'+' | b'-' | b'.' | b'@') => Err("unsupported symbol or number syntax"),
+        _ if matches!(tok[0], b'+' | b'-' | b'.' | b'@') => {
+            Err("unsupported symbol or number syntax")
+        }
         _ => Ok(Token::Sym),
     }
 }
@@ -152,11 +163,24 @@ fn classify(tok: &[u8]) -> Result<Token, &'static str> {
 /// 10^80 < 2^320: five little-endian 64-bit limbs hold any integer the reader accepts.
 pub(crate) type Limbs = [u64; 5];
 
+/// Eight ASCII digits at once, the first (most significant) in the lowest byte: combine
+/// neighbouring pairs, then quads, then the two halves.
+fn parse8(d: [u8; 8]) -> u64 {
+    let v = u64::from_le_bytes(d).wrapping_sub(0x3030_3030_3030_3030);
+    let v = (v.wrapping_mul(10) + (v >> 8)) & 0x00ff_00ff_00ff_00ff;
+    let v = (v.wrapping_mul(100) + (v >> 16)) & 0x0000_ffff_0000_ffff;
+    (v.wrapping_mul(10_000) + (v >> 32)) & 0xffff_ffff
+}
+
 fn digits_to_limbs(digits: &[u8]) -> Limbs {
     let mut limbs = [0u64; 5];
     for chunk in digits.chunks(19) {
         let mut v = 0u64;
-        for &c in chunk {
+        let mut eights = chunk.chunks_exact(8);
+        for e in &mut eights {
+            v = v * 100_000_000 + parse8(e.try_into().expect("8 digits"));
+        }
+        for &c in eights.remainder() {
             v = v * 10 + (c - b'0') as u64;
         }
         let mut carry = v as u128;
@@ -198,11 +222,18 @@ pub(crate) enum Next {
 
 impl<'a> Reader<'a> {
     pub(crate) fn new(s: &'a [u8]) -> Reader<'a> {
-        Reader { s, pos: 0, depth: 0 }
+        Reader {
+            s,
+            pos: 0,
+            depth: 0,
+        }
     }
 
     pub(crate) fn err(&self, reason: &'static str) -> ReadError {
-        ReadError { reason, offset: self.pos }
+        ReadError {
+            reason,
+            offset: self.pos,
+        }
     }
 
     pub(crate) fn pos(&self) -> usize {
@@ -300,11 +331,17 @@ impl<'a> Reader<'a> {
     pub(crate) fn symbol(&mut self) -> Result<&'a str, ReadError> {
         self.skip_ws();
         let start = self.pos;
-        let tok = self.token().map_err(|_| ReadError { reason: "expected a symbol", offset: start })?;
+        let tok = self.token().map_err(|_| ReadError {
+            reason: "expected a symbol",
+            offset: start,
+        })?;
         match classify(tok) {
             // Token characters are ASCII.
             Ok(Token::Sym) => Ok(std::str::from_utf8(tok).unwrap_or("")),
-            _ => Err(ReadError { reason: "expected a symbol", offset: start }),
+            _ => Err(ReadError {
+                reason: "expected a symbol",
+                offset: start,
+            }),
         }
     }
 
@@ -314,15 +351,27 @@ impl<'a> Reader<'a> {
         let start = self.pos;
         let tok = self.token()?;
         match classify(tok) {
-            Ok(Token::Int { negative, digits_at }) => {
+            Ok(Token::Int {
+                negative,
+                digits_at,
+            }) => {
                 let limbs = digits_to_limbs(&tok[digits_at..]);
                 if negative && limbs != [0; 5] {
-                    return Err(ReadError { reason: "negative integer", offset: start });
+                    return Err(ReadError {
+                        reason: "negative integer",
+                        offset: start,
+                    });
                 }
                 Ok(limbs)
             }
-            Ok(Token::Sym) => Err(ReadError { reason: "expected an integer", offset: start }),
-            Err(reason) => Err(ReadError { reason, offset: start }),
+            Ok(Token::Sym) => Err(ReadError {
+                reason: "expected an integer",
+                offset: start,
+            }),
+            Err(reason) => Err(ReadError {
+                reason,
+                offset: start,
+            }),
         }
     }
 
@@ -331,7 +380,10 @@ impl<'a> Reader<'a> {
         let start = self.pos;
         let limbs = self.uint_limbs()?;
         if limbs[4] != 0 {
-            return Err(ReadError { reason: "identifier not below 2^256", offset: start });
+            return Err(ReadError {
+                reason: "identifier not below 2^256",
+                offset: start,
+            });
         }
         let be = limbs_to_be(&limbs);
         Ok(be[8..].try_into().expect("32 bytes"))
@@ -341,7 +393,10 @@ impl<'a> Reader<'a> {
         let start = self.pos;
         let limbs = self.uint_limbs()?;
         if limbs[1..] != [0; 4] {
-            return Err(ReadError { reason: "integer too large", offset: start });
+            return Err(ReadError {
+                reason: "integer too large",
+                offset: start,
+            });
         }
         Ok(limbs[0])
     }
@@ -350,7 +405,10 @@ impl<'a> Reader<'a> {
         let start = self.pos;
         let v = self.u64()?;
         if v > max {
-            return Err(ReadError { reason: "integer out of range", offset: start });
+            return Err(ReadError {
+                reason: "integer out of range",
+                offset: start,
+            });
         }
         Ok(v)
     }
@@ -369,7 +427,12 @@ impl<'a> Reader<'a> {
         let v = match &self.s[start + 1..self.pos] {
             b"t" | b"true" => true,
             b"f" | b"false" => false,
-            _ => return Err(ReadError { reason: "unsupported # syntax", offset: start }),
+            _ => {
+                return Err(ReadError {
+                    reason: "unsupported # syntax",
+                    offset: start,
+                })
+            }
         };
         if self.pos < self.s.len() && !ends_token(self.s[self.pos]) {
             return Err(self.err("unexpected character"));
@@ -403,7 +466,10 @@ impl<'a> Reader<'a> {
             match std::str::from_utf8(&s[run..self.pos]) {
                 Ok(t) => out.push_str(t),
                 Err(e) => {
-                    return Err(ReadError { reason: "invalid UTF-8", offset: run + e.valid_up_to() })
+                    return Err(ReadError {
+                        reason: "invalid UTF-8",
+                        offset: run + e.valid_up_to(),
+                    })
                 }
             }
             if s[self.pos] == quote {
@@ -448,7 +514,10 @@ impl<'a> Reader<'a> {
             return Err(self.err("bad \\x escape"));
         }
         self.pos += 1;
-        char::from_u32(v).ok_or(ReadError { reason: "bad \\x escape", offset: start })
+        char::from_u32(v).ok_or(ReadError {
+            reason: "bad \\x escape",
+            offset: start,
+        })
     }
 
     fn line_continuation(&mut self) -> Result<(), ReadError> {
@@ -473,9 +542,11 @@ impl<'a> Reader<'a> {
     }
 
     /// `#u8(...)` or `#vu8(...)` of at most `max` elements, each 0..=255.
+    /// Reserves for up to `max` elements at once (as far as the text allows): meant for the
+    /// one value of a message. `datum()` reserves little, as it may meet many bytevectors.
     pub(crate) fn bytevector(&mut self, max: usize) -> Result<Vec<u8>, ReadError> {
         let mut out = Vec::new();
-        self.bytevector_into(max, &mut out)?;
+        self.bytevector_into(max, max, &mut out)?;
         Ok(out)
     }
 
@@ -484,11 +555,18 @@ impl<'a> Reader<'a> {
         self.skip_ws();
         let start = self.pos;
         let v = self.bytevector(N)?;
-        <[u8; N]>::try_from(v.as_slice())
-            .map_err(|_| ReadError { reason: "bytevector has the wrong length", offset: start })
+        <[u8; N]>::try_from(v.as_slice()).map_err(|_| ReadError {
+            reason: "bytevector has the wrong length",
+            offset: start,
+        })
     }
 
-    fn bytevector_into(&mut self, max: usize, out: &mut Vec<u8>) -> Result<(), ReadError> {
+    fn bytevector_into(
+        &mut self,
+        max: usize,
+        guess: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ReadError> {
         self.skip_ws();
         let s = self.s;
         let rest = &s[self.pos..];
@@ -503,8 +581,8 @@ impl<'a> Reader<'a> {
             return Err(self.err("datum nested too deeply"));
         }
         let max = max.min(MAX_DATUM_ELEMENTS);
-        // Each element takes at least two characters; never reserve more than the text allows.
-        out.reserve(((s.len() - self.pos) / 2).min(max));
+        // Each element takes at least two characters.
+        out.reserve(((s.len() - self.pos) / 2).min(max).min(guess));
         let mut pos = self.pos;
         loop {
             pos = canonical_run(s, pos, out, max);
@@ -538,7 +616,10 @@ impl<'a> Reader<'a> {
             self.pos = start;
             let tok = self.token()?;
             let limbs = match classify(tok) {
-                Ok(Token::Int { negative, digits_at }) => {
+                Ok(Token::Int {
+                    negative,
+                    digits_at,
+                }) => {
                     let l = digits_to_limbs(&tok[digits_at..]);
                     if negative && l != [0; 5] {
                         [u64::MAX; 5]
@@ -546,10 +627,18 @@ impl<'a> Reader<'a> {
                         l
                     }
                 }
-                _ => return Err(ReadError { reason: "bytevector element is not an integer", offset: start }),
+                _ => {
+                    return Err(ReadError {
+                        reason: "bytevector element is not an integer",
+                        offset: start,
+                    })
+                }
             };
             if limbs[1..] != [0; 4] || limbs[0] > 255 {
-                return Err(ReadError { reason: "bytevector element out of 0..=255", offset: start });
+                return Err(ReadError {
+                    reason: "bytevector element out of 0..=255",
+                    offset: start,
+                });
             }
             out.push(limbs[0] as u8);
             pos = self.pos;
@@ -577,7 +666,13 @@ impl<'a> Reader<'a> {
                     }
                     Ok(Datum::Vector(items))
                 }
-                Some(b'u' | b'v') => Ok(Datum::Bytes(self.bytevector(usize::MAX)?)),
+                Some(b'u' | b'v') => {
+                    // A small first guess, then doubling: reserving for the rest of the text
+                    // would make `#(#u8() #u8() ...)` cost quadratic memory.
+                    let mut out = Vec::new();
+                    self.bytevector_into(usize::MAX, 64, &mut out)?;
+                    Ok(Datum::Bytes(out))
+                }
                 _ => Ok(Datum::Bool(self.boolean()?)),
             },
             b'"' => Ok(Datum::Str(self.quoted(b'"')?)),
@@ -588,11 +683,17 @@ impl<'a> Reader<'a> {
                 let tok = self.token()?;
                 match classify(tok) {
                     Ok(Token::Sym) => Ok(Datum::Sym(String::from_utf8_lossy(tok).into_owned())),
-                    Ok(Token::Int { negative, digits_at }) => {
+                    Ok(Token::Int {
+                        negative,
+                        digits_at,
+                    }) => {
                         let be = limbs_to_be(&digits_to_limbs(&tok[digits_at..]));
                         Ok(Datum::Int(Integer::new(negative, &be)))
                     }
-                    Err(reason) => Err(ReadError { reason, offset: start }),
+                    Err(reason) => Err(ReadError {
+                        reason,
+                        offset: start,
+                    }),
                 }
             }
         }
@@ -623,7 +724,11 @@ fn canonical_run(s: &[u8], start: usize, out: &mut Vec<u8>, max: usize) -> usize
         let space = !(((x & LOW7) + LOW7) | x) & HI;
         let bad = !(digit | space) & HI;
         // Only spaces before the first bad byte end elements we may take.
-        let mut spaces = if bad == 0 { space } else { space & ((bad & bad.wrapping_neg()) - 1) };
+        let mut spaces = if bad == 0 {
+            space
+        } else {
+            space & ((bad & bad.wrapping_neg()) - 1)
+        };
         while spaces != 0 {
             let p = at + (spaces.trailing_zeros() / 8) as usize;
             spaces &= spaces - 1;
@@ -633,7 +738,7 @@ fn canonical_run(s: &[u8], start: usize, out: &mut Vec<u8>, max: usize) -> usize
             }
             // The three bytes before the space; those before the element are masked off.
             let t = u32::from_le_bytes(s[p - 3..p + 1].try_into().expect("4 bytes"));
-            let d = |k: u32| ((t >> (8 * (3 - k))) & 0xff).wrapping_sub(b'0' as u32);
+            let d = |k: u32| ((t >> (8 * (3 - k))) as u8).wrapping_sub(b'0') as u32;
             let v = d(1) + 10 * d(2) * (len >= 2) as u32 + 100 * d(3) * (len >= 3) as u32;
             if v > 255 {
                 return elem;
@@ -662,7 +767,10 @@ pub fn write_datum(d: &Datum, out: &mut Vec<u8>) {
         }
         Datum::Str(s) => write_escaped(s, b'"', out),
         Datum::Sym(s) => {
-            if !s.is_empty() && s.bytes().all(|c| CLASS[c as usize] == TOKEN) && matches!(classify(s.as_bytes()), Ok(Token::Sym)) {
+            if !s.is_empty()
+                && s.bytes().all(|c| CLASS[c as usize] == TOKEN)
+                && matches!(classify(s.as_bytes()), Ok(Token::Sym))
+            {
                 out.extend_from_slice(s.as_bytes());
             } else {
                 write_escaped(s, b'|', out);
@@ -700,7 +808,13 @@ pub(crate) fn write_escaped(s: &str, quote: u8, out: &mut Vec<u8>) {
             0x08 => out.extend_from_slice(b"\\b"),
             0..=0x1f | 0x7f => {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.extend_from_slice(&[b'\\', b'x', HEX[(c >> 4) as usize], HEX[(c & 15) as usize], b';']);
+                out.extend_from_slice(&[
+                    b'\\',
+                    b'x',
+                    HEX[(c >> 4) as usize],
+                    HEX[(c & 15) as usize],
+                    b';',
+                ]);
             }
             _ => out.push(c),
         }
@@ -708,17 +822,40 @@ pub(crate) fn write_escaped(s: &str, quote: u8, out: &mut Vec<u8>) {
     out.push(quote);
 }
 
-pub(crate) fn write_u64(mut v: u64, out: &mut Vec<u8>) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
+/// "00" to "99": two digits per division halves the dependency chain of formatting.
+static DIGIT_PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
     }
+    t
+};
+
+/// The digits of `v` right-aligned in `buf`; returns where they start.
+fn format_u64(mut v: u64, buf: &mut [u8; 20]) -> usize {
+    let mut i = buf.len();
+    while v >= 100 {
+        let d = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+    }
+    if v >= 10 {
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[v as usize * 2..v as usize * 2 + 2]);
+    } else {
+        i -= 1;
+        buf[i] = b'0' + v as u8;
+    }
+    i
+}
+
+pub(crate) fn write_u64(v: u64, out: &mut Vec<u8>) {
+    let mut buf = [0u8; 20];
+    let i = format_u64(v, &mut buf);
     out.extend_from_slice(&buf[i..]);
 }
 
@@ -731,25 +868,27 @@ pub(crate) fn write_uint_be(bytes: &[u8], out: &mut Vec<u8>) {
         b[8 - bytes.len()..].copy_from_slice(bytes);
         return write_u64(u64::from_be_bytes(b), out);
     }
+    // Little-endian 64-bit limbs, on the stack up to 512 bits (every integer the reader
+    // accepts); only a larger `Integer` built in code takes the heap.
     let n = bytes.len().div_ceil(8);
-    let mut stack = [0u64; 8];
-    let mut heap = Vec::new();
-    let limbs: &mut [u64] = if n <= stack.len() {
-        &mut stack[..n]
+    let (mut stack_limbs, mut stack_chunks) = ([0u64; 8], [0u64; 10]);
+    let (mut heap_limbs, mut heap_chunks) = (Vec::new(), Vec::new());
+    let (limbs, chunks): (&mut [u64], &mut [u64]) = if n <= 8 {
+        (&mut stack_limbs[..n], &mut stack_chunks[..])
     } else {
-        heap.resize(n, 0);
-        &mut heap
+        heap_limbs.resize(n, 0);
+        heap_chunks.resize(2 * n, 0);
+        (&mut heap_limbs, &mut heap_chunks)
     };
     for (i, chunk) in bytes.rchunks(8).enumerate() {
         let mut b = [0u8; 8];
         b[8 - chunk.len()..].copy_from_slice(chunk);
         limbs[i] = u64::from_be_bytes(b);
     }
-    // Peel off 19 decimal digits at a time, least significant first, then reverse.
+    // Base-10^19 digits, least significant first.
     const CHUNK: u128 = 10_000_000_000_000_000_000;
-    let start = out.len();
-    let mut top = n;
-    loop {
+    let (mut top, mut count) = (n, 0);
+    while top > 0 {
         let mut rem: u128 = 0;
         for l in limbs[..top].iter_mut().rev() {
             let cur = (rem << 64) | *l as u128;
@@ -759,20 +898,15 @@ pub(crate) fn write_uint_be(bytes: &[u8], out: &mut Vec<u8>) {
         while top > 0 && limbs[top - 1] == 0 {
             top -= 1;
         }
-        let mut r = rem as u64;
-        if top == 0 {
-            while r != 0 {
-                out.push(b'0' + (r % 10) as u8);
-                r /= 10;
-            }
-            break;
-        }
-        for _ in 0..19 {
-            out.push(b'0' + (r % 10) as u8);
-            r /= 10;
-        }
+        chunks[count] = rem as u64;
+        count += 1;
     }
-    out[start..].reverse();
+    write_u64(chunks[count - 1], out);
+    for &c in chunks[..count - 1].iter().rev() {
+        let mut buf = [b'0'; 20];
+        format_u64(c, &mut buf);
+        out.extend_from_slice(&buf[1..]);
+    }
 }
 
 /// Each byte's decimal text followed by a space, padded to 4, and its used length.
@@ -843,7 +977,10 @@ mod tests {
         assert_eq!(rd("+").unwrap(), Datum::Sym("+".into()));
         assert_eq!(rd("|a b|").unwrap(), Datum::Sym("a b".into()));
         assert_eq!(rd("#u8()").unwrap(), Datum::Bytes(vec![]));
-        assert_eq!(rd("#vu8(1\t2\n255)").unwrap(), Datum::Bytes(vec![1, 2, 255]));
+        assert_eq!(
+            rd("#vu8(1\t2\n255)").unwrap(),
+            Datum::Bytes(vec![1, 2, 255])
+        );
         assert_eq!(rd("#u8(+1 007 0)").unwrap(), Datum::Bytes(vec![1, 7, 0]));
         assert_eq!(
             rd("\n#( a \"x\"#t #() )\r\n").unwrap(),
@@ -854,8 +991,20 @@ mod tests {
                 Datum::Vector(vec![])
             ])
         );
-        assert_eq!(rd(r#""q\"b\\n\n\t\r\a\x41;\x3bb;é""#).unwrap(), Datum::Str("q\"b\\n\n\t\r\x07A\u{3bb}é".into()));
+        assert_eq!(
+            rd(r#""q\"b\\n\n\t\r\a\x41;\x3bb;é""#).unwrap(),
+            Datum::Str("q\"b\\n\n\t\r\x07A\u{3bb}é".into())
+        );
         assert_eq!(rd("\"a\\  \n  b\"").unwrap(), Datum::Str("ab".into()));
+    }
+
+    #[test]
+    fn eight_digits_at_once() {
+        for v in [
+            0u64, 1, 9, 10, 12345678, 87654321, 99999999, 10000000, 90909090,
+        ] {
+            assert_eq!(parse8(format!("{v:08}").as_bytes().try_into().unwrap()), v);
+        }
     }
 
     #[test]
@@ -864,7 +1013,8 @@ mod tests {
         let d = rd(max).unwrap();
         assert_eq!(d, Datum::Int(Integer::new(false, &[0xff; 32])));
         assert_eq!(wr(&d), max);
-        let two256 = "115792089237316195423570985008687907853269984665640564039457584007913129639936";
+        let two256 =
+            "115792089237316195423570985008687907853269984665640564039457584007913129639936";
         let d = rd(two256).unwrap();
         let mut m = vec![1u8];
         m.extend([0u8; 32]);
@@ -874,26 +1024,68 @@ mod tests {
         assert_eq!(wr(&Datum::Int(Integer::new(false, &[1; 70]))), "14799852646358985695064919925444191729085965570260550699514534510767153578008426870925987157559446147221444607963779783920668959333038402480633075495814494288821158145");
         let nines = "9".repeat(MAX_INTEGER_DIGITS);
         assert_eq!(wr(&rd(&nines).unwrap()), nines);
-        assert_eq!(rd(&format!("{nines}9")).unwrap_err().reason, "integer has too many digits");
+        assert_eq!(
+            rd(&format!("{nines}9")).unwrap_err().reason,
+            "integer has too many digits"
+        );
     }
 
     #[test]
     fn rejects() {
         for bad in [
-            "", " ", "(1 2)", "'a", "#\\a", "1.5", "1e3", "1/2", "#x10", "+i", ".5", "#(1 2", "#(1 2))",
-            "\"abc", "#u8(256)", "#u8(-1)", "#u8(1 a)", "#u8(1.0)", "#u8 (1)", "#t1", "#tru", "a'b",
-            "1 2", "#(a) x", "; c\n1", "#;1 2", "#|c|# 1", "[1]", "\"\\q\"", "\"\\x110000;\"",
-            "\"\\xd800;\"", "\"\\x41\"", "#(a#t)", "é", "@a", "#vu8(1", "|abc",
+            "",
+            " ",
+            "(1 2)",
+            "'a",
+            "#\\a",
+            "1.5",
+            "1e3",
+            "1/2",
+            "#x10",
+            "+i",
+            ".5",
+            "#(1 2",
+            "#(1 2))",
+            "\"abc",
+            "#u8(256)",
+            "#u8(-1)",
+            "#u8(1 a)",
+            "#u8(1.0)",
+            "#u8 (1)",
+            "#t1",
+            "#tru",
+            "a'b",
+            "1 2",
+            "#(a) x",
+            "; c\n1",
+            "#;1 2",
+            "#|c|# 1",
+            "[1]",
+            "\"\\q\"",
+            "\"\\x110000;\"",
+            "\"\\xd800;\"",
+            "\"\\x41\"",
+            "#(a#t)",
+            "é",
+            "@a",
+            "#vu8(1",
+            "|abc",
         ] {
             assert!(rd(bad).is_err(), "accepted {bad:?}");
         }
         assert!(read_datum(b"\"\xff\"").is_err());
         let deep = |n: usize| format!("{}{}", "#(".repeat(n), ")".repeat(n));
         assert!(rd(&deep(MAX_DATUM_DEPTH)).is_ok());
-        assert_eq!(rd(&deep(MAX_DATUM_DEPTH + 1)).unwrap_err().reason, "datum nested too deeply");
+        assert_eq!(
+            rd(&deep(MAX_DATUM_DEPTH + 1)).unwrap_err().reason,
+            "datum nested too deeply"
+        );
         assert!(rd(&deep(100_000)).is_err());
         let e = rd("#(1 2) x").unwrap_err();
-        assert_eq!((e.reason, e.offset), ("trailing garbage after the datum", 7));
+        assert_eq!(
+            (e.reason, e.offset),
+            ("trailing garbage after the datum", 7)
+        );
     }
 
     #[test]
@@ -909,7 +1101,10 @@ mod tests {
             Datum::Sym(String::new()),
         ]);
         let t = wr(&d);
-        assert_eq!(t, r#"#(a #u8(1 2 255 0 10 99 100) "x\"y\\z\n" #f -256 |a b| |1x| ||)"#);
+        assert_eq!(
+            t,
+            r#"#(a #u8(1 2 255 0 10 99 100) "x\"y\\z\n" #f -256 |a b| |1x| ||)"#
+        );
         assert_eq!(rd(&t).unwrap(), d);
         assert_eq!(wr(&Datum::Bytes(vec![])), "#u8()");
         assert_eq!(wr(&Datum::Str("\x01".into())), r#""\x01;""#);
@@ -920,9 +1115,18 @@ mod tests {
         let all: Vec<u8> = (0..=255).collect();
         let mut out = Vec::new();
         write_bytevector(&all, &mut out);
-        let want = format!("#u8({})", all.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(" "));
+        let want = format!(
+            "#u8({})",
+            all.iter()
+                .map(|b| b.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
         assert_eq!(String::from_utf8(out.clone()).unwrap(), want);
         assert_eq!(Reader::new(&out).bytevector(256).unwrap(), all);
-        assert_eq!(Reader::new(&out).bytevector(255).unwrap_err().reason, "bytevector too long");
+        assert_eq!(
+            Reader::new(&out).bytevector(255).unwrap_err().reason,
+            "bytevector too long"
+        );
     }
 }
