@@ -423,11 +423,16 @@ impl Core {
                 None => self.finish(id, OpResult::Failed(Error::Unreachable("no peer with that uid was found".into()))),
             },
             Op::Set { .. } | Op::BagPublish { .. } | Op::BagQuery { .. } | Op::NamespaceSet { .. } => {
-                let targets = lookups[0].answered(want);
+                let mut targets = lookups[0].answered(want);
                 let target = lookups[0].target();
-                // We hold a copy too when we are among the nearest.
+                // We hold a copy too when we are among the nearest, in place of the farthest
+                // target, so exactly `replication` peers hold it (a later writer elsewhere
+                // then reaches every copy).
                 let local = targets.len() < want
                     || targets.last().is_some_and(|c| self.me.distance(&target) < c.id.distance(&target));
+                if local && targets.len() >= want {
+                    targets.truncate(want - 1);
+                }
                 if let Op::NamespaceSet { secret, public_key, key, value, seq_floor } = p.op {
                     let seq = p.best.map_or(0, |b| b.seq.saturating_add(1)).max(seq_floor);
                     let r = sign::sign(&secret, public_key, key, value, seq);

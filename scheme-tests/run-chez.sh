@@ -1,0 +1,29 @@
+#!/bin/sh
+# Runs the shared Scheme suite under Chez Scheme. Pass/fail comes from the suite's last line,
+# "N passed, M failed": the run fails unless it is there with M = 0.
+#   env: CHEZ (default scheme), LIBPEER_DIR (default target/release), SUITE, CHEZ_TIMEOUT (s)
+set -u
+root=$(cd "$(dirname "$0")/.." && pwd)
+lib=${LIBPEER_DIR:-target/release}
+# A relative directory is taken from the caller's directory, else from the repository root.
+case $lib in
+  /*) ;;
+  *) if [ -d "$(pwd)/$lib" ]; then lib=$(pwd)/$lib; else lib=$root/$lib; fi ;;
+esac
+if [ ! -f "$lib/libpeer.so" ]; then
+  echo "run-chez: no libpeer.so in $lib (build with: cargo build --release)" >&2
+  exit 2
+fi
+chez=${CHEZ:-scheme}
+suite=${SUITE:-$root/scheme-tests/suite.scm}
+out=$(mktemp) || exit 2
+trap 'rm -f "$out"' EXIT
+LIBPEER_DIR=$lib timeout "${CHEZ_TIMEOUT:-900}" "$chez" \
+  --libdirs "$root/bindings/chez" \
+  --script "$root/scheme-tests/chez-prelude.ss" "$suite" 2>&1 | tee "$out"
+last=$(tail -n 1 "$out")
+if printf '%s\n' "$last" | grep -Eq '^[0-9]+ passed, 0 failed$'; then
+  exit 0
+fi
+echo "run-chez: FAILED (last line: '$last')" >&2
+exit 1
