@@ -130,13 +130,41 @@ fn ends_token(c: u8) -> bool {
 }
 
 enum Token {
-    Int { negative: bool, digits_at: usize },
+    /// Digits start at `digits_at`, in base `radix` (10, or 16/8/2 after `#x`/`#o`/`#b`).
+    Int {
+        negative: bool,
+        digits_at: usize,
+        radix: u32,
+    },
     Sym,
 }
 
 /// Numbers are digits with an optional sign; bare symbols start with a letter or
 /// `!$%&*/:<=>?^_~`, or are one of `+ - ...`. Everything else (`1.5`, `+i`, `.5`) is refused.
 fn classify(tok: &[u8]) -> Result<Token, &'static str> {
+    // A radix prefix, as some Schemes' `write` prints bytevector elements (`#x1F`).
+    if tok[0] == b'#' {
+        let radix = match tok.get(1) {
+            Some(b'x' | b'X') => 16,
+            Some(b'd' | b'D') => 10,
+            Some(b'o' | b'O') => 8,
+            Some(b'b' | b'B') => 2,
+            _ => return Err("unsupported # syntax"),
+        };
+        let signed = matches!(tok.get(2), Some(b'+' | b'-'));
+        let at = 2 + signed as usize;
+        if at >= tok.len() || !tok[at..].iter().all(|&c| (c as char).is_digit(radix)) {
+            return Err("not an exact integer");
+        }
+        if tok.len() - at > MAX_INTEGER_DIGITS {
+            return Err("integer has too many digits");
+        }
+        return Ok(Token::Int {
+            negative: tok.get(2) == Some(&b'-'),
+            digits_at: at,
+            radix,
+        });
+    }
     let signed = matches!(tok[0], b'+' | b'-');
     if tok[0].is_ascii_digit() || (signed && tok.len() > 1 && tok[1].is_ascii_digit()) {
         let at = signed as usize;
@@ -149,6 +177,7 @@ fn classify(tok: &[u8]) -> Result<Token, &'static str> {
         return Ok(Token::Int {
             negative: tok[0] == b'-',
             digits_at: at,
+            radix: 10,
         });
     }
     match tok {
@@ -162,6 +191,24 @@ fn classify(tok: &[u8]) -> Result<Token, &'static str> {
 
 /// 10^80 < 2^320: five little-endian 64-bit limbs hold any integer the reader accepts.
 pub(crate) type Limbs = [u64; 5];
+
+/// The value of validated digits in `radix`; at most MAX_INTEGER_DIGITS of them, so even
+/// 80 hex digits (320 bits) fit the limbs.
+fn int_limbs(digits: &[u8], radix: u32) -> Limbs {
+    if radix == 10 {
+        return digits_to_limbs(digits);
+    }
+    let mut l: Limbs = [0; 5];
+    for &c in digits {
+        let mut carry = (c as char).to_digit(radix).unwrap_or(0) as u128;
+        for limb in l.iter_mut() {
+            let v = *limb as u128 * radix as u128 + carry;
+            *limb = v as u64;
+            carry = v >> 64;
+        }
+    }
+    l
+}
 
 /// Eight ASCII digits at once, the first (most significant) in the lowest byte: combine
 /// neighbouring pairs, then quads, then the two halves.
@@ -311,6 +358,15 @@ impl<'a> Reader<'a> {
     fn token(&mut self) -> Result<&'a [u8], ReadError> {
         self.skip_ws();
         let start = self.pos;
+        // A radix-prefixed integer (`#x1F`) is one token.
+        if self.s.get(self.pos) == Some(&b'#')
+            && matches!(
+                self.s.get(self.pos + 1),
+                Some(b'x' | b'X' | b'd' | b'D' | b'o' | b'O' | b'b' | b'B')
+            )
+        {
+            self.pos += 2;
+        }
         while self.pos < self.s.len() && CLASS[self.s[self.pos] as usize] == TOKEN {
             self.pos += 1;
         }
@@ -354,8 +410,9 @@ impl<'a> Reader<'a> {
             Ok(Token::Int {
                 negative,
                 digits_at,
+                radix,
             }) => {
-                let limbs = digits_to_limbs(&tok[digits_at..]);
+                let limbs = int_limbs(&tok[digits_at..], radix);
                 if negative && limbs != [0; 5] {
                     return Err(ReadError {
                         reason: "negative integer",
@@ -619,8 +676,9 @@ impl<'a> Reader<'a> {
                 Ok(Token::Int {
                     negative,
                     digits_at,
+                    radix,
                 }) => {
-                    let l = digits_to_limbs(&tok[digits_at..]);
+                    let l = int_limbs(&tok[digits_at..], radix);
                     if negative && l != [0; 5] {
                         [u64::MAX; 5]
                     } else {
@@ -642,6 +700,27 @@ impl<'a> Reader<'a> {
             }
             out.push(limbs[0] as u8);
             pos = self.pos;
+        }
+    }
+
+    /// An integer or a bare symbol.
+    fn atom(&mut self) -> Result<Datum, ReadError> {
+        let start = self.pos;
+        let tok = self.token()?;
+        match classify(tok) {
+            Ok(Token::Sym) => Ok(Datum::Sym(String::from_utf8_lossy(tok).into_owned())),
+            Ok(Token::Int {
+                negative,
+                digits_at,
+                radix,
+            }) => {
+                let be = limbs_to_be(&int_limbs(&tok[digits_at..], radix));
+                Ok(Datum::Int(Integer::new(negative, &be)))
+            }
+            Err(reason) => Err(ReadError {
+                reason,
+                offset: start,
+            }),
         }
     }
 
@@ -673,29 +752,13 @@ impl<'a> Reader<'a> {
                     self.bytevector_into(usize::MAX, 64, &mut out)?;
                     Ok(Datum::Bytes(out))
                 }
+                Some(b'x' | b'X' | b'd' | b'D' | b'o' | b'O' | b'b' | b'B') => self.atom(),
                 _ => Ok(Datum::Bool(self.boolean()?)),
             },
             b'"' => Ok(Datum::Str(self.quoted(b'"')?)),
             b'|' => Ok(Datum::Sym(self.quoted(b'|')?)),
             b'(' => Err(self.err("lists are not accepted")),
-            _ => {
-                let start = self.pos;
-                let tok = self.token()?;
-                match classify(tok) {
-                    Ok(Token::Sym) => Ok(Datum::Sym(String::from_utf8_lossy(tok).into_owned())),
-                    Ok(Token::Int {
-                        negative,
-                        digits_at,
-                    }) => {
-                        let be = limbs_to_be(&digits_to_limbs(&tok[digits_at..]));
-                        Ok(Datum::Int(Integer::new(negative, &be)))
-                    }
-                    Err(reason) => Err(ReadError {
-                        reason,
-                        offset: start,
-                    }),
-                }
-            }
+            _ => self.atom(),
         }
     }
 }
@@ -950,6 +1013,34 @@ pub(crate) fn write_bytevector(bytes: &[u8], out: &mut Vec<u8>) {
 
 #[cfg(test)]
 mod tests {
+    /// Chibi writes bytevector elements in hex: `#u8(#x01 #xff)`.
+    #[test]
+    fn radix_prefixed_integers() {
+        use super::*;
+        assert_eq!(
+            read_datum(b"#u8(#x01 #x02 #xFF #d7 #b11 #o17)").unwrap(),
+            Datum::Bytes(vec![1, 2, 255, 7, 3, 15])
+        );
+        assert_eq!(
+            read_datum(b"#x100").unwrap(),
+            Datum::Int(Integer::from_u64(256))
+        );
+        let mut k = [0; 32];
+        k[31] = 16;
+        assert_eq!(
+            crate::wire::decode_request(b"#(ref #x10)").unwrap(),
+            crate::wire::Request::Ref {
+                key: crate::id::Id(k)
+            }
+        );
+        for bad in [&b"#u8(#x100)"[..], b"#xZZ", b"#x", b"#q1", b"#u8(#x-1)"] {
+            assert!(read_datum(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+        // 80 hex digits is the most an integer may have, and it fits.
+        let long = format!("#x{}", "f".repeat(80));
+        assert!(read_datum(long.as_bytes()).is_ok());
+    }
+
     use super::*;
 
     fn rd(s: &str) -> Result<Datum, ReadError> {
@@ -1041,7 +1132,6 @@ mod tests {
             "1.5",
             "1e3",
             "1/2",
-            "#x10",
             "+i",
             ".5",
             "#(1 2",
