@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Runs the portable suite (scheme-tests/suite.scm) under Guile with the (peer) library of
+# bindings/guile. Env: GUILE (default guile), LIBPEER_DIR (directory of libpeer.so, default
+# target/release). Exit 0 only if the suite's final line reports 0 failures.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+GUILE=${GUILE:-guile}
+LIBPEER_DIR=${LIBPEER_DIR:-target/release}
+# A relative directory is taken from the caller's directory, else from the repository root.
+case $LIBPEER_DIR in
+    /*) ;;
+    *) if [ -d "$PWD/$LIBPEER_DIR" ]; then LIBPEER_DIR=$PWD/$LIBPEER_DIR; else LIBPEER_DIR=$root/$LIBPEER_DIR; fi ;;
+esac
+export LIBPEER_DIR
+
+if [ ! -f "$LIBPEER_DIR/libpeer.so" ]; then
+    echo "run-guile: $LIBPEER_DIR/libpeer.so not found (build with cargo build --release)" >&2
+    exit 1
+fi
+
+# Compile the library once into a private cache (quiet, and the pump loop runs compiled);
+# the suite itself is interpreted. GUILE_AUTO_COMPILE=0 keeps ";;; compiling" lines away.
+cache=$(mktemp -d "${TMPDIR:-/tmp}/peer-guile.XXXXXX")
+out=$cache/out.log
+trap 'rm -rf "$cache"' EXIT
+export GUILE_AUTO_COMPILE=0 XDG_CACHE_HOME=$cache
+mkdir -p "$cache/go"
+"$GUILE" --no-auto-compile -L "$root/bindings/guile" -C "$cache/go" -c "
+  (use-modules (system base compile))
+  (for-each (lambda (name)
+              (compile-file (string-append \"$root/bindings/guile/\" name \".scm\")
+                            #:output-file (string-append \"$cache/go/\" name \".go\")))
+            '(\"peer/worker\" \"peer\"))" \
+    >"$cache/compile.log" 2>&1 \
+    || { cat "$cache/compile.log" >&2; echo "run-guile: compiling the (peer) library failed" >&2; exit 1; }
+
+# Bounded: the suite's slowest wait is a few request timeouts.
+timeout 900 "$GUILE" --no-auto-compile -L "$root/bindings/guile" -C "$cache/go" \
+    -l "$here/guile-prelude.scm" "$here/suite.scm" 2>&1 | tee "$out"
+status=${PIPESTATUS[0]}
+
+# The decision comes from the printed count: the summary must be the last line.
+last=$(grep -v '^[[:space:]]*$' "$out" | tail -n 1)
+if echo "$last" | grep -Eq '^[0-9]+ passed, 0 failed$'; then
+    [ "$status" -eq 0 ] && exit 0
+    echo "run-guile: FAILED: guile exited with $status after the summary" >&2
+elif echo "$last" | grep -Eq '^[0-9]+ passed, [0-9]+ failed$'; then
+    echo "run-guile: FAILED: $last" >&2
+else
+    echo "run-guile: FAILED: the suite did not finish (guile exit status $status)" >&2
+fi
+exit 1
