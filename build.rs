@@ -2,7 +2,8 @@
 //! The header always goes to $OUT_DIR/peer.h (the freshness test compares it with the
 //! checked-in copy) and to include/peer.h only when its content changed, so a build leaves
 //! git clean; with PEER_HEADER_NO_WRITE set, include/peer.h is never touched.
-//! Only src/ffi.rs is parsed, so a syntax error elsewhere cannot break header generation.
+//! Only src/ffi.rs and its submodules (src/ffi/) are parsed, so a syntax error elsewhere
+//! cannot break header generation.
 
 use std::env;
 use std::fs;
@@ -10,6 +11,8 @@ use std::path::PathBuf;
 
 fn main() {
     println!("cargo:rerun-if-changed=src/ffi.rs");
+    // cbindgen follows `mod` items, so the submodules' files are read too.
+    println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=PEER_HEADER_NO_WRITE");

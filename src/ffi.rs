@@ -5,27 +5,29 @@
 //! into C: a panic becomes status -9 or a neutral value. Handles are opaque tokens, never
 //! reused, looked up in a registry, so a freed or forged handle is an error, not UB.
 //! Inputs are copied before any output is written (C may pass one buffer as both), and
-//! out-params are written only on success. The doc comments below are the C documentation.
+//! out-params are written only on success. The doc comments below are the C documentation;
+//! the machinery (guards, last error, handle registry, pointer helpers) is in `support`.
 
 // The safety contract of each `unsafe extern "C"` fn is its C doc (which pointers are read or
 // written, and how many bytes); a `# Safety` heading would only clutter the header.
 #![allow(clippy::missing_safety_doc)]
 
-use crate::consts::{ID_LEN, MAX_REPLICATION, MAX_VALUE_SIZE, MIN_REPLICATION, SIGNATURE_LEN};
+mod support;
+
+use crate::consts::{ID_LEN, MAX_VALUE_SIZE, SIGNATURE_LEN};
 use crate::error::{status_name, Error};
 use crate::id::Id;
-use crate::node::{Node, Stats};
+use crate::node::Node;
 use crate::wire::BagKind;
-use parking_lot::Mutex;
-use std::cell::RefCell;
 use std::collections::HashMap;
-use std::ffi::{c_char, c_int, CStr, CString};
-use std::net::IpAddr;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ffi::{c_char, c_int, CString};
 use std::ptr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 use std::time::Duration;
+use support::{
+    check_out, check_replication, guard, guard_or, invalid, leak_bytes, node, null, read_arr, read_ip, read_slice, register,
+    set_last_error, write_bytes, Fail, Status, HANDLES, LAST_ERROR,
+};
 
 /// Largest value peer_set accepts, in bytes.
 pub const PEER_MAX_VALUE_SIZE: usize = 262140;
@@ -95,209 +97,15 @@ pub struct peer_stats {
     pub open_connections: u64,
 }
 
-impl From<Stats> for peer_stats {
-    fn from(s: Stats) -> Self {
-        peer_stats {
-            contacts: s.contacts as u64,
-            values: s.values as u64,
-            value_bytes: s.value_bytes as u64,
-            bag_entries: s.bag_entries as u64,
-            namespace_records: s.namespace_records as u64,
-            requests_sent: s.requests_sent,
-            requests_failed: s.requests_failed,
-            requests_received: s.requests_received,
-            open_connections: s.open_connections as u64,
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Machinery: failures, the panic guard, the last-error message, the handle registry.
-
-/// A failed call: its status and the message peer_last_error will return.
-struct Fail {
-    code: c_int,
-    msg: String,
-}
-
-impl From<Error> for Fail {
-    fn from(e: Error) -> Fail {
-        Fail { code: e.code(), msg: e.to_string() }
-    }
-}
-
-fn null(arg: &str) -> Fail {
-    Fail { code: PEER_ERR_NULL, msg: format!("null pointer argument: `{arg}` is NULL") }
-}
-
-fn invalid(msg: String) -> Fail {
-    Error::Invalid(msg).into()
-}
-
-type Status = Result<c_int, Fail>;
-
-thread_local! {
-    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
-}
-
-fn set_last_error(func: &str, msg: &str) {
-    let text = format!("{func}: {msg}").replace('\0', "\\0");
-    let c = CString::new(text).unwrap_or_default();
-    // try_with: during thread teardown the slot may be gone; losing the message is fine.
-    let _ = LAST_ERROR.try_with(|slot| *slot.borrow_mut() = c);
-}
-
-fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic".to_string()
-    }
-}
-
-/// A payload's own drop could panic too; that second panic must not reach C either.
-fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
-    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-        std::mem::forget(again);
-    }
-}
-
-/// Run a status-returning body: its Err becomes its status plus a last-error message, a
-/// panic becomes -9.
-fn guard(func: &'static str, body: impl FnOnce() -> Status) -> c_int {
-    match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(code)) => code,
-        Ok(Err(fail)) => {
-            set_last_error(func, &fail.msg);
-            fail.code
-        }
-        Err(payload) => {
-            set_last_error(func, &format!("internal error: panic: {}", panic_text(&*payload)));
-            drop_payload(payload);
-            PEER_ERR_INTERNAL
-        }
-    }
-}
-
-/// Run a body with no status: a panic yields `fallback` and a last-error message.
-fn guard_or<T>(func: &'static str, fallback: T, body: impl FnOnce() -> T) -> T {
-    match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(v) => v,
-        Err(payload) => {
-            set_last_error(func, &format!("internal error: panic: {}", panic_text(&*payload)));
-            drop_payload(payload);
-            fallback
-        }
-    }
-}
-
-/// Live handles. A token is a counter times 16 (so it looks like an aligned pointer to
-/// tools that care); the counter only grows, so a freed token is never handed out again.
-static HANDLES: LazyLock<Mutex<HashMap<usize, Arc<Node>>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
-static NEXT_TOKEN: AtomicUsize = AtomicUsize::new(1);
-
-fn register(node: Node) -> *mut peer {
-    let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed) << 4;
-    HANDLES.lock().insert(token, Arc::new(node));
-    token as *mut peer
-}
-
-/// The node behind a handle. The lock is held only for the lookup: calls run unlocked, so
-/// many threads can block in calls on one handle while another frees it.
-fn node(p: *const peer) -> Result<Arc<Node>, Fail> {
-    if p.is_null() {
-        return Err(null("p"));
-    }
-    HANDLES
-        .lock()
-        .get(&(p as usize))
-        .cloned()
-        .ok_or_else(|| Fail { code: PEER_ERR_CLOSED, msg: "peer is closed (freed or unknown handle)".into() })
-}
-
-// Pointer helpers: a NULL check is one line at each use.
-
-/// Copy `N` bytes from `p`. Safety: `p` is NULL or points to `N` readable bytes.
-unsafe fn read_arr<const N: usize>(p: *const u8, arg: &str) -> Result<[u8; N], Fail> {
-    if p.is_null() {
-        return Err(null(arg));
-    }
-    let mut a = [0u8; N];
-    // SAFETY: the caller guarantees N readable bytes; `a` is ours.
-    unsafe { ptr::copy_nonoverlapping(p, a.as_mut_ptr(), N) };
-    Ok(a)
-}
-
-/// Copy `bytes` to `p`. Safety: `p` is non-NULL (checked earlier) with room for them.
-unsafe fn write_bytes(p: *mut u8, bytes: &[u8]) {
-    unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len()) };
-}
-
-fn check_out<T>(p: *mut T, arg: &str) -> Result<(), Fail> {
-    if p.is_null() {
-        Err(null(arg))
-    } else {
-        Ok(())
-    }
-}
-
-/// Parse a NUL-terminated IP address. Safety: `p` is NULL or a NUL-terminated string.
-unsafe fn read_ip(p: *const c_char, arg: &str) -> Result<IpAddr, Fail> {
-    if p.is_null() {
-        return Err(null(arg));
-    }
-    // SAFETY: the caller guarantees a NUL-terminated string.
-    let s = unsafe { CStr::from_ptr(p) }.to_str().map_err(|_| invalid(format!("`{arg}` is not UTF-8")))?;
-    s.parse::<IpAddr>().map_err(|_| invalid(format!("`{arg}` is not an IP address: {s:?}")))
-}
-
-/// A byte range from C; NULL is accepted for an empty range. Safety: `p` is NULL or points
-/// to `len` readable bytes that stay valid and unchanged for the borrow.
-unsafe fn read_slice<'a>(p: *const u8, len: usize, arg: &str) -> Result<&'a [u8], Fail> {
-    if len == 0 {
-        return Ok(&[]);
-    }
-    if p.is_null() {
-        return Err(null(arg));
-    }
-    // SAFETY: see above.
-    Ok(unsafe { std::slice::from_raw_parts(p, len) })
-}
-
-/// Hand a buffer to C: it owns it until it passes `(ptr, len)` back to peer_bytes_free.
-fn leak_bytes(v: Vec<u8>) -> (*mut u8, usize) {
-    let b = v.into_boxed_slice();
-    let len = b.len();
-    (Box::into_raw(b) as *mut u8, len)
-}
-
-fn check_replication(r: u32) -> Result<(), Fail> {
-    if (MIN_REPLICATION..=MAX_REPLICATION).contains(&r) {
-        Ok(())
-    } else {
-        Err(invalid(format!("replication {r} is outside {MIN_REPLICATION}..{MAX_REPLICATION}")))
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // Peers
 
-unsafe fn new_peer(
-    external: bool,
-    uid: *const u8,
-    ip: *const c_char,
-    port: u16,
-    replication: u32,
-    out: *mut *mut peer,
-) -> Status {
+unsafe fn new_peer(external: bool, uid: *const u8, ip: *const c_char, port: u16, replication: u32, out: *mut *mut peer) -> Status {
     let uid = Id(unsafe { read_arr::<32>(uid, "uid") }?);
     let ip = unsafe { read_ip(ip, "ip") }?;
     check_out(out, "out")?;
     check_replication(replication)?;
-    let node =
-        if external { Node::new_external(uid, ip, port, replication)? } else { Node::new(uid, ip, port, replication)? };
+    let node = if external { Node::new_external(uid, ip, port, replication)? } else { Node::new(uid, ip, port, replication)? };
     // SAFETY: `out` checked non-NULL; the caller gives a writable `struct peer *` slot.
     unsafe { *out = register(node) };
     Ok(PEER_OK)
@@ -312,13 +120,7 @@ unsafe fn new_peer(
 /// Returns 0 ok; -1 uid, ip or out is NULL; -2 replication out of range or ip not an IP
 /// address; -5 the OS refused (address in use, ...); -9 internal error.
 #[no_mangle]
-pub unsafe extern "C" fn peer_new(
-    uid: *const u8,
-    ip: *const c_char,
-    port: u16,
-    replication: u32,
-    out: *mut *mut peer,
-) -> c_int {
+pub unsafe extern "C" fn peer_new(uid: *const u8, ip: *const c_char, port: u16, replication: u32, out: *mut *mut peer) -> c_int {
     guard("peer_new", || unsafe { new_peer(false, uid, ip, port, replication, out) })
 }
 
@@ -328,13 +130,7 @@ pub unsafe extern "C" fn peer_new(
 ///
 /// Arguments, ownership and statuses as for peer_new (no -5 for a bind).
 #[no_mangle]
-pub unsafe extern "C" fn peer_new_external(
-    uid: *const u8,
-    ip: *const c_char,
-    port: u16,
-    replication: u32,
-    out: *mut *mut peer,
-) -> c_int {
+pub unsafe extern "C" fn peer_new_external(uid: *const u8, ip: *const c_char, port: u16, replication: u32, out: *mut *mut peer) -> c_int {
     guard("peer_new_external", || unsafe { new_peer(true, uid, ip, port, replication, out) })
 }
 
@@ -519,13 +315,7 @@ unsafe fn bag_query(
 /// Returns 0 ok; -1 p, key, n_out (or values_out with cap > 0) is NULL; -4 peer is closed;
 /// -6 no peer reachable.
 #[no_mangle]
-pub unsafe extern "C" fn peer_bag_popular(
-    p: *mut peer,
-    key: *const u8,
-    values_out: *mut u8,
-    cap: usize,
-    n_out: *mut usize,
-) -> c_int {
+pub unsafe extern "C" fn peer_bag_popular(p: *mut peer, key: *const u8, values_out: *mut u8, cap: usize, n_out: *mut usize) -> c_int {
     guard("peer_bag_popular", || unsafe { bag_query(p, None, BagKind::Popular, key, values_out, cap, n_out) })
 }
 
@@ -545,13 +335,7 @@ pub unsafe extern "C" fn peer_bag_popular_at(
 
 /// As peer_bag_popular, but the most recently published values first.
 #[no_mangle]
-pub unsafe extern "C" fn peer_bag_recent(
-    p: *mut peer,
-    key: *const u8,
-    values_out: *mut u8,
-    cap: usize,
-    n_out: *mut usize,
-) -> c_int {
+pub unsafe extern "C" fn peer_bag_recent(p: *mut peer, key: *const u8, values_out: *mut u8, cap: usize, n_out: *mut usize) -> c_int {
     guard("peer_bag_recent", || unsafe { bag_query(p, None, BagKind::Recent, key, values_out, cap, n_out) })
 }
 
@@ -570,13 +354,7 @@ pub unsafe extern "C" fn peer_bag_recent_at(
 
 /// As peer_bag_popular, but a random sample of the bag's values.
 #[no_mangle]
-pub unsafe extern "C" fn peer_bag_sample(
-    p: *mut peer,
-    key: *const u8,
-    values_out: *mut u8,
-    cap: usize,
-    n_out: *mut usize,
-) -> c_int {
+pub unsafe extern "C" fn peer_bag_sample(p: *mut peer, key: *const u8, values_out: *mut u8, cap: usize, n_out: *mut usize) -> c_int {
     guard("peer_bag_sample", || unsafe { bag_query(p, None, BagKind::Sample, key, values_out, cap, n_out) })
 }
 
@@ -696,9 +474,7 @@ pub unsafe extern "C" fn peer_namespace_ref_at(
     value_out: *mut u8,
     signature_out: *mut u8,
 ) -> c_int {
-    guard("peer_namespace_ref_at", || unsafe {
-        namespace_ref(p, Some(uid), public_key, key, None, value_out, signature_out)
-    })
+    guard("peer_namespace_ref_at", || unsafe { namespace_ref(p, Some(uid), public_key, key, None, value_out, signature_out) })
 }
 
 /// As peer_namespace_ref, but only the record whose signature is exactly the 64 bytes at
@@ -711,9 +487,7 @@ pub unsafe extern "C" fn peer_namespace_ref_pinned(
     signature: *const u8,
     value_out: *mut u8,
 ) -> c_int {
-    guard("peer_namespace_ref_pinned", || unsafe {
-        namespace_ref(p, None, public_key, key, Some(signature), value_out, ptr::null_mut())
-    })
+    guard("peer_namespace_ref_pinned", || unsafe { namespace_ref(p, None, public_key, key, Some(signature), value_out, ptr::null_mut()) })
 }
 
 /// As peer_namespace_ref_at, but only the record whose signature is exactly the 64 bytes at
@@ -777,9 +551,7 @@ static UNKNOWN_STATUS: LazyLock<CString> = LazyLock::new(|| CString::new(status_
 /// "unknown status" for other numbers). Never NULL; the caller must not free it.
 #[no_mangle]
 pub extern "C" fn peer_strerror(status: c_int) -> *const c_char {
-    guard_or("peer_strerror", c"internal error".as_ptr(), || {
-        STATUS_NAMES.get(&status).unwrap_or(&UNKNOWN_STATUS).as_ptr()
-    })
+    guard_or("peer_strerror", c"internal error".as_ptr(), || STATUS_NAMES.get(&status).unwrap_or(&UNKNOWN_STATUS).as_ptr())
 }
 
 /// The message of this thread's last failed call ("" if none yet), saying which function
@@ -889,12 +661,7 @@ pub unsafe extern "C" fn peer_ext_pop(
 /// peer_bytes_free(*out, *len_out + 1).
 /// Returns 0 ok; -1 text (with len > 0), out or len_out is NULL; -10 unreadable.
 #[no_mangle]
-pub unsafe extern "C" fn peer_wire_normalize(
-    text: *const u8,
-    len: usize,
-    out: *mut *mut u8,
-    len_out: *mut usize,
-) -> c_int {
+pub unsafe extern "C" fn peer_wire_normalize(text: *const u8, len: usize, out: *mut *mut u8, len_out: *mut usize) -> c_int {
     guard("peer_wire_normalize", || {
         let text = unsafe { read_slice(text, len, "text") }?;
         check_out(out, "out")?;
@@ -914,6 +681,7 @@ pub unsafe extern "C" fn peer_wire_normalize(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ffi::CStr;
 
     fn last_error() -> String {
         unsafe { CStr::from_ptr(peer_last_error()) }.to_string_lossy().into_owned()
@@ -991,14 +759,6 @@ mod tests {
         assert!(!b.is_null());
         unsafe { peer_bytes_free(b, len) };
         unsafe { peer_bytes_free(ptr::null_mut(), 10) };
-    }
-
-    #[test]
-    fn a_panic_becomes_internal_error() {
-        let code = guard("test_fn", || panic!("boom"));
-        assert_eq!(code, PEER_ERR_INTERNAL);
-        assert!(last_error().contains("boom"), "{}", last_error());
-        assert_eq!(guard_or("test_fn", 42u16, || panic!("bang")), 42);
     }
 
     #[test]

@@ -1,11 +1,5 @@
-//! What a peer keeps for others: content-addressed values, bags and namespace records.
-//! Behind the small `Store` trait so a persistent store can replace `MemStore` later.
-//! Time comes in as an argument (microseconds on the core's clock); nothing here reads a clock.
-//! `MemStore` never lets its time run backwards: a `now` earlier than one already seen is
-//! taken as that one, so a clock step cannot resurrect expired entries or break the orderings.
-//!
-//! Values: key -> bytes, bounded in count and bytes; a full store refuses. They do not expire
-//! yet (republishing is a later issue); each keeps its insertion time for that.
+//! The bag machinery of `MemStore`: entries and their publishers, the per-bag rank, the
+//! size index over bags, eviction, and the expiry heap.
 //!
 //! Bags. Popularity counts distinct publishers, not messages: an entry (one 32-byte value of
 //! a key's bag) maps each publisher to its latest publish, and its count is the number of
@@ -33,98 +27,20 @@
 //! publish), so after any of them no stored publisher is older than the TTL. Costs: a
 //! publish or an evicting add is O(log n) amortized; a query is O(max · log n) for
 //! `Popular`, O(bag size) for `Recent` and `Sample`.
-//!
-//! Namespaces (SPEC 4): a record for (public key, key) replaces the stored one when its seq
-//! is greater; with equal seq, the same value is a refresh (accepted), and a different value
-//! wins only if `sign::newer` says so (the larger signature), a deterministic tie-break so
-//! peers that saw racing writers in different orders keep the same record. The cheap seq
-//! checks run before the costly signature check, so a flood of stale records costs little;
-//! such a record is refused as `Stale` even if its signature is also bad.
 
-use crate::consts;
+use super::MemStore;
 use crate::id::Id;
-use crate::sign;
-use crate::wire::{BagEntry, BagKind, NamespaceRecord};
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
-
-/// Why a namespace record was refused.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum NamespaceRefusal {
-    BadSignature,
-    /// A record with a higher seq (or equal seq and a winning signature) is stored.
-    Stale,
-    Full,
-}
-
-pub trait Store: Send {
-    /// Store `value` under `key` (the caller checked key == SHA-256(value)). False when full.
-    fn put_value(&mut self, key: Id, value: Vec<u8>, now: u64) -> bool;
-    fn get_value(&self, key: &Id) -> Option<Vec<u8>>;
-    /// Record that `publisher` published `value` in the bag `key` at `now`. False when the
-    /// entry could not be kept (bag and total bounds, after evicting what they allow).
-    fn bag_add(&mut self, key: Id, value: [u8; 32], publisher: [u8; 32], now: u64) -> bool;
-    /// At most `max` live entries of the bag `key`, in the order `kind` asks for.
-    /// `rand` supplies randomness for sampling (a fresh u64 each call).
-    fn bag_query(&mut self, key: &Id, kind: BagKind, max: usize, now: u64, rand: &mut dyn FnMut() -> u64) -> Vec<BagEntry>;
-    /// Verify and store a namespace record under SPEC 4's seq rules.
-    fn namespace_put(&mut self, record: NamespaceRecord, now: u64) -> Result<(), NamespaceRefusal>;
-    fn namespace_get(&self, public_key: &[u8; 32], key: &[u8; 32]) -> Option<NamespaceRecord>;
-    /// Drop what has expired by `now`.
-    fn expire(&mut self, now: u64);
-    /// Counts for statistics: (values, value bytes, bag entries, namespace records).
-    fn counts(&self) -> (usize, usize, usize, usize);
-}
-
-/// The bounds a `MemStore` enforces. `Limits::default()` is the protocol's (`consts`);
-/// tests use small ones.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct Limits {
-    pub max_values: usize,
-    pub max_value_bytes: usize,
-    pub bag_entry_ttl_us: u64,
-    pub max_bag_entries_per_key: usize,
-    pub max_bag_entries_total: usize,
-    pub max_publishers_per_entry: usize,
-    pub max_namespace_records: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_values: consts::MAX_VALUES,
-            max_value_bytes: consts::MAX_VALUE_BYTES_TOTAL,
-            bag_entry_ttl_us: consts::BAG_ENTRY_TTL_US,
-            max_bag_entries_per_key: consts::MAX_BAG_ENTRIES_PER_KEY,
-            max_bag_entries_total: consts::MAX_BAG_ENTRIES_TOTAL,
-            max_publishers_per_entry: consts::MAX_PUBLISHERS_PER_ENTRY,
-            max_namespace_records: consts::MAX_NAMESPACE_RECORDS,
-        }
-    }
-}
-
-struct StoredValue {
-    bytes: Vec<u8>,
-    /// For the later expiry/republish of values.
-    #[allow(dead_code)]
-    stored_at: u64,
-}
-
-struct StoredRecord {
-    record: NamespaceRecord,
-    /// Last accepted put (a refresh moves it), for a later expiry.
-    #[allow(dead_code)]
-    stored_at: u64,
-}
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 /// One value of a bag and who published it.
-struct Entry {
+pub(super) struct Entry {
     /// Publisher -> time of its latest publish.
     publishers: HashMap<[u8; 32], u64>,
     /// (time, publisher) in publish order, oldest first, so expiry pops the front. A record
     /// is current when `publishers` holds that time for that publisher; otherwise a
     /// republish superseded it and it is skipped (compacted when they pile up).
-    order: VecDeque<(u64, [u8; 32])>,
+    pub(super) order: VecDeque<(u64, [u8; 32])>,
     latest: u64,
     /// When the expiry heap looks at this entry next; a heap record with another time is stale.
     /// Invariant: `due <= order.front().0 + ttl` (records only leave from the front), so once
@@ -133,7 +49,7 @@ struct Entry {
 }
 
 impl Entry {
-    fn new(publisher: [u8; 32], now: u64, due: u64) -> Entry {
+    pub(super) fn new(publisher: [u8; 32], now: u64, due: u64) -> Entry {
         Entry { publishers: HashMap::from([(publisher, now)]), order: VecDeque::from([(now, publisher)]), latest: now, due }
     }
 
@@ -150,7 +66,7 @@ impl Entry {
         }
     }
 
-    fn publish(&mut self, publisher: [u8; 32], now: u64, ttl: u64, max_publishers: usize) {
+    pub(super) fn publish(&mut self, publisher: [u8; 32], now: u64, ttl: u64, max_publishers: usize) {
         self.prune(now, ttl);
         match self.publishers.get_mut(&publisher) {
             Some(t) if *t == now => return, // already recorded at this very time
@@ -191,20 +107,20 @@ impl Entry {
 }
 
 /// An entry's place in its bag: (live publishers, latest publish, value).
-type Rank = (u32, u64, [u8; 32]);
+pub(super) type Rank = (u32, u64, [u8; 32]);
 
-struct Bag {
-    entries: HashMap<[u8; 32], Entry>,
+pub(super) struct Bag {
+    pub(super) entries: HashMap<[u8; 32], Entry>,
     /// Every entry by rank, kept in step by the methods below: the first is the one to evict
     /// (least popular, then oldest, then smallest value so the choice is deterministic), the
     /// last the most popular.
-    rank: BTreeSet<Rank>,
+    pub(super) rank: BTreeSet<Rank>,
     /// Latest publish to any entry (only the size index's tie-break).
-    latest: u64,
+    pub(super) latest: u64,
 }
 
 impl Bag {
-    fn insert(&mut self, value: [u8; 32], e: Entry) {
+    pub(super) fn insert(&mut self, value: [u8; 32], e: Entry) {
         self.rank.insert(e.rank(value));
         self.latest = self.latest.max(e.latest);
         self.entries.insert(value, e);
@@ -217,7 +133,7 @@ impl Bag {
     }
 
     /// Run `f` on the entry `value`, then move it in the rank. None when there is no such entry.
-    fn update<R>(&mut self, value: &[u8; 32], f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
+    pub(super) fn update<R>(&mut self, value: &[u8; 32], f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
         let e = self.entries.get_mut(value)?;
         let before = e.rank(*value);
         let r = f(e);
@@ -232,57 +148,12 @@ impl Bag {
 }
 
 /// Size index key of a bag: the last element is the bag the total bound evicts from.
-type IndexKey = (usize, Reverse<u64>, Id);
-
-/// The in-memory store. HashMap-based; no operation walks the whole store except the rare
-/// amortized rebuild of the expiry heap.
-pub struct MemStore {
-    limits: Limits,
-    /// Latest `now` seen: the store's time never runs backwards.
-    now: u64,
-    values: HashMap<Id, StoredValue>,
-    value_bytes: usize,
-    bags: HashMap<Id, Bag>,
-    bag_entries: usize,
-    index: BTreeSet<IndexKey>,
-    /// (due, key, value): min-heap of when each entry's oldest publisher expires.
-    heap: BinaryHeap<Reverse<(u64, Id, [u8; 32])>>,
-    namespaces: HashMap<([u8; 32], [u8; 32]), StoredRecord>,
-}
-
-impl Default for MemStore {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+pub(super) type IndexKey = (usize, Reverse<u64>, Id);
 
 impl MemStore {
-    pub fn new() -> MemStore {
-        Self::with_limits(Limits::default())
-    }
-
-    pub fn with_limits(limits: Limits) -> MemStore {
-        MemStore {
-            limits,
-            now: 0,
-            values: HashMap::new(),
-            value_bytes: 0,
-            bags: HashMap::new(),
-            bag_entries: 0,
-            index: BTreeSet::new(),
-            heap: BinaryHeap::new(),
-            namespaces: HashMap::new(),
-        }
-    }
-
-    fn tick(&mut self, now: u64) -> u64 {
-        self.now = self.now.max(now);
-        self.now
-    }
-
     /// Run `f` on the bag `key`, then bring the entry total, the size index and the bag map
     /// up to date with what `f` changed. None when there is no such bag.
-    fn with_bag<R>(&mut self, key: &Id, f: impl FnOnce(&mut Bag) -> R) -> Option<R> {
+    pub(super) fn with_bag<R>(&mut self, key: &Id, f: impl FnOnce(&mut Bag) -> R) -> Option<R> {
         let bag = self.bags.get_mut(key)?;
         let (len0, latest0) = (bag.entries.len(), bag.latest);
         let r = f(bag);
@@ -304,7 +175,7 @@ impl MemStore {
     /// victim, unless the newcomer would be the victim itself (same bag, every entry more
     /// popular than one publisher publishing now). False when no room was made. The caller
     /// ran `expire_due(now)`, so nothing expired is left to drop first.
-    fn make_room(&mut self, from: &Id, to: &Id, now: u64) -> bool {
+    pub(super) fn make_room(&mut self, from: &Id, to: &Id, now: u64) -> bool {
         let same = from == to;
         self.with_bag(from, |bag| match bag.rank.first().copied() {
             Some((count, latest, _)) if same && (count, latest) >= (1, now) => false,
@@ -315,7 +186,7 @@ impl MemStore {
     }
 
     /// Process the expiry heap up to `now`.
-    fn expire_due(&mut self, now: u64) {
+    pub(super) fn expire_due(&mut self, now: u64) {
         let ttl = self.limits.bag_entry_ttl_us;
         while let Some(&Reverse((due, key, value))) = self.heap.peek() {
             if due > now {
@@ -351,7 +222,7 @@ impl MemStore {
 }
 
 /// A uniform integer in 0..m (m > 0) without modulo bias (Lemire's method).
-fn below(rand: &mut dyn FnMut() -> u64, m: u64) -> u64 {
+pub(super) fn below(rand: &mut dyn FnMut() -> u64, m: u64) -> u64 {
     let threshold = m.wrapping_neg() % m;
     loop {
         let r = (rand() as u128) * (m as u128);
@@ -362,7 +233,7 @@ fn below(rand: &mut dyn FnMut() -> u64, m: u64) -> u64 {
 }
 
 /// The first `max` of `v` in the order of `key`, without sorting all of `v`.
-fn top<K: Ord>(v: &mut Vec<Rank>, max: usize, key: impl Fn(&Rank) -> K) {
+pub(super) fn top<K: Ord>(v: &mut Vec<Rank>, max: usize, key: impl Fn(&Rank) -> K) {
     if v.len() > max && max > 0 {
         v.select_nth_unstable_by_key(max - 1, &key);
     }
@@ -370,135 +241,12 @@ fn top<K: Ord>(v: &mut Vec<Rank>, max: usize, key: impl Fn(&Rank) -> K) {
     v.sort_unstable_by_key(key);
 }
 
-impl Store for MemStore {
-    fn put_value(&mut self, key: Id, value: Vec<u8>, now: u64) -> bool {
-        let now = self.tick(now);
-        if self.values.contains_key(&key) {
-            return true;
-        }
-        if self.values.len() >= self.limits.max_values || self.value_bytes.saturating_add(value.len()) > self.limits.max_value_bytes {
-            return false;
-        }
-        self.value_bytes += value.len();
-        self.values.insert(key, StoredValue { bytes: value, stored_at: now });
-        true
-    }
-
-    fn get_value(&self, key: &Id) -> Option<Vec<u8>> {
-        self.values.get(key).map(|v| v.bytes.clone())
-    }
-
-    fn bag_add(&mut self, key: Id, value: [u8; 32], publisher: [u8; 32], now: u64) -> bool {
-        let now = self.tick(now);
-        self.expire_due(now);
-        let l = self.limits;
-        let republished = self.with_bag(&key, |bag| {
-            bag.update(&value, |e| e.publish(publisher, now, l.bag_entry_ttl_us, l.max_publishers_per_entry)).is_some()
-        });
-        if republished == Some(true) {
-            return true;
-        }
-        if l.max_bag_entries_per_key == 0 || l.max_bag_entries_total == 0 {
-            return false;
-        }
-        let len = self.bags.get(&key).map_or(0, |b| b.entries.len());
-        if len >= l.max_bag_entries_per_key && !self.make_room(&key, &key, now) {
-            return false;
-        }
-        if self.bag_entries >= l.max_bag_entries_total {
-            let Some(&(_, _, largest)) = self.index.iter().next_back() else {
-                return false;
-            };
-            if !self.make_room(&largest, &key, now) {
-                return false;
-            }
-        }
-        let due = now.saturating_add(l.bag_entry_ttl_us);
-        let bag = self.bags.entry(key).or_insert_with(|| Bag { entries: HashMap::new(), rank: BTreeSet::new(), latest: now });
-        self.index.remove(&(bag.entries.len(), Reverse(bag.latest), key));
-        bag.insert(value, Entry::new(publisher, now, due));
-        self.index.insert((bag.entries.len(), Reverse(bag.latest), key));
-        self.bag_entries += 1;
-        self.heap.push(Reverse((due, key, value)));
-        true
-    }
-
-    fn bag_query(&mut self, key: &Id, kind: BagKind, max: usize, now: u64, rand: &mut dyn FnMut() -> u64) -> Vec<BagEntry> {
-        let now = self.tick(now);
-        self.expire_due(now);
-        let ttl = self.limits.bag_entry_ttl_us;
-        let Some(bag) = self.bags.get(key) else { return Vec::new() };
-        debug_assert!(bag.entries.values().all(|e| e.order.front().is_some_and(|&(t, _)| t.saturating_add(ttl) > now)));
-        let mut live: Vec<Rank> = match kind {
-            // Most publishers first, then newest: the rank read backwards.
-            BagKind::Popular => bag.rank.iter().rev().take(max).copied().collect(),
-            BagKind::Recent => {
-                let mut v: Vec<Rank> = bag.rank.iter().copied().collect();
-                top(&mut v, max, |&(c, t, v)| (Reverse(t), Reverse(c), v));
-                v
-            }
-            BagKind::Sample => bag.rank.iter().copied().collect(), // rank order: deterministic
-        };
-        if kind == BagKind::Sample {
-            let k = max.min(live.len());
-            for i in 0..k {
-                let j = i + below(rand, (live.len() - i) as u64) as usize;
-                live.swap(i, j);
-            }
-            live.truncate(k);
-        }
-        live.into_iter().map(|(count, latest, value)| BagEntry { value, count, seconds: (now - latest) / 1_000_000 }).collect()
-    }
-
-    fn namespace_put(&mut self, r: NamespaceRecord, now: u64) -> Result<(), NamespaceRefusal> {
-        let now = self.tick(now);
-        let slot = (r.public_key, r.key);
-        let full = self.namespaces.len() >= self.limits.max_namespace_records;
-        let keep_old = match self.namespaces.get_mut(&slot) {
-            Some(old) if old.record == r => {
-                old.stored_at = now; // byte-identical: verified when first stored
-                return Ok(());
-            }
-            Some(old) => {
-                let o = &old.record;
-                let refresh = r.seq == o.seq && r.value == o.value;
-                if !(r.seq > o.seq || refresh || (r.seq == o.seq && sign::newer(&r, o))) {
-                    return Err(NamespaceRefusal::Stale);
-                }
-                // A refresh whose signature differs: keep the tie-break's winner.
-                refresh && !sign::newer(&r, o)
-            }
-            None if full => return Err(NamespaceRefusal::Full),
-            None => false,
-        };
-        if !sign::verify(&r) {
-            return Err(NamespaceRefusal::BadSignature);
-        }
-        let stored = self.namespaces.entry(slot).or_insert(StoredRecord { record: r, stored_at: now });
-        if !keep_old {
-            stored.record = r;
-        }
-        stored.stored_at = now;
-        Ok(())
-    }
-
-    fn namespace_get(&self, public_key: &[u8; 32], key: &[u8; 32]) -> Option<NamespaceRecord> {
-        self.namespaces.get(&(*public_key, *key)).map(|s| s.record)
-    }
-
-    fn expire(&mut self, now: u64) {
-        let now = self.tick(now);
-        self.expire_due(now);
-    }
-
-    fn counts(&self) -> (usize, usize, usize, usize) {
-        (self.values.len(), self.value_bytes, self.bag_entries, self.namespaces.len())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::consts;
+    use crate::store::{Limits, Store};
+    use crate::wire::{BagEntry, BagKind};
     use rand::{RngCore, SeedableRng};
     use std::collections::HashSet;
 
@@ -599,20 +347,6 @@ mod tests {
         s.expire(now + 1_000);
         assert_eq!(s.counts().2, 0);
         assert_consistent(&s, now + 1_000);
-    }
-
-    #[test]
-    fn values_are_bounded_in_count_and_bytes() {
-        let mut s = MemStore::with_limits(Limits { max_values: 2, max_value_bytes: 10, ..Limits::default() });
-        assert!(s.put_value(Id([1; 32]), vec![1; 4], 0));
-        assert!(s.put_value(Id([1; 32]), vec![1; 4], 1), "storing again is a no-op true");
-        assert_eq!(s.counts(), (1, 4, 0, 0));
-        assert!(!s.put_value(Id([2; 32]), vec![2; 7], 2), "bytes bound");
-        assert!(s.put_value(Id([2; 32]), vec![2; 6], 2));
-        assert!(!s.put_value(Id([3; 32]), vec![], 3), "count bound");
-        assert_eq!(s.counts(), (2, 10, 0, 0));
-        assert_eq!(s.get_value(&Id([2; 32])), Some(vec![2; 6]));
-        assert_eq!(s.get_value(&Id([3; 32])), None);
     }
 
     #[test]
@@ -818,73 +552,5 @@ mod tests {
         assert!(s.bag_add(k3, v(1), publisher(0), TTL));
         assert!(query(&mut s, &k1, BagKind::Popular, 20, TTL).is_empty());
         assert_eq!(query(&mut s, &k2, BagKind::Popular, 20, TTL).len(), 1);
-    }
-
-    fn rng() -> rand::rngs::StdRng {
-        rand::rngs::StdRng::seed_from_u64(5)
-    }
-
-    #[test]
-    fn namespace_valid_record_is_stored_and_forgeries_refused() {
-        let mut rng = rng();
-        let (sk, pk) = sign::keypair(&mut rng);
-        let (_, other_pk) = sign::keypair(&mut rng);
-        let mut s = MemStore::new();
-        let r = sign::sign(&sk, pk, [1; 32], [2; 32], 10);
-        assert_eq!(s.namespace_put(r, 0), Ok(()));
-        assert_eq!(s.namespace_get(&pk, &[1; 32]), Some(r));
-        assert_eq!(s.namespace_get(&pk, &[2; 32]), None);
-        // Forged: a higher seq with a tampered signature.
-        let mut forged = sign::sign(&sk, pk, [1; 32], [3; 32], 11);
-        forged.signature[5] ^= 1;
-        assert_eq!(s.namespace_put(forged, 1), Err(NamespaceRefusal::BadSignature));
-        // A record claiming another public key than the one that signed it.
-        let mut wrong_key = sign::sign(&sk, pk, [1; 32], [3; 32], 12);
-        wrong_key.public_key = other_pk;
-        assert_eq!(s.namespace_put(wrong_key, 2), Err(NamespaceRefusal::BadSignature));
-        assert_eq!(s.namespace_get(&other_pk, &[1; 32]), None);
-        assert_eq!(s.namespace_get(&pk, &[1; 32]), Some(r));
-        assert_eq!(s.counts().3, 1);
-    }
-
-    #[test]
-    fn namespace_seq_rules() {
-        let (sk, pk) = sign::keypair(&mut rng());
-        let mut s = MemStore::new();
-        let r5 = sign::sign(&sk, pk, [1; 32], [5; 32], 5);
-        let r4 = sign::sign(&sk, pk, [1; 32], [4; 32], 4);
-        assert_eq!(s.namespace_put(r5, 0), Ok(()));
-        assert_eq!(s.namespace_put(r4, 1), Err(NamespaceRefusal::Stale), "rollback");
-        assert_eq!(s.namespace_get(&pk, &[1; 32]), Some(r5));
-        assert_eq!(s.namespace_put(r5, 2), Ok(()), "equal seq, same value: refresh");
-        let r6 = sign::sign(&sk, pk, [1; 32], [6; 32], 6);
-        assert_eq!(s.namespace_put(r6, 3), Ok(()));
-        assert_eq!(s.namespace_get(&pk, &[1; 32]), Some(r6));
-    }
-
-    #[test]
-    fn namespace_equal_seq_tie_break_converges() {
-        let (sk, pk) = sign::keypair(&mut rng());
-        let a = sign::sign(&sk, pk, [1; 32], [0xA; 32], 7);
-        let b = sign::sign(&sk, pk, [1; 32], [0xB; 32], 7);
-        let (win, lose) = if sign::newer(&a, &b) { (a, b) } else { (b, a) };
-        let mut s1 = MemStore::new();
-        assert_eq!(s1.namespace_put(lose, 0), Ok(()));
-        assert_eq!(s1.namespace_put(win, 1), Ok(()));
-        let mut s2 = MemStore::new();
-        assert_eq!(s2.namespace_put(win, 0), Ok(()));
-        assert_eq!(s2.namespace_put(lose, 1), Err(NamespaceRefusal::Stale));
-        assert_eq!(s1.namespace_get(&pk, &[1; 32]), Some(win));
-        assert_eq!(s2.namespace_get(&pk, &[1; 32]), Some(win));
-    }
-
-    #[test]
-    fn namespace_records_are_bounded() {
-        let (sk, pk) = sign::keypair(&mut rng());
-        let mut s = MemStore::with_limits(Limits { max_namespace_records: 1, ..Limits::default() });
-        assert_eq!(s.namespace_put(sign::sign(&sk, pk, [1; 32], [1; 32], 1), 0), Ok(()));
-        assert_eq!(s.namespace_put(sign::sign(&sk, pk, [2; 32], [1; 32], 1), 0), Err(NamespaceRefusal::Full));
-        assert_eq!(s.namespace_put(sign::sign(&sk, pk, [1; 32], [2; 32], 2), 0), Ok(()), "updates still fit");
-        assert_eq!(s.counts().3, 1);
     }
 }
