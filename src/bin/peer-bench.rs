@@ -1,0 +1,458 @@
+//! `make bench`: libpeer's benchmarks. Every mode prints aligned tables; BENCHMARKS.md keeps
+//! the figures with their commands.
+//!
+//! ```text
+//! peer-bench w1 --peers N [--seed S] [--value-size B] [--api rust|c]
+//! peer-bench multi [--peers 1000] [--procs 4] [--seed S] [--value-size B]
+//! peer-bench concurrent [--peers 300] [--threads 8] [--seconds 10] [--seed S] [--value-size B]
+//! peer-bench sim [--peers 10000] [--lookups 1000] [--seed S] [--tables buckets|fill|bootstrap] [--far F] [--near M]
+//! peer-bench codec [--seconds 1]
+//! peer-bench all [--seed S] [--value-size B] [--big-sim yes|no]
+//! ```
+//!
+//! Without a mode, `all`. `all` runs each mode in a child process of its own, so one mode's memory peak or threads
+//! never show up in another's figures.
+
+#[path = "peer-bench/codec.rs"]
+mod codec;
+#[path = "peer-bench/concurrent.rs"]
+mod concurrent;
+#[path = "peer-bench/drivers.rs"]
+mod drivers;
+#[path = "peer-bench/multi.rs"]
+mod multi;
+#[path = "peer-bench/simbench.rs"]
+mod simbench;
+#[path = "peer-bench/w1.rs"]
+mod w1;
+
+use std::collections::HashMap;
+use std::process::{Command, ExitCode};
+use std::str::FromStr;
+use std::time::Duration;
+
+const USAGE: &str = "usage: peer-bench (w1|multi|concurrent|sim|codec|all) [--option value ...]
+  w1          --peers N --seed S --value-size B --api rust|c   W1 in one process
+  multi       --peers 1000 --procs 4 --seed S --value-size B    W1 over several processes and 127.0.0.x
+  concurrent  --peers 300 --threads 8 --seconds 10               refs from many threads at once
+  sim         --peers 10000 --lookups 1000 --tables buckets|fill|bootstrap --far F --near M
+  codec       --seconds 1                                        set message encode/decode MB/s
+  all         --seed S --value-size B --big-sim yes|no           everything at the issue's sizes";
+
+fn main() -> ExitCode {
+    let mut argv: Vec<String> = std::env::args().skip(1).collect();
+    // No mode (`make bench` with empty BENCH_ARGS) or options only: everything.
+    if argv.first().is_none_or(|a| a.starts_with("--")) {
+        argv.insert(0, "all".to_string());
+    }
+    let mode = argv[0].clone();
+    let args = match Args::parse(&argv[1..]) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("peer-bench: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let r = match mode.as_str() {
+        "w1" => w1::main(&args),
+        "multi" => multi::main(&args),
+        "child" => multi::child_main(&args),
+        "concurrent" => concurrent::main(&args),
+        "sim" => simbench::main(&args),
+        "codec" => codec::main(&args),
+        "all" => all(&args),
+        "-h" | "--help" | "help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => Err(format!("unknown mode `{other}`")),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("peer-bench {mode}: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Every mode at the issue's sizes, each in a process of its own.
+fn all(args: &Args) -> Result<(), String> {
+    let seed: u64 = args.get("seed", 1)?;
+    let vsize: usize = args.get("value-size", 1000)?;
+    let big: String = args.get("big-sim", "yes".to_string())?;
+    let common = format!("--seed {seed} --value-size {vsize}");
+    let mut runs = Vec::new();
+    for n in [100, 300] {
+        for api in ["rust", "c"] {
+            runs.push(format!("w1 --peers {n} {common} --api {api}"));
+        }
+    }
+    runs.push(format!("multi --peers 1000 --procs 4 {common}"));
+    runs.push(format!(
+        "concurrent --peers 300 --threads 8 --seconds 10 {common}"
+    ));
+    runs.push(format!("sim --peers 10000 --lookups 1000 --seed {seed}"));
+    // The same network joined for real, message by message (~90 s).
+    runs.push(format!(
+        "sim --peers 10000 --lookups 1000 --seed {seed} --tables bootstrap"
+    ));
+    if big == "yes" {
+        runs.push(format!("sim --peers 100000 --lookups 1000 --seed {seed}"));
+    }
+    runs.push("codec".to_string());
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let mut failed = Vec::new();
+    for r in &runs {
+        println!("\n==== peer-bench {r} ====");
+        let status = Command::new(&exe)
+            .args(r.split_whitespace())
+            .status()
+            .map_err(|e| format!("cannot run `{r}`: {e}"))?;
+        if !status.success() {
+            failed.push(format!("`{r}` ({status})"));
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("these runs failed: {}", failed.join(", ")))
+    }
+}
+
+// ---- arguments ----------------------------------------------------------------------------
+
+pub struct Args(HashMap<String, String>);
+
+impl Args {
+    fn parse(argv: &[String]) -> Result<Args, String> {
+        let mut m = HashMap::new();
+        let mut it = argv.iter();
+        while let Some(a) = it.next() {
+            let Some(name) = a.strip_prefix("--") else {
+                return Err(format!("expected --option, got `{a}`"));
+            };
+            let Some(v) = it.next() else {
+                return Err(format!("--{name} needs a value"));
+            };
+            m.insert(name.to_string(), v.clone());
+        }
+        Ok(Args(m))
+    }
+
+    pub fn get<T: FromStr>(&self, name: &str, default: T) -> Result<T, String> {
+        match self.0.get(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse()
+                .map_err(|_| format!("--{name}: cannot read `{v}`")),
+        }
+    }
+}
+
+// ---- figures ------------------------------------------------------------------------------
+
+/// Latency samples of one phase, and how many of its operations succeeded.
+#[derive(Default)]
+pub struct Phase {
+    pub name: String,
+    pub ops: usize,
+    pub ok: usize,
+    pub lat: Vec<Duration>,
+    /// Requests sent by all peers together while the phase ran (each peer's counter).
+    pub requests: Option<u64>,
+}
+
+impl Phase {
+    pub fn new(name: &str) -> Phase {
+        Phase {
+            name: name.to_string(),
+            ..Phase::default()
+        }
+    }
+
+    pub fn add(&mut self, d: Duration, ok: bool) {
+        self.ops += 1;
+        self.ok += ok as usize;
+        self.lat.push(d);
+    }
+
+    /// Nearest-rank percentile (p in 0..=1) of every sample, failed operations included.
+    pub fn pct(&self, p: f64) -> Duration {
+        percentile(&self.lat, p)
+    }
+
+    pub fn row(&self) -> Vec<String> {
+        vec![
+            self.name.clone(),
+            self.ops.to_string(),
+            self.ok.to_string(),
+            format!("{:.1}%", 100.0 * self.ok as f64 / self.ops.max(1) as f64),
+            ms(self.pct(0.5)),
+            ms(self.pct(0.9)),
+            ms(self.pct(0.99)),
+            ms(self.pct(1.0)),
+            self.requests.map_or("-".into(), |r| {
+                format!("{:.1}", r as f64 / self.ops.max(1) as f64)
+            }),
+        ]
+    }
+}
+
+pub const PHASE_HEADER: [&str; 9] = [
+    "phase",
+    "ops",
+    "ok",
+    "ok %",
+    "p50 ms",
+    "p90 ms",
+    "p99 ms",
+    "max ms",
+    "requests/op",
+];
+
+pub fn percentile(v: &[Duration], p: f64) -> Duration {
+    if v.is_empty() {
+        return Duration::ZERO;
+    }
+    let mut s = v.to_vec();
+    s.sort_unstable();
+    let rank = ((p * s.len() as f64).ceil() as usize).clamp(1, s.len());
+    s[rank - 1]
+}
+
+pub fn pct_u64(v: &[u64], p: f64) -> u64 {
+    if v.is_empty() {
+        return 0;
+    }
+    let mut s = v.to_vec();
+    s.sort_unstable();
+    let rank = ((p * s.len() as f64).ceil() as usize).clamp(1, s.len());
+    s[rank - 1]
+}
+
+pub fn ms(d: Duration) -> String {
+    format!("{:.3}", d.as_secs_f64() * 1000.0)
+}
+
+pub fn kib(bytes: u64) -> String {
+    format!("{:.1}", bytes as f64 / 1024.0)
+}
+
+/// Print rows under a header, columns aligned (first column left, the rest right).
+pub fn table(header: &[&str], rows: &[Vec<String>]) {
+    let mut w: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if i < w.len() {
+                w[i] = w[i].max(c.len());
+            }
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i == 0 {
+                s += &format!("{c:<width$}", width = w[0]);
+            } else {
+                s += &format!("  {c:>width$}", width = w[i]);
+            }
+        }
+        println!("{}", s.trim_end());
+    };
+    line(header.to_vec());
+    println!(
+        "{}",
+        "-".repeat(w.iter().sum::<usize>() + 2 * (w.len() - 1))
+    );
+    for r in rows {
+        line(r.iter().map(|s| s.as_str()).collect());
+    }
+}
+
+/// Two-column "what: figure" table.
+pub fn facts(rows: &[(&str, String)]) {
+    let w = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (k, v) in rows {
+        println!("{k:<w$}  {v}");
+    }
+}
+
+// ---- the process --------------------------------------------------------------------------
+
+/// A field of /proc/self/status in bytes (VmRSS, VmHWM: current and peak resident memory).
+/// The file stays open from the first call on, so the figure is still readable when the
+/// peers have used up every file descriptor (which is itself worth measuring).
+pub fn proc_status_bytes(field: &str) -> u64 {
+    use std::io::{Read, Seek, SeekFrom};
+    use std::sync::{Mutex, OnceLock};
+    static STATUS: OnceLock<Option<Mutex<std::fs::File>>> = OnceLock::new();
+    let Some(f) = STATUS.get_or_init(|| {
+        std::fs::File::open("/proc/self/status")
+            .ok()
+            .map(Mutex::new)
+    }) else {
+        return 0;
+    };
+    let mut s = String::new();
+    {
+        let mut f = f.lock().unwrap_or_else(|e| e.into_inner());
+        if f.seek(SeekFrom::Start(0))
+            .and_then(|_| f.read_to_string(&mut s))
+            .is_err()
+        {
+            return 0;
+        }
+    }
+    for line in s.lines() {
+        if let Some(rest) = line.strip_prefix(field).and_then(|r| r.strip_prefix(':')) {
+            let kb: u64 = rest
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .unwrap_or(0);
+            return kb * 1024;
+        }
+    }
+    0
+}
+
+/// Reset VmHWM to the current RSS (Linux >= 4.0: write 5 to clear_refs), so a peak measured
+/// later belongs to what ran since.
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// User + system CPU time of `who` (RUSAGE_SELF or RUSAGE_CHILDREN).
+pub fn cpu_time(who: libc::c_int) -> Duration {
+    // SAFETY: getrusage writes one struct rusage into the zeroed value we own.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(who, &mut ru) } != 0 {
+        return Duration::ZERO;
+    }
+    let tv =
+        |t: libc::timeval| Duration::from_micros(t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// Open file descriptors of this process: probed one by one up to the limit, since listing
+/// /proc/self/fd needs a descriptor of its own, and none may be left.
+pub fn open_fds() -> usize {
+    // SAFETY: getrlimit writes one struct we own; F_GETFD only asks whether fd is open.
+    let limit = unsafe {
+        let mut r: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
+            return 0;
+        }
+        r.rlim_cur.min(1 << 20) as i32
+    };
+    (0..limit)
+        .filter(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1)
+        .count()
+}
+
+/// Samples `open_fds` every 250 ms on a thread of its own and keeps the peak (descriptors
+/// come and go between the moments a run looks). Stopped and joined on drop.
+pub struct FdMonitor {
+    peak: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FdMonitor {
+    pub fn start() -> FdMonitor {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let peak = Arc::new(AtomicUsize::new(open_fds()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (p, s) = (peak.clone(), stop.clone());
+        let thread = std::thread::Builder::new()
+            .name("fd-monitor".into())
+            .spawn(move || {
+                while !s.load(Ordering::Relaxed) {
+                    p.fetch_max(open_fds(), Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+            })
+            .ok();
+        FdMonitor { peak, stop, thread }
+    }
+
+    pub fn peak(&self) -> usize {
+        self.peak.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for FdMonitor {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Raise the soft open-files limit to the hard one (peers hold one fd per connection).
+pub fn raise_nofile() -> u64 {
+    // SAFETY: get/setrlimit read and write one struct rlimit we own.
+    unsafe {
+        let mut r: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
+            return 0;
+        }
+        r.rlim_cur = r.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
+        r.rlim_cur as u64
+    }
+}
+
+pub fn hex(b: &[u8]) -> String {
+    let mut s = String::with_capacity(b.len() * 2);
+    for x in b {
+        s += &format!("{x:02x}");
+    }
+    s
+}
+
+pub fn unhex(s: &str) -> Result<Vec<u8>, String> {
+    if !s.len().is_multiple_of(2) {
+        return Err(format!("odd-length hex ({} chars)", s.len()));
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| format!("bad hex at {i}")))
+        .collect()
+}
+
+pub fn unhex32(s: &str) -> Result<[u8; 32], String> {
+    unhex(s)?
+        .try_into()
+        .map_err(|_| "expected 32 bytes of hex".to_string())
+}
+
+/// The machine, for the record: cores, CPU model, memory.
+pub fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|r| r.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_kb: u64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|r| r.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    format!(
+        "{cores} cores, {model}, {:.1} GiB RAM",
+        mem_kb as f64 / (1024.0 * 1024.0)
+    )
+}
