@@ -52,6 +52,9 @@ pub const MAX_VALUES: usize = 100_000;
 pub const MAX_VALUE_BYTES_TOTAL: usize = 512 * 1024 * 1024;
 /// Namespace records one peer stores at most.
 pub const MAX_NAMESPACE_RECORDS: usize = 100_000;
+/// A full bucket pings its oldest contact for a newcomer only when that contact has not
+/// been heard from for this long (microseconds); a recently heard contact is alive.
+pub const PING_STALE_US: u64 = 60_000_000;
 /// Reader limits (SPEC 2): nesting depth, elements of one vector or bytevector,
 /// digits of one integer.
 pub const MAX_DATUM_DEPTH: usize = 8;

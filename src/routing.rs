@@ -1,9 +1,11 @@
-//! The routing table: 256 buckets by shared-prefix length, k contacts each, least recently
-//! seen first. A full bucket does not drop anyone on its own: it answers "ping the oldest
-//! first", and the core evicts that contact only if the ping fails (Kademlia's preference
-//! for long-lived contacts, which resist flooding by fresh identities).
+//! The routing table: buckets by shared-prefix length, k contacts each, least recently seen
+//! first. A full bucket does not drop anyone on its own: a newcomer waits as the bucket's
+//! replacement, and when the oldest contact has not been heard from for a while the table
+//! answers "ping it first"; the core evicts it only if the ping fails (Kademlia's preference
+//! for long-lived contacts, which resist flooding by fresh identities). A contact heard from
+//! recently is alive: pinging it would only cost traffic (and, at scale, a storm of pings).
 
-use crate::consts::K;
+use crate::consts::{K, PING_STALE_US};
 use crate::id::{Contact, Id};
 
 #[derive(Clone, Copy, Debug)]
@@ -16,8 +18,10 @@ struct Entry {
 struct Bucket {
     /// Least recently seen first.
     entries: Vec<Entry>,
-    /// A contact waiting for the oldest entry's ping to fail.
+    /// The newest contact waiting for a place (when the oldest fails a ping or a request).
     pending: Option<Contact>,
+    /// A ping of the oldest entry is in flight.
+    pinging: bool,
 }
 
 /// What `RoutingTable::insert` decided.
@@ -25,10 +29,10 @@ struct Bucket {
 pub enum Insert {
     Added,
     Updated,
-    /// The bucket is full: ping this (least recently seen) contact; if it fails call
-    /// `evict_for_pending`, if it answers the newcomer is dropped.
+    /// The bucket is full and its oldest contact is stale: ping it; if the ping fails call
+    /// `evict_for_pending`, if it answers `drop_pending`.
     Ping(Contact),
-    /// A ping is already pending for this bucket; the newcomer is dropped.
+    /// The bucket is full of live contacts: the newcomer waits as its replacement.
     Dropped,
     /// The uid is known with another static key (SPEC 3: a uid is bound to its first key),
     /// or it is our own uid.
@@ -37,13 +41,22 @@ pub enum Insert {
 
 pub struct RoutingTable {
     me: Id,
+    /// Grown on demand up to the deepest bucket in use: beyond log2(network size) or so
+    /// every bucket is empty, and 256 empty buckets would cost ~30 KiB a peer.
     buckets: Vec<Bucket>,
     len: usize,
 }
 
 impl RoutingTable {
     pub fn new(me: Id) -> RoutingTable {
-        RoutingTable { me, buckets: vec![Bucket::default(); 256], len: 0 }
+        RoutingTable { me, buckets: Vec::new(), len: 0 }
+    }
+
+    fn bucket_mut(&mut self, b: usize) -> &mut Bucket {
+        if self.buckets.len() <= b {
+            self.buckets.resize_with(b + 1, Bucket::default);
+        }
+        &mut self.buckets[b]
     }
 
     pub fn len(&self) -> usize {
@@ -61,7 +74,7 @@ impl RoutingTable {
     /// Record that `c` was heard from at `now` (it answered us, or introduced itself).
     pub fn insert(&mut self, c: Contact, now: u64) -> Insert {
         let Some(b) = self.me.common_prefix(&c.id) else { return Insert::Rejected };
-        let bucket = &mut self.buckets[b];
+        let bucket = self.bucket_mut(b);
         if let Some(i) = bucket.entries.iter().position(|e| e.contact.id == c.id) {
             let old = bucket.entries[i].contact;
             if old.static_key != c.static_key {
@@ -81,37 +94,37 @@ impl RoutingTable {
             self.len += 1;
             return Insert::Added;
         }
-        if bucket.pending.is_some() {
+        bucket.pending = Some(c);
+        if bucket.pinging || now.saturating_sub(bucket.entries[0].last_seen) < PING_STALE_US {
             return Insert::Dropped;
         }
-        bucket.pending = Some(c);
+        bucket.pinging = true;
         Insert::Ping(bucket.entries[0].contact)
     }
 
     /// The pinged contact `old` failed: drop it and take the pending newcomer in its place.
     pub fn evict_for_pending(&mut self, old: &Id, now: u64) {
         let Some(b) = self.me.common_prefix(old) else { return };
-        let removed = self.remove(old);
-        let bucket = &mut self.buckets[b];
-        if let Some(p) = bucket.pending.take() {
-            if removed && bucket.entries.len() < K {
-                bucket.entries.push(Entry { contact: p, last_seen: now });
-                self.len += 1;
+        // `remove` gives the free place to the waiting newcomer.
+        self.remove(old);
+        if let Some(bucket) = self.buckets.get_mut(b) {
+            bucket.pinging = false;
+            if let Some(e) = bucket.entries.last_mut() {
+                e.last_seen = e.last_seen.max(now);
             }
         }
     }
 
-    /// The pinged contact answered: the newcomer waiting for its bucket is dropped.
+    /// The pinged contact answered: it stays, and the newcomer keeps waiting.
     pub fn drop_pending(&mut self, old: &Id) {
-        if let Some(b) = self.me.common_prefix(old) {
-            self.buckets[b].pending = None;
+        if let Some(bucket) = self.me.common_prefix(old).and_then(|b| self.buckets.get_mut(b)) {
+            bucket.pinging = false;
         }
     }
 
     /// Forget a contact (it failed a request). Returns whether it was there.
     pub fn remove(&mut self, id: &Id) -> bool {
-        let Some(b) = self.me.common_prefix(id) else { return false };
-        let bucket = &mut self.buckets[b];
+        let Some(bucket) = self.me.common_prefix(id).and_then(|b| self.buckets.get_mut(b)) else { return false };
         if let Some(i) = bucket.entries.iter().position(|e| e.contact.id == *id) {
             bucket.entries.remove(i);
             self.len -= 1;
@@ -129,7 +142,7 @@ impl RoutingTable {
 
     pub fn get(&self, id: &Id) -> Option<Contact> {
         let b = self.me.common_prefix(id)?;
-        self.buckets[b].entries.iter().find(|e| e.contact.id == *id).map(|e| e.contact)
+        self.buckets.get(b)?.entries.iter().find(|e| e.contact.id == *id).map(|e| e.contact)
     }
 
     /// The static key a uid is bound to, if we know the uid.
@@ -177,7 +190,7 @@ impl RoutingTable {
     }
 
     pub fn bucket_len(&self, i: usize) -> usize {
-        self.buckets[i].entries.len()
+        self.buckets.get(i).map_or(0, |b| b.entries.len())
     }
 
     pub fn contacts(&self) -> impl Iterator<Item = Contact> + '_ {
@@ -199,20 +212,30 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(3);
         let me = Id::random(&mut rng);
         let mut t = RoutingTable::new(me);
-        let ids: Vec<Id> = (0..K + 2).map(|_| me.random_in_bucket(0, &mut rng)).collect();
+        let ids: Vec<Id> = (0..K + 3).map(|_| me.random_in_bucket(0, &mut rng)).collect();
         for (i, id) in ids.iter().take(K).enumerate() {
             assert_eq!(t.insert(contact(*id, 1), i as u64), Insert::Added);
         }
-        assert_eq!(t.insert(contact(ids[K], 1), 100), Insert::Ping(contact(ids[0], 1)));
-        assert_eq!(t.insert(contact(ids[K + 1], 1), 101), Insert::Dropped);
-        t.evict_for_pending(&ids[0], 102);
+        // Everyone was heard from recently: no ping, the newcomer waits.
+        assert_eq!(t.insert(contact(ids[K], 1), 100), Insert::Dropped);
+        // Once the oldest is stale, a newcomer triggers one ping, and only one at a time.
+        let later = PING_STALE_US + 1000;
+        assert_eq!(t.insert(contact(ids[K], 1), later), Insert::Ping(contact(ids[0], 1)));
+        assert_eq!(t.insert(contact(ids[K + 1], 1), later + 1), Insert::Dropped);
+        // The ping fails: the oldest goes, the newest waiting contact takes its place.
+        t.evict_for_pending(&ids[0], later + 2);
         assert!(t.get(&ids[0]).is_none());
-        assert!(t.get(&ids[K]).is_some());
+        assert!(t.get(&ids[K + 1]).is_some());
         assert_eq!(t.len(), K);
-        // A ping that succeeds keeps the old contact and drops the newcomer.
-        assert_eq!(t.insert(contact(ids[K + 1], 1), 103), Insert::Ping(contact(ids[1], 1)));
-        assert_eq!(t.insert(contact(ids[1], 1), 104), Insert::Updated);
-        assert!(t.get(&ids[K + 1]).is_none());
+        // A ping that succeeds keeps the old contact.
+        assert_eq!(t.insert(contact(ids[K + 2], 1), later + 3), Insert::Ping(contact(ids[1], 1)));
+        t.drop_pending(&ids[1]);
+        assert_eq!(t.insert(contact(ids[1], 1), later + 4), Insert::Updated);
+        assert!(t.get(&ids[K + 2]).is_none());
+        // A contact that fails a request leaves its place to the waiting newcomer.
+        assert!(t.remove(&ids[2]));
+        assert!(t.get(&ids[K + 2]).is_some());
+        assert_eq!(t.len(), K);
     }
 
     #[test]
