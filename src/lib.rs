@@ -9,7 +9,6 @@
 pub mod consts;
 pub mod core;
 pub mod lookup;
-pub mod ops;
 pub mod routing;
 pub mod sim;
 pub mod error;
