@@ -13,6 +13,8 @@ pub const STRAGGLER_US: u64 = 30_000;
 pub const ABANDON_US: u64 = 1_000_000;
 /// Candidates kept at most (the nearest ones).
 const MAX_CANDIDATES: usize = 3 * K;
+/// Distinct contacts one lookup considers at most, whatever its replies claim.
+const MAX_SEEN: usize = 64 * K;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum State {
@@ -36,7 +38,9 @@ pub struct Lookup {
     target: Id,
     want: usize,
     candidates: Vec<Candidate>,
-    seen: HashSet<Id>,
+    /// Every (uid, address, key) offered so far. Keyed by all three, not the uid alone, so a
+    /// reply naming a uid at a false address cannot hide the true one named by another.
+    seen: HashSet<Contact>,
     me: Id,
     /// Requests sent so far.
     pub sent: usize,
@@ -58,7 +62,7 @@ impl Lookup {
     fn add(&mut self, contacts: impl IntoIterator<Item = Contact>, hop: u32) {
         let mut changed = false;
         for c in contacts {
-            if c.id == self.me || !self.seen.insert(c.id) {
+            if c.id == self.me || self.seen.len() >= MAX_SEEN || !self.seen.insert(c) {
                 continue;
             }
             self.candidates.push(Candidate { contact: c, dist: c.id.distance(&self.target), state: State::Waiting, hop });
@@ -111,9 +115,9 @@ impl Lookup {
         None
     }
 
-    pub fn on_answer(&mut self, id: &Id, contacts: impl IntoIterator<Item = Contact>) {
+    pub fn on_answer(&mut self, from: &Contact, contacts: impl IntoIterator<Item = Contact>) {
         let mut hop = 0;
-        if let Some(c) = self.candidates.iter_mut().find(|c| c.contact.id == *id) {
+        if let Some(c) = self.candidates.iter_mut().find(|c| c.contact == *from) {
             c.state = State::Answered;
             hop = c.hop + 1;
         }
@@ -125,8 +129,8 @@ impl Lookup {
         self.candidates.iter().filter(|c| c.state == State::Answered).map(|c| c.hop + 1).max().unwrap_or(0)
     }
 
-    pub fn on_failure(&mut self, id: &Id) {
-        if let Some(c) = self.candidates.iter_mut().find(|c| c.contact.id == *id) {
+    pub fn on_failure(&mut self, from: &Contact) {
+        if let Some(c) = self.candidates.iter_mut().find(|c| c.contact == *from) {
             c.state = State::Failed;
         }
     }
@@ -155,9 +159,23 @@ impl Lookup {
         self.candidates.iter().filter(|c| matches!(c.state, State::InFlight(_))).count()
     }
 
-    /// The nearest contacts that answered, nearest first.
+    /// The nearest contacts that answered, nearest first, one per uid.
     pub fn answered(&self, n: usize) -> Vec<Contact> {
-        self.candidates.iter().filter(|c| c.state == State::Answered).take(n).map(|c| c.contact).collect()
+        let mut out: Vec<Contact> = Vec::with_capacity(n);
+        for c in self.candidates.iter().filter(|c| c.state == State::Answered) {
+            if out.len() == n {
+                break;
+            }
+            if !out.iter().any(|o| o.id == c.contact.id) {
+                out.push(c.contact);
+            }
+        }
+        out
+    }
+
+    /// The contact that answered as `id`, if one did.
+    pub fn answered_by(&self, id: &Id) -> Option<Contact> {
+        self.candidates.iter().find(|c| c.contact.id == *id && c.state == State::Answered).map(|c| c.contact)
     }
 
     pub fn find(&self, id: &Id) -> Option<Contact> {

@@ -88,3 +88,41 @@ fn set_and_ref_on_a_simulated_network_with_churn() {
     println!("after 30% churn: {found}/100 values found");
     assert!(found >= 98, "only {found}/100 found after churn");
 }
+
+#[test]
+fn replies_naming_known_uids_at_false_addresses_do_not_evict_them() {
+    use peer::wire::{Reply, Request};
+    let mut sim = Sim::new(300, 31);
+    sim.bootstrap_all();
+    let before: Vec<usize> = (0..sim.len()).map(|i| sim.peers[i].routing().len()).collect();
+    // One peer in five answers `peers` requests with every contact moved to an address
+    // where nobody listens (and a different key).
+    sim.tamper = Some(Box::new(|peer, req, reply| match (req, reply) {
+        (Request::Peers { .. }, Reply::Peers(cs)) if peer % 5 == 0 => Reply::Peers(
+            cs.into_iter().map(|mut c| {
+                c.addr = "127.250.0.1:9".parse().unwrap();
+                c.static_key = [7; 32];
+                c
+            }).collect(),
+        ),
+        (_, r) => r,
+    }));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(32);
+    for _ in 0..100 {
+        let target = Id::random(&mut rng);
+        let from = 1 + rng.gen_range(0..sim.len() - 1);
+        match sim.run(from, Op::FindNodes { target }) {
+            OpResult::Nodes { contacts, .. } => {
+                let mut want = sim.true_nearest(&target, 21);
+                want.retain(|id| *id != sim.peers[from].uid());
+                assert_eq!(contacts.len(), 20);
+                let found = contacts.iter().filter(|c| want[..20].contains(&c.id)).count();
+                assert!(found >= 18, "only {found} of the true 20 nearest found");
+            }
+            other => panic!("lookup failed: {other:?}"),
+        }
+    }
+    let after: Vec<usize> = (0..sim.len()).map(|i| sim.peers[i].routing().len()).collect();
+    let lost: usize = before.iter().zip(&after).map(|(b, a)| b.saturating_sub(*a)).sum();
+    assert_eq!(lost, 0, "routing tables lost {lost} contacts to false addresses");
+}

@@ -158,7 +158,7 @@ impl Core {
                 let r = p.best.map(|r| (r.value, r.signature));
                 self.finish(id, OpResult::Record(r))
             }
-            Op::BagQueryAt { uid, .. } | Op::NamespaceRefAt { uid, .. } => match lookups[0].find(&uid) {
+            Op::BagQueryAt { uid, .. } | Op::NamespaceRefAt { uid, .. } => match lookups[0].answered_by(&uid).or_else(|| lookups[0].find(&uid)) {
                 Some(c) => {
                     p.at = Some(c);
                     self.send_final(now, id)

@@ -84,14 +84,19 @@ impl Core {
         let Some(l) = lookups.get_mut(i) else { return };
         let mut good = true;
         match (&p.op, reply) {
-            (_, Reply::Peers(contacts)) => l.on_answer(&from.id, contacts),
+            (_, Reply::Peers(contacts)) => {
+                // A uid we know keeps the address and key we know it by (SPEC 3): a reply
+                // naming it with another key must not steer the lookup elsewhere.
+                let routing = &self.routing;
+                l.on_answer(&from, contacts.into_iter().map(|c| routing.get(&c.id).unwrap_or(c)))
+            }
             (Op::Ref { key }, Reply::Value(v)) => {
                 if Id::hash(&v) == *key {
-                    l.on_answer(&from.id, []);
+                    l.on_answer(&from, []);
                     p.value = Some(v);
                 } else {
                     // A value that does not hash to its key is a lie: drop it and that peer.
-                    l.on_failure(&from.id);
+                    l.on_failure(&from);
                     good = false;
                 }
             }
@@ -102,31 +107,31 @@ impl Core {
                 let pin = if let Op::NamespaceRef { pin, .. } = p.op { pin } else { None };
                 let r = NamespaceRecord { public_key: *public_key, key: *key, value, signature, seq };
                 if sign::verify(&r) {
-                    l.on_answer(&from.id, []);
+                    l.on_answer(&from, []);
                     if pin.map_or(true, |s| s == signature) && p.best.map_or(true, |b| sign::newer(&r, &b)) {
                         p.best = Some(r);
                     }
                 } else {
-                    l.on_failure(&from.id);
+                    l.on_failure(&from);
                     good = false;
                 }
             }
             _ => {
-                l.on_failure(&from.id);
+                l.on_failure(&from);
                 good = false;
             }
         }
         if good {
             self.heard_from(from, now);
         } else {
-            self.routing.remove(&from.id);
+            self.forget(&from);
         }
         // A found value ends a ref at once; a found uid ends an `_at` search.
         let p = self.ops.get_mut(&id).expect("op exists");
         let done = match p.op {
             Op::Ref { .. } => p.value.is_some(),
             Op::BagQueryAt { uid, .. } | Op::NamespaceRefAt { uid, .. } => {
-                matches!(&p.phase, Phase::Lookup(ls) if ls[0].find(&uid).is_some())
+                matches!(&p.phase, Phase::Lookup(ls) if ls[0].answered_by(&uid).is_some())
             }
             _ => false,
         };
@@ -144,16 +149,16 @@ impl Core {
             Purpose::Introduce => {}
             Purpose::Ping => self.routing.evict_for_pending(&s.to.id, now),
             Purpose::Lookup(i) => {
-                self.routing.remove(&s.to.id);
+                self.forget(&s.to);
                 if let Some(Pending { phase: Phase::Lookup(ls), .. }) = self.ops.get_mut(&s.op) {
                     if let Some(l) = ls.get_mut(i) {
-                        l.on_failure(&s.to.id);
+                        l.on_failure(&s.to);
                     }
                 }
                 self.advance(now, s.op);
             }
             Purpose::Final => {
-                self.routing.remove(&s.to.id);
+                self.forget(&s.to);
                 self.final_reply(s.op, false);
             }
         }
@@ -177,6 +182,14 @@ impl Core {
         if now >= self.next_expire {
             self.store.expire(now);
             self.next_expire = now + EXPIRE_EVERY_US;
+        }
+    }
+
+    /// Drop a contact that failed us, but only the one we know: a failure reaching a uid at
+    /// an address or key someone else named must not evict the real contact.
+    pub(super) fn forget(&mut self, c: &Contact) {
+        if self.routing.get(&c.id) == Some(*c) {
+            self.routing.remove(&c.id);
         }
     }
 }
