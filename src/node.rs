@@ -374,6 +374,9 @@ fn run_tcp(mut net: Net, mut core: Core, rx: Receiver<Command>, start: Instant) 
     }
 }
 
+/// Requests awaiting a reply from one address of a program-supplied transport, at most.
+const MAX_EXT_OUTSTANDING: usize = 1024;
+
 fn run_external(mut core: Core, rx: Receiver<Command>, out: Sender<(SocketAddr, Vec<u8>)>, me: SocketAddr, start: Instant) {
     let mut clients = Clients { waiting: HashMap::new(), next: 0 };
     // Replies carry no request id: they come back in request order per address (SPEC 3),
@@ -409,8 +412,13 @@ fn run_external(mut core: Core, rx: Receiver<Command>, out: Sender<(SocketAddr, 
                     let _ = out.send((from, envelope(&buf)));
                 }
                 Message::Reply(reply) => {
-                    if let Some(token) = outstanding.get_mut(&from).and_then(|q| q.pop_front()) {
-                        core.handle_reply(now, token, Some((reply, [0; 32])));
+                    if let Some(q) = outstanding.get_mut(&from) {
+                        if let Some(token) = q.pop_front() {
+                            core.handle_reply(now, token, Some((reply, [0; 32])));
+                        }
+                        if q.is_empty() {
+                            outstanding.remove(&from);
+                        }
                     }
                 }
             }
@@ -421,7 +429,13 @@ fn run_external(mut core: Core, rx: Receiver<Command>, out: Sender<(SocketAddr, 
         while let Some(t) = core.poll_transmit() {
             buf.clear();
             encode_request(&t.request, &mut buf);
-            outstanding.entry(t.to).or_default().push_back(t.token);
+            let q = outstanding.entry(t.to).or_default();
+            // A destination that never answers must not grow this without bound: tokens
+            // this old were failed by the core's request timeout long ago.
+            if q.len() >= MAX_EXT_OUTSTANDING {
+                q.pop_front();
+            }
+            q.push_back(t.token);
             let _ = out.send((t.to, envelope(&buf)));
         }
         clients.deliver(&mut core);
