@@ -37,6 +37,8 @@ pub const FD_BUDGET_PERCENT: usize = 75;
 pub const MIN_CONNECTIONS_PER_PEER: usize = 8;
 /// Requests queued or in flight on one connection at most.
 pub const MAX_IN_FLIGHT_PER_CONNECTION: usize = 64;
+/// Requests awaiting a reply from one address of a program-supplied transport, at most.
+pub const MAX_EXT_OUTSTANDING: usize = 1024;
 /// A bag entry lives this long after its latest publish (like a BitTorrent announce).
 pub const BAG_ENTRY_TTL_US: u64 = 30 * 60 * 1_000_000;
 /// Entries one key's bag holds at most.

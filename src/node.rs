@@ -5,7 +5,7 @@
 //! (`net`, a mio event loop) or a program-supplied one (messages in and out through
 //! `ext_push_envelope` / `ext_pop_envelope`, behind Scheme's `(peer uid recv send replication)`).
 
-use crate::consts::{MAX_REPLICATION, MAX_VALUE_SIZE, MIN_REPLICATION};
+use crate::consts::{MAX_EXT_OUTSTANDING, MAX_REPLICATION, MAX_VALUE_SIZE, MIN_REPLICATION};
 use crate::core::{Core, CoreConfig, Op, OpResult, Transmit};
 use crate::error::{Error, Result};
 use crate::id::Id;
@@ -373,9 +373,6 @@ fn run_tcp(mut net: Net, mut core: Core, rx: Receiver<Command>, start: Instant) 
         clients.deliver(&mut core);
     }
 }
-
-/// Requests awaiting a reply from one address of a program-supplied transport, at most.
-const MAX_EXT_OUTSTANDING: usize = 1024;
 
 fn run_external(mut core: Core, rx: Receiver<Command>, out: Sender<(SocketAddr, Vec<u8>)>, me: SocketAddr, start: Instant) {
     let mut clients = Clients { waiting: HashMap::new(), next: 0 };
