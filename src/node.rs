@@ -92,6 +92,7 @@ impl Node {
         let core = Core::new(cfg, Box::new(MemStore::new()), 0);
         let thread = std::thread::Builder::new()
             .name(format!("peer-{}", addr.port()))
+            .stack_size(256 * 1024) // W1 touches 24 KiB; 2 MiB per peer is address space wasted
             .spawn(move || run_tcp(net, core, rx, start))
             .map_err(|e| Error::Io(format!("cannot start the peer thread: {e}")))?;
         let shared = Shared { tx, waker: Some(waker), closed: AtomicBool::new(false), thread: Mutex::new(Some(thread)), outbox: None };

@@ -34,17 +34,27 @@
 //! Open connections are bounded per direction; the least recently used idle one makes room.
 //!
 //! # Memory
-//! Scratch buffers (socket reads, encryption, encoding) belong to the `Net`, not to each
-//! connection. A connection keeps output only for what its socket refused, input only for an
-//! incomplete record or frame, and frees either once emptied; its handshake state is dropped
-//! when the handshake completes.
+//! Hundreds of peers may share a process, each with dozens of connections, mostly idle, so
+//! what an idle `Net` and an idle connection hold is kept small:
+//! - Scratch buffers (socket reads, encryption, encoding) belong to the process, not to a
+//!   `Net` or a connection: a `Net` checks a set out of a pool (`scratch`) when one of its
+//!   calls first needs one and hands it back when the call returns.
+//! - A connection keeps output only for what its socket refused, input only for an
+//!   incomplete record or frame (all three in one box, absent when idle), its request queue
+//!   only while requests are in flight, and frees each once emptied. Its handshake state is
+//!   dropped when the handshake completes, and the box that held it goes to a process-wide
+//!   spare list for the next connection.
+//! - Connections are boxed in the map (a table of pointers, not of connections), and the
+//!   maps shrink when connections close; a caller's event vector grown by a burst is freed
+//!   when the loop goes to sleep.
 
 mod conn;
 mod noise;
+mod scratch;
 
 use crate::consts::{
-    FD_BUDGET_PERCENT, MAX_INBOUND_CONNECTIONS, MAX_IN_FLIGHT_PER_CONNECTION, MAX_MESSAGE, MAX_OUTBOUND_CONNECTIONS,
-    MIN_CONNECTIONS_PER_PEER,
+    FD_BUDGET_PERCENT, MAX_INBOUND_CONNECTIONS, MAX_IN_FLIGHT_PER_CONNECTION, MAX_MESSAGE,
+    MAX_OUTBOUND_CONNECTIONS, MIN_CONNECTIONS_PER_PEER,
 };
 use crate::wire::{encode_reply, encode_request, Reply, Request};
 use conn::{Conn, Pending, Phase, Shared};
@@ -67,9 +77,16 @@ static OPEN_CONNECTIONS: AtomicUsize = AtomicUsize::new(0);
 fn fd_budget() -> usize {
     static BUDGET: OnceLock<usize> = OnceLock::new();
     *BUDGET.get_or_init(|| {
-        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         // SAFETY: getrlimit only writes the struct it is given.
-        let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 { lim.rlim_cur as usize } else { 1024 };
+        let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+            lim.rlim_cur as usize
+        } else {
+            1024
+        };
         (soft.min(1 << 20) * FD_BUDGET_PERCENT / 100).max(64)
     })
 }
@@ -111,16 +128,23 @@ const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 /// Without any deadline the loop still looks at its connections this often.
 const MAX_TIMER_SLEEP: Duration = Duration::from_secs(3600);
+/// Readiness events taken per wait. mio is edge-triggered: events past this stay queued in
+/// the kernel and the next wait returns them at once, so a small buffer costs only an extra
+/// wait under heavy load.
+const EVENTS_PER_WAIT: usize = 64;
+/// The caller's event vector keeps this many slots across sleeps (one batch usually has a
+/// few events; a burst's larger vector is freed).
+const KEEP_EVENTS: usize = 4;
 
 pub struct Net {
     poll: Poll,
     mio_events: Events,
-    ready: Vec<(Token, bool, bool)>,
     listener: TcpListener,
     local: SocketAddr,
     public: [u8; 32],
     waker: Arc<Waker>,
-    conns: HashMap<ConnId, Conn>,
+    /// Boxed: the table's empty slots then cost a pointer, not a connection.
+    conns: HashMap<ConnId, Box<Conn>>,
     /// Outbound connection to each address (reused by later requests).
     by_addr: HashMap<SocketAddr, ConnId>,
     outbound: usize,
@@ -149,8 +173,7 @@ impl Net {
         let public = x25519_dalek::PublicKey::from(&secret).to_bytes();
         Ok(Net {
             poll,
-            mio_events: Events::with_capacity(256),
-            ready: Vec::new(),
+            mio_events: Events::with_capacity(EVENTS_PER_WAIT),
             listener,
             local,
             public,
@@ -220,15 +243,25 @@ impl Net {
         expected_static: Option<[u8; 32]>,
         request: &Request,
     ) {
+        self.queue_request(token, to, expected_static, request);
+        self.sh.release();
+    }
+
+    fn queue_request(
+        &mut self,
+        token: u64,
+        to: SocketAddr,
+        expected_static: Option<[u8; 32]>,
+        request: &Request,
+    ) {
         let now = Instant::now();
         let deadline = now + self.sh.request_timeout;
-        let enc = &mut self.sh.enc;
+        let enc = &mut self.sh.bufs().enc;
         enc.clear();
         enc.extend_from_slice(&[0; 4]);
         encode_request(request, enc);
         let len = enc.len() - 4;
         if len > MAX_MESSAGE {
-            self.sh.trim_enc();
             self.deferred.push(NetEvent::Failed { token });
             return;
         }
@@ -237,43 +270,41 @@ impl Net {
             Some(&id) => id,
             None => {
                 self.dial(token, to, expected_static, deadline, now);
-                self.sh.trim_enc();
                 return;
             }
         };
         let Some(c) = self.conns.get_mut(&id) else {
             // Unreachable: by_addr only names live connections.
             self.by_addr.remove(&to);
-            self.sh.trim_enc();
             self.deferred.push(NetEvent::Failed { token });
             return;
         };
         let wanted_other_key = match (expected_static, &c.phase) {
             (Some(k), Phase::Open(_)) => k != c.remote_static,
-            (Some(k), Phase::Handshake(_)) => c.expected.is_some_and(|e| e != k),
+            (Some(k), Phase::Handshake(h)) => h.expected.is_some_and(|e| e != k),
             (None, _) => false,
         };
         if wanted_other_key || c.load() >= MAX_IN_FLIGHT_PER_CONNECTION {
             self.deferred.push(NetEvent::Failed { token });
             return;
         }
+        let bufs = self.sh.bufs();
         let result = match &mut c.phase {
             Phase::Handshake(h) => {
                 h.queued.push(Queued {
                     token,
                     deadline,
                     expected: expected_static,
-                    frame: self.sh.enc.clone(),
+                    frame: bufs.enc.clone(),
                 });
                 Ok(())
             }
             Phase::Open(_) => {
                 c.pending.push_back(Pending { token, deadline });
                 c.last_active = now;
-                c.send_plain(&self.sh.enc, &mut self.sh.crypt)
+                c.send_plain(&bufs.enc, &mut bufs.crypt)
             }
         };
-        self.sh.trim_enc();
         self.arm(deadline);
         if let Err(e) = result {
             self.note(&e);
@@ -286,6 +317,11 @@ impl Net {
     /// Answer the oldest unanswered request of inbound connection `conn`. A connection closed
     /// meanwhile is ignored (its dialer sees the request fail).
     pub fn send_reply(&mut self, conn: ConnId, reply: &Reply) {
+        self.queue_reply(conn, reply);
+        self.sh.release();
+    }
+
+    fn queue_reply(&mut self, conn: ConnId, reply: &Reply) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -293,7 +329,8 @@ impl Net {
             return;
         }
         c.unanswered -= 1;
-        let enc = &mut self.sh.enc;
+        let bufs = self.sh.bufs();
+        let enc = &mut bufs.enc;
         enc.clear();
         enc.extend_from_slice(&[0; 4]);
         encode_reply(reply, enc);
@@ -304,9 +341,8 @@ impl Net {
         } else {
             enc[..4].copy_from_slice(&(len as u32).to_be_bytes());
             c.last_active = Instant::now();
-            c.send_plain(&self.sh.enc, &mut self.sh.crypt)
+            c.send_plain(&bufs.enc, &mut bufs.crypt)
         };
-        self.sh.trim_enc();
         if let Err(e) = result {
             self.note(&e);
             let mut ev = std::mem::take(&mut self.deferred);
@@ -317,7 +353,18 @@ impl Net {
 
     /// Wait at most `timeout` for I/O or a wake; process everything ready; append events.
     /// Also runs the transport's own timers (request timeout, handshake timeout, idle close).
+    /// Before sleeping, an empty `events` with more than a few slots is freed.
     pub fn poll(
+        &mut self,
+        timeout: Option<Duration>,
+        events: &mut Vec<NetEvent>,
+    ) -> io::Result<()> {
+        let r = self.poll_batch(timeout, events);
+        self.sh.release();
+        r
+    }
+
+    fn poll_batch(
         &mut self,
         timeout: Option<Duration>,
         events: &mut Vec<NetEvent>,
@@ -328,28 +375,32 @@ impl Net {
         if !self.deferred.is_empty() {
             wait = Duration::ZERO;
         }
+        if !wait.is_zero() && events.is_empty() && events.capacity() > KEEP_EVENTS {
+            // About to sleep: an idle peer keeps no event buffer grown by a burst.
+            *events = Vec::new();
+        }
         match self.poll.poll(&mut self.mio_events, Some(wait)) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
-        events.append(&mut self.deferred);
-        self.ready.clear();
-        for ev in self.mio_events.iter() {
-            let r = ev.is_readable() || ev.is_read_closed() || ev.is_error();
-            let w = ev.is_writable() || ev.is_write_closed() || ev.is_error();
-            self.ready.push((ev.token(), r, w));
+        if !self.deferred.is_empty() {
+            events.append(&mut std::mem::take(&mut self.deferred));
         }
         let now = Instant::now();
-        let ready = std::mem::take(&mut self.ready);
-        for &(token, r, w) in &ready {
-            match token {
+        // Taken out so the connections can be worked on while it is read; an empty
+        // `Events` allocates nothing.
+        let ready = std::mem::replace(&mut self.mio_events, Events::with_capacity(0));
+        for ev in ready.iter() {
+            let r = ev.is_readable() || ev.is_read_closed() || ev.is_error();
+            let w = ev.is_writable() || ev.is_write_closed() || ev.is_error();
+            match ev.token() {
                 LISTENER => self.accept(now),
                 WAKER => {}
                 Token(t) => self.conn_ready(t as ConnId, r, w, now, events),
             }
         }
-        self.ready = ready;
+        self.mio_events = ready;
         self.run_timers(now, events);
         Ok(())
     }
@@ -405,7 +456,11 @@ impl Net {
     /// Whether a new connection in one direction may open, after closing one of our own idle
     /// ones if the per-peer bound or the process-wide descriptor budget asks for it.
     fn make_room(&mut self, outbound: bool) -> bool {
-        let (mine, max) = if outbound { (self.outbound, MAX_OUTBOUND_CONNECTIONS) } else { (self.inbound, MAX_INBOUND_CONNECTIONS) };
+        let (mine, max) = if outbound {
+            (self.outbound, MAX_OUTBOUND_CONNECTIONS)
+        } else {
+            (self.inbound, MAX_INBOUND_CONNECTIONS)
+        };
         if mine >= max {
             return self.evict(outbound);
         }
@@ -453,16 +508,10 @@ impl Net {
             }
             self.next_id += 1;
             let deadline = now + self.sh.request_timeout;
-            let h = Handshake {
-                state: None,
-                step: Step::First,
-                queued: Vec::new(),
-                leftover: Vec::new(),
-                deadline,
-            };
+            let h = Handshake::boxed(Step::First, None, deadline);
             self.conns.insert(
                 id,
-                Conn::new(id, sock, peer, false, Phase::Handshake(Box::new(h)), now),
+                Box::new(Conn::new(id, sock, peer, false, Phase::Handshake(h), now)),
             );
             self.inbound += 1;
             OPEN_CONNECTIONS.fetch_add(1, Ordering::Relaxed);
@@ -502,17 +551,10 @@ impl Net {
             }
         };
         self.next_id += 1;
-        // Placeholder phase, replaced by start_dial.
-        let h = Handshake {
-            state: None,
-            step: Step::Second,
-            queued: Vec::new(),
-            leftover: Vec::new(),
-            deadline,
-        };
-        let mut c = Conn::new(id, sock, to, true, Phase::Handshake(Box::new(h)), now);
-        c.expected = expected;
-        let started = c.start_dial(&self.sh.secret, token, deadline, &self.sh.enc);
+        let h = Handshake::boxed(Step::Second, expected, deadline);
+        let mut c = Box::new(Conn::new(id, sock, to, true, Phase::Handshake(h), now));
+        let secret = self.sh.secret;
+        let started = c.start_dial(&secret, token, deadline, &self.sh.bufs().enc);
         self.conns.insert(id, c);
         self.by_addr.insert(to, id);
         self.outbound += 1;
@@ -554,9 +596,10 @@ impl Net {
 
     /// Drop a connection, failing every request still waiting on it.
     fn close(&mut self, id: ConnId, events: &mut Vec<NetEvent>) {
-        let Some(mut c) = self.conns.remove(&id) else {
+        let Some(c) = self.conns.remove(&id) else {
             return;
         };
+        let mut c = *c;
         let _ = self.poll.registry().deregister(&mut c.sock);
         OPEN_CONNECTIONS.fetch_sub(1, Ordering::Relaxed);
         if c.outbound {
@@ -570,11 +613,14 @@ impl Net {
         for p in c.pending.drain(..) {
             events.push(NetEvent::Failed { token: p.token });
         }
-        if let Phase::Handshake(h) = &mut c.phase {
-            for q in h.queued.drain(..) {
+        if let Phase::Handshake(h) = c.phase {
+            for q in &h.queued {
                 events.push(NetEvent::Failed { token: q.token });
             }
+            h.recycle();
         }
+        shrink(&mut self.conns);
+        shrink(&mut self.by_addr);
     }
 
     /// Close connections past a deadline and compute when to look again.
@@ -601,6 +647,14 @@ impl Net {
             self.close(id, events);
         }
         self.next_check = next;
+    }
+}
+
+/// Give back most of a map's table once connections have closed (hysteresis: a map that
+/// shrinks is still half empty, so it does not regrow at the next insert).
+fn shrink<K: std::hash::Hash + Eq, V>(m: &mut HashMap<K, V>) {
+    if m.capacity() > 4 * m.len() + 16 {
+        m.shrink_to(2 * m.len());
     }
 }
 
@@ -680,6 +734,8 @@ mod tests {
             }
             other => panic!("expected the reply, got {:?}", other),
         }
+        // Between calls neither holds scratch buffers (they went back to the pool).
+        assert!(!a.sh.holds_bufs() && !b.sh.holds_bufs());
         // A port nobody listens on (b's listener closed by dropping b).
         let gone = b.local_addr();
         drop(b);
@@ -690,5 +746,19 @@ mod tests {
             "{:?}",
             ea
         );
+    }
+
+    /// A map emptied by closes gives its table back, but not one still half full.
+    #[test]
+    fn maps_shrink_after_closes() {
+        let mut m: HashMap<u64, u64> = (0..1000).map(|i| (i, i)).collect();
+        m.retain(|&k, _| k < 10);
+        shrink(&mut m);
+        assert!(m.capacity() < 64, "{}", m.capacity());
+        assert_eq!(m.len(), 10);
+        let mut m: HashMap<u64, u64> = (0..1000).map(|i| (i, i)).collect();
+        m.retain(|&k, _| k < 500);
+        shrink(&mut m);
+        assert!(m.capacity() >= 1000, "{}", m.capacity());
     }
 }

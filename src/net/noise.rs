@@ -1,7 +1,8 @@
 //! The Noise handshakes (XX and IK) of one connection, driven record by record.
 //! The framing they use is described in the module doc of `net`.
 
-use super::conn::{Conn, ConnError, Pending, Shared};
+use super::conn::{Conn, ConnError, Pending, Phase, Shared};
+use super::scratch::Pool;
 use super::NetEvent;
 use snow::{HandshakeState, TransportState};
 use std::time::Instant;
@@ -52,11 +53,51 @@ pub(super) struct Handshake {
     /// None until the responder has seen the pattern byte.
     pub state: Option<HandshakeState>,
     pub step: Step,
+    /// Dialer: the static key the handshake must authenticate, if the caller knew it.
+    pub expected: Option<[u8; 32]>,
     pub queued: Vec<Queued>,
     /// Dialer, IK: the tail of the first request that did not fit in message 1.
     pub leftover: Vec<u8>,
     /// The handshake fails if not complete by then.
     pub deadline: Instant,
+}
+
+/// Spare handshake boxes (~1 KiB each), shared by every peer of the process: a connection
+/// needs one only for its first round trip, and a peer thread's allocator cache would
+/// otherwise keep several freed ones per thread.
+static SPARE: Pool<Handshake> = Pool::new(64);
+
+impl Handshake {
+    /// A handshake waiting for `step`, in a spare box when there is one.
+    pub(super) fn boxed(
+        step: Step,
+        expected: Option<[u8; 32]>,
+        deadline: Instant,
+    ) -> Box<Handshake> {
+        let h = Handshake {
+            state: None,
+            step,
+            expected,
+            queued: Vec::new(),
+            leftover: Vec::new(),
+            deadline,
+        };
+        match SPARE.take() {
+            Some(mut b) => {
+                *b = h;
+                b
+            }
+            None => Box::new(h),
+        }
+    }
+
+    /// Done with (complete or abandoned): free what it holds and keep the box.
+    pub(super) fn recycle(mut self: Box<Self>) {
+        self.state = None;
+        self.queued = Vec::new();
+        self.leftover = Vec::new();
+        SPARE.give(self);
+    }
 }
 
 fn build(
@@ -89,9 +130,10 @@ fn remote_key(hs: &HandshakeState) -> Result<[u8; 32], ConnError> {
 }
 
 impl Conn {
-    /// Start the dialer's handshake and buffer message 1 (sent once the TCP connect
-    /// completes). With an expected key this is IK and `frame` (the first request's frame)
-    /// rides in message 1; otherwise XX and `frame` waits for message 3.
+    /// Start the dialer's handshake (the connection is in `Step::Second`, with the key it
+    /// expects if any) and buffer message 1 (sent once the TCP connect completes). With an
+    /// expected key this is IK and `frame` (the first request's frame) rides in message 1;
+    /// otherwise XX and `frame` waits for message 3.
     pub(super) fn start_dial(
         &mut self,
         secret: &[u8; 32],
@@ -99,19 +141,12 @@ impl Conn {
         deadline: Instant,
         frame: &[u8],
     ) -> Result<(), ConnError> {
-        let tag = if self.expected.is_some() {
-            TAG_IK
-        } else {
-            TAG_XX
+        let Phase::Handshake(h) = &mut self.phase else {
+            return Err(ConnError::Protocol("dial on an open connection"));
         };
-        let mut hs = build(tag, secret, self.expected.as_ref(), true)?;
-        let mut h = Handshake {
-            state: None,
-            step: Step::Second,
-            queued: Vec::new(),
-            leftover: Vec::new(),
-            deadline,
-        };
+        let expected = h.expected;
+        let tag = if expected.is_some() { TAG_IK } else { TAG_XX };
+        let mut hs = build(tag, secret, expected.as_ref(), true)?;
         let payload: &[u8] = if tag == TAG_IK {
             let n = frame.len().min(IK1_PAYLOAD);
             h.leftover.extend_from_slice(&frame[n..]);
@@ -121,20 +156,19 @@ impl Conn {
             h.queued.push(Queued {
                 token,
                 deadline,
-                expected: self.expected,
+                expected,
                 frame: frame.to_vec(),
             });
             &[]
         };
-        // Written straight into the (empty) output buffer: the socket is not connected yet.
+        // Becomes the output buffer: the socket is not connected yet.
         let mut rec = vec![0u8; 3 + 96 + payload.len()];
         let n = hs.write_message(payload, &mut rec[3..])?;
         rec[..2].copy_from_slice(&((n + 1) as u16).to_be_bytes());
         rec[2] = tag;
         rec.truncate(3 + n);
-        self.write_out(&rec)?;
         h.state = Some(hs);
-        self.phase = super::conn::Phase::Handshake(Box::new(h));
+        self.write_later(rec);
         Ok(())
     }
 
@@ -146,7 +180,7 @@ impl Conn {
         events: &mut Vec<NetEvent>,
     ) -> Result<(), ConnError> {
         let h = match &mut self.phase {
-            super::conn::Phase::Handshake(h) => h,
+            Phase::Handshake(h) => h,
             _ => unreachable!("handshake_record on an open connection"),
         };
         match h.step {
@@ -158,7 +192,8 @@ impl Conn {
                     return Err(ConnError::Protocol("unknown handshake pattern"));
                 }
                 let mut hs = build(tag, &sh.secret, None, false)?;
-                let n = hs.read_message(msg, &mut sh.crypt)?;
+                let crypt = &mut sh.bufs().crypt;
+                let n = hs.read_message(msg, crypt)?;
                 if tag == TAG_XX && n != 0 {
                     return Err(ConnError::Protocol("payload in XX message 1"));
                 }
@@ -171,9 +206,9 @@ impl Conn {
                     self.write_out(&out[..2 + m])?;
                 } else {
                     self.remote_static = remote_key(&hs)?;
-                    self.phase = super::conn::Phase::Open(hs.into_transport_mode()?);
+                    self.open(hs.into_transport_mode()?);
                     self.write_out(&out[..2 + m])?;
-                    self.feed_plain(&sh.crypt[..n], events)?;
+                    self.feed_plain(&crypt[..n], events)?;
                 }
             }
             Step::Third => {
@@ -181,22 +216,24 @@ impl Conn {
                     .state
                     .take()
                     .ok_or(ConnError::Protocol("handshake state lost"))?;
-                let n = hs.read_message(rec, &mut sh.crypt)?;
+                let crypt = &mut sh.bufs().crypt;
+                let n = hs.read_message(rec, crypt)?;
                 self.remote_static = remote_key(&hs)?;
-                self.phase = super::conn::Phase::Open(hs.into_transport_mode()?);
-                self.feed_plain(&sh.crypt[..n], events)?;
+                self.open(hs.into_transport_mode()?);
+                self.feed_plain(&crypt[..n], events)?;
             }
             Step::Second => {
                 let mut hs = h
                     .state
                     .take()
                     .ok_or(ConnError::Protocol("handshake state lost"))?;
-                let n = hs.read_message(rec, &mut sh.crypt)?;
+                let crypt = &mut sh.bufs().crypt;
+                let n = hs.read_message(rec, crypt)?;
                 if n != 0 {
                     return Err(ConnError::Protocol("payload in handshake message 2"));
                 }
                 let remote = remote_key(&hs)?;
-                if self.expected.is_some_and(|k| k != remote) {
+                if h.expected.is_some_and(|k| k != remote) {
                     return Err(ConnError::Protocol("responder has another static key"));
                 }
                 self.remote_static = remote;
@@ -218,13 +255,13 @@ impl Conn {
                 if !hs.is_handshake_finished() {
                     // XX message 3 carries the first requests.
                     sent = plain.len().min(XX3_PAYLOAD);
-                    let m = hs.write_message(&plain[..sent], &mut sh.crypt[2..])?;
-                    sh.crypt[..2].copy_from_slice(&(m as u16).to_be_bytes());
-                    self.write_out(&sh.crypt[..2 + m])?;
+                    let m = hs.write_message(&plain[..sent], &mut crypt[2..])?;
+                    crypt[..2].copy_from_slice(&(m as u16).to_be_bytes());
+                    self.write_out(&crypt[..2 + m])?;
                 }
                 let ts: TransportState = hs.into_transport_mode()?;
-                self.phase = super::conn::Phase::Open(ts);
-                self.send_plain(&plain[sent..], &mut sh.crypt)?;
+                self.open(ts);
+                self.send_plain(&plain[sent..], crypt)?;
             }
         }
         Ok(())
