@@ -37,7 +37,8 @@ pub struct Stats {
 }
 
 enum Command {
-    Op(Op, Sender<OpResult>),
+    /// Boxed: a command channel's blocks hold many slots, each as large as a command.
+    Op(Box<Op>, Sender<OpResult>),
     Stats(Sender<Stats>),
     /// A message that arrived on the program-supplied transport.
     Incoming(SocketAddr, Message),
@@ -151,7 +152,7 @@ impl Node {
 
     fn call(&self, op: Op) -> Result<OpResult> {
         let (tx, rx) = bounded(1);
-        self.send(Command::Op(op, tx))?;
+        self.send(Command::Op(Box::new(op), tx))?;
         match rx.recv().map_err(|_| Error::Closed)? {
             OpResult::Failed(e) => Err(e),
             r => Ok(r),
@@ -305,7 +306,7 @@ impl Clients {
             Command::Op(op, reply) => {
                 self.next += 1;
                 self.waiting.insert(self.next, reply);
-                core.start(now, self.next, op);
+                core.start(now, self.next, *op);
             }
             Command::Stats(reply) => {
                 let (values, value_bytes, bag_entries, namespace_records) = core.store().counts();

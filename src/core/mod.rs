@@ -227,11 +227,19 @@ impl Core {
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        let t = self.transmits.pop_front();
+        if t.is_none() {
+            release_spare(&mut self.transmits);
+        }
+        t
     }
 
     pub fn poll_event(&mut self) -> Option<(u64, OpResult)> {
-        self.events.pop_front()
+        let e = self.events.pop_front();
+        if e.is_none() {
+            release_spare(&mut self.events);
+        }
+        e
     }
 
     /// When `handle_timeout` should next be called.
@@ -300,4 +308,19 @@ fn publisher_of(from: SocketAddr, remote_static: [u8; 32]) -> [u8; 32] {
         return remote_static;
     }
     Id::hash(from.to_string().as_bytes()).0
+}
+
+/// An idle peer keeps little memory: a drained queue gives its buffer back once it had grown.
+fn release_spare<T>(q: &mut VecDeque<T>) {
+    if q.capacity() > 8 {
+        *q = VecDeque::new();
+    }
+}
+
+/// A map that emptied out after a burst gives back most of its table (keeping room to grow
+/// again without rehashing at once).
+pub(super) fn shrink<K: std::hash::Hash + Eq, V>(m: &mut HashMap<K, V>) {
+    if m.capacity() > 32 && m.len() * 4 < m.capacity() {
+        m.shrink_to(m.len() * 2);
+    }
 }

@@ -273,7 +273,9 @@ impl Core {
     }
 
     pub(super) fn finish(&mut self, id: u64, r: OpResult) {
-        if let Some(p) = self.ops.remove(&id) {
+        let removed = self.ops.remove(&id);
+        shrink(&mut self.ops);
+        if let Some(p) = removed {
             self.events.push_back((p.client, r));
         }
     }

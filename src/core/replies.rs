@@ -9,6 +9,7 @@ impl Core {
     pub fn handle_reply(&mut self, now: u64, token: u64, reply: Option<(Reply, [u8; 32])>) {
         self.now = now;
         let Some(s) = self.sent.remove(&token) else { return };
+        shrink(&mut self.sent);
         match reply {
             Some((reply, remote_static)) => self.on_reply(now, s, reply, remote_static),
             None => self.on_failure(now, s),
