@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # Runs the shared Scheme suite under Chez Scheme. Pass/fail comes from the suite's last line,
 # "N passed, M failed": the run fails unless it is there with M = 0.
 #   env: CHEZ (default scheme), LIBPEER_DIR (default target/release), SUITE, CHEZ_TIMEOUT (s)
@@ -21,9 +21,6 @@ trap 'rm -f "$out"' EXIT
 LIBPEER_DIR=$lib timeout "${CHEZ_TIMEOUT:-900}" "$chez" \
   --libdirs "$root/bindings/chez" \
   --script "$root/scheme-tests/chez-prelude.ss" "$suite" 2>&1 | tee "$out"
-last=$(tail -n 1 "$out")
-if printf '%s\n' "$last" | grep -Eq '^[0-9]+ passed, 0 failed$'; then
-  exit 0
-fi
-echo "run-chez: FAILED (last line: '$last')" >&2
-exit 1
+status=${PIPESTATUS[0]}
+. "$root/scheme-tests/verdict.sh"
+verdict run-chez "$out" "$status"

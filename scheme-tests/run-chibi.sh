@@ -63,14 +63,5 @@ timeout 900 "$CHIBI" -I "$root/bindings/chibi" -I "$root/build/chibi" "$work/mai
     | tee "$out"
 status=${PIPESTATUS[0]}
 
-# The decision comes from the printed count: the summary must be the last line.
-last=$(grep -v '^[[:space:]]*$' "$out" | tail -n 1)
-if echo "$last" | grep -Eq '^[0-9]+ passed, 0 failed$'; then
-    [ "$status" -eq 0 ] && exit 0
-    echo "run-chibi: FAILED: chibi exited with $status after the summary" >&2
-elif echo "$last" | grep -Eq '^[0-9]+ passed, [0-9]+ failed$'; then
-    echo "run-chibi: FAILED: $last" >&2
-else
-    echo "run-chibi: FAILED: the suite did not finish (chibi exit status $status)" >&2
-fi
-exit 1
+. "$here/verdict.sh"
+verdict run-chibi "$out" "$status"

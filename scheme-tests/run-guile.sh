@@ -40,14 +40,5 @@ timeout 900 "$GUILE" --no-auto-compile -L "$root/bindings/guile" -C "$cache/go" 
     -l "$here/guile-prelude.scm" "$here/suite.scm" 2>&1 | tee "$out"
 status=${PIPESTATUS[0]}
 
-# The decision comes from the printed count: the summary must be the last line.
-last=$(grep -v '^[[:space:]]*$' "$out" | tail -n 1)
-if echo "$last" | grep -Eq '^[0-9]+ passed, 0 failed$'; then
-    [ "$status" -eq 0 ] && exit 0
-    echo "run-guile: FAILED: guile exited with $status after the summary" >&2
-elif echo "$last" | grep -Eq '^[0-9]+ passed, [0-9]+ failed$'; then
-    echo "run-guile: FAILED: $last" >&2
-else
-    echo "run-guile: FAILED: the suite did not finish (guile exit status $status)" >&2
-fi
-exit 1
+. "$here/verdict.sh"
+verdict run-guile "$out" "$status"

@@ -87,11 +87,7 @@ impl Lookup {
         if self.is_finished(now) {
             return None;
         }
-        let busy = self
-            .candidates
-            .iter()
-            .filter(|c| matches!(c.state, State::InFlight(t) if now.saturating_sub(t) < STRAGGLER_US))
-            .count();
+        let busy = self.candidates.iter().filter(|c| matches!(c.state, State::InFlight(t) if now.saturating_sub(t) < STRAGGLER_US)).count();
         if busy >= ALPHA {
             return None;
         }
@@ -152,11 +148,6 @@ impl Lookup {
             }
         }
         true
-    }
-
-    /// Requests still in flight (not yet answered or failed).
-    pub fn in_flight(&self) -> usize {
-        self.candidates.iter().filter(|c| matches!(c.state, State::InFlight(_))).count()
     }
 
     /// The nearest contacts that answered, nearest first, one per uid.

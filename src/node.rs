@@ -216,11 +216,22 @@ impl Node {
     }
 
     /// The highest-seq valid record (or exactly the one with `signature`): (value, signature).
-    pub fn namespace_ref(&self, public_key: &[u8; 32], key: &[u8; 32], signature: Option<&[u8; 64]>) -> Result<Option<([u8; 32], [u8; 64])>> {
+    pub fn namespace_ref(
+        &self,
+        public_key: &[u8; 32],
+        key: &[u8; 32],
+        signature: Option<&[u8; 64]>,
+    ) -> Result<Option<([u8; 32], [u8; 64])>> {
         record(self.call(Op::NamespaceRef { public_key: *public_key, key: *key, pin: signature.copied() })?)
     }
 
-    pub fn namespace_ref_at(&self, uid: &Id, public_key: &[u8; 32], key: &[u8; 32], signature: Option<&[u8; 64]>) -> Result<Option<([u8; 32], [u8; 64])>> {
+    pub fn namespace_ref_at(
+        &self,
+        uid: &Id,
+        public_key: &[u8; 32],
+        key: &[u8; 32],
+        signature: Option<&[u8; 64]>,
+    ) -> Result<Option<([u8; 32], [u8; 64])>> {
         record(self.call(Op::NamespaceRefAt { uid: *uid, public_key: *public_key, key: *key, pin: signature.copied() })?)
     }
 
@@ -344,7 +355,10 @@ fn run_tcp(mut net: Net, mut core: Core, rx: Receiver<Command>, start: Instant) 
     let mut unused = Vec::new();
     loop {
         let now = micros(start);
-        let timeout = core.next_timeout().map(|t| Duration::from_micros(t.saturating_sub(now)));
+        // Computed once a turn (it walks the requests in flight): anything due by the end of
+        // this turn was already scheduled, since new timers start from `now`.
+        let due = core.next_timeout();
+        let timeout = due.map(|t| Duration::from_micros(t.saturating_sub(now)));
         if let Err(e) = net.poll(timeout, &mut events) {
             // The poller itself failed: nothing can be served any more.
             eprintln!("libpeer: event loop stopped: {e}");
@@ -366,7 +380,7 @@ fn run_tcp(mut net: Net, mut core: Core, rx: Receiver<Command>, start: Instant) 
                 }
             }
         }
-        if core.next_timeout().is_some_and(|t| t <= now) {
+        if due.is_some_and(|t| t <= now) {
             core.handle_timeout(now);
         }
         while let Some(Transmit { token, to, expected_static, request }) = core.poll_transmit() {
@@ -390,7 +404,8 @@ fn run_external(mut core: Core, rx: Receiver<Command>, out: Sender<(SocketAddr, 
     };
     loop {
         let now = micros(start);
-        let timeout = core.next_timeout().map_or(Duration::from_secs(1), |t| Duration::from_micros(t.saturating_sub(now)));
+        let due = core.next_timeout();
+        let timeout = due.map_or(Duration::from_secs(1), |t| Duration::from_micros(t.saturating_sub(now)));
         let first = match rx.recv_timeout(timeout) {
             Ok(cmd) => Some(cmd),
             Err(RecvTimeoutError::Timeout) => None,
@@ -422,7 +437,7 @@ fn run_external(mut core: Core, rx: Receiver<Command>, out: Sender<(SocketAddr, 
                 }
             }
         }
-        if core.next_timeout().is_some_and(|t| t <= now) {
+        if due.is_some_and(|t| t <= now) {
             core.handle_timeout(now);
         }
         while let Some(t) = core.poll_transmit() {

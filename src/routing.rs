@@ -145,11 +145,6 @@ impl RoutingTable {
         self.buckets.get(b)?.entries.iter().find(|e| e.contact.id == *id).map(|e| e.contact)
     }
 
-    /// The static key a uid is bound to, if we know the uid.
-    pub fn static_key_of(&self, id: &Id) -> Option<[u8; 32]> {
-        self.get(id).map(|c| c.static_key)
-    }
-
     /// Up to `n` contacts nearest to `target`, nearest first.
     pub fn closest(&self, target: &Id, n: usize) -> Vec<Contact> {
         let mut all: Vec<(Id, Contact)> = Vec::with_capacity(self.len);
@@ -184,17 +179,8 @@ impl RoutingTable {
         n
     }
 
-    /// Indices of non-empty buckets, and the deepest one (for bootstrap's far-bucket refresh).
-    pub fn deepest_bucket(&self) -> Option<usize> {
-        self.buckets.iter().rposition(|b| !b.entries.is_empty())
-    }
-
     pub fn bucket_len(&self, i: usize) -> usize {
         self.buckets.get(i).map_or(0, |b| b.entries.len())
-    }
-
-    pub fn contacts(&self) -> impl Iterator<Item = Contact> + '_ {
-        self.buckets.iter().flat_map(|b| b.entries.iter().map(|e| e.contact))
     }
 }
 
