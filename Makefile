@@ -42,7 +42,7 @@ VERSION := $(shell awk -F'"' '/^\[/ { pkg = ($$0 == "[package]") } pkg && /^vers
 # The summary line every Scheme suite prints last (scheme-tests/suite.scm).
 SUITE_OK := ^[0-9]+ passed, 0 failed$$
 
-.PHONY: all build deps demo check check-header check-rust check-c check-guile check-chez \
+.PHONY: all build deps demo check check-header check-lint check-rust check-c check-guile check-chez \
         check-chibi check-scheme bench install uninstall clean help
 
 all: build
@@ -60,7 +60,7 @@ demo: deps build
 # ---------------------------------------------------------------------------------------
 # Tests. `check` runs every part in this order and stops at the first failure; each part
 # also runs on its own (`make check-chez`).
-CHECK_PARTS := check-header check-rust check-c check-guile check-chez check-chibi
+CHECK_PARTS := check-header check-lint check-rust check-c check-guile check-chez check-chibi
 
 check: deps $(CHECK_PARTS)
 	@echo "== make check: every part passed: $(CHECK_PARTS)"
@@ -76,7 +76,8 @@ check: deps $(CHECK_PARTS)
 # some tests use timeouts. The chain only exists when `check` is asked for.
 ifneq ($(filter check,$(MAKECMDGOALS)),)
 check-header: | deps
-check-rust: | check-header
+check-lint: | check-header
+check-rust: | check-lint
 check-c: | check-rust
 check-guile: | check-c
 check-chez: | check-guile
@@ -94,6 +95,12 @@ check-header: build
 	else \
 	    echo "check-header: warning: $(HEADER) is not tracked by git yet; only its presence was checked"; \
 	fi
+
+# One formatting style (rustfmt.toml) and no clippy warning, in every target.
+check-lint:
+	@echo "== check-lint: cargo fmt --check; cargo clippy --all-targets -D warnings"
+	$(CARGO) fmt --check
+	$(CARGO) clippy --release --all-targets -- -D warnings
 
 # Every Rust test: unit tests, tests/, doc tests. At least one must have run.
 check-rust: build

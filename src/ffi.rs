@@ -25,8 +25,8 @@ use std::ptr;
 use std::sync::LazyLock;
 use std::time::Duration;
 use support::{
-    check_out, check_replication, guard, guard_or, invalid, leak_bytes, node, null, read_arr, read_ip, read_slice, register,
-    set_last_error, write_bytes, Fail, Status, HANDLES, LAST_ERROR,
+    check_out, check_replication, guard, guard_or, invalid, leak_bytes, node, null, read_arr, read_ip, read_slice,
+    register, set_last_error, write_bytes, Fail, Status, HANDLES, LAST_ERROR,
 };
 
 /// Largest value peer_set accepts, in bytes.
@@ -100,12 +100,20 @@ pub struct peer_stats {
 // ---------------------------------------------------------------------------------------
 // Peers
 
-unsafe fn new_peer(external: bool, uid: *const u8, ip: *const c_char, port: u16, replication: u32, out: *mut *mut peer) -> Status {
+unsafe fn new_peer(
+    external: bool,
+    uid: *const u8,
+    ip: *const c_char,
+    port: u16,
+    replication: u32,
+    out: *mut *mut peer,
+) -> Status {
     let uid = Id(unsafe { read_arr::<32>(uid, "uid") }?);
     let ip = unsafe { read_ip(ip, "ip") }?;
     check_out(out, "out")?;
     check_replication(replication)?;
-    let node = if external { Node::new_external(uid, ip, port, replication)? } else { Node::new(uid, ip, port, replication)? };
+    let node =
+        if external { Node::new_external(uid, ip, port, replication)? } else { Node::new(uid, ip, port, replication)? };
     // SAFETY: `out` checked non-NULL; the caller gives a writable `struct peer *` slot.
     unsafe { *out = register(node) };
     Ok(PEER_OK)
@@ -120,7 +128,13 @@ unsafe fn new_peer(external: bool, uid: *const u8, ip: *const c_char, port: u16,
 /// Returns 0 ok; -1 uid, ip or out is NULL; -2 replication out of range or ip not an IP
 /// address; -5 the OS refused (address in use, ...); -9 internal error.
 #[no_mangle]
-pub unsafe extern "C" fn peer_new(uid: *const u8, ip: *const c_char, port: u16, replication: u32, out: *mut *mut peer) -> c_int {
+pub unsafe extern "C" fn peer_new(
+    uid: *const u8,
+    ip: *const c_char,
+    port: u16,
+    replication: u32,
+    out: *mut *mut peer,
+) -> c_int {
     guard("peer_new", || unsafe { new_peer(false, uid, ip, port, replication, out) })
 }
 
@@ -130,7 +144,13 @@ pub unsafe extern "C" fn peer_new(uid: *const u8, ip: *const c_char, port: u16, 
 ///
 /// Arguments, ownership and statuses as for peer_new (no -5 for a bind).
 #[no_mangle]
-pub unsafe extern "C" fn peer_new_external(uid: *const u8, ip: *const c_char, port: u16, replication: u32, out: *mut *mut peer) -> c_int {
+pub unsafe extern "C" fn peer_new_external(
+    uid: *const u8,
+    ip: *const c_char,
+    port: u16,
+    replication: u32,
+    out: *mut *mut peer,
+) -> c_int {
     guard("peer_new_external", || unsafe { new_peer(true, uid, ip, port, replication, out) })
 }
 
@@ -315,7 +335,13 @@ unsafe fn bag_query(
 /// Returns 0 ok; -1 p, key, n_out (or values_out with cap > 0) is NULL; -4 peer is closed;
 /// -6 no peer reachable.
 #[no_mangle]
-pub unsafe extern "C" fn peer_bag_popular(p: *mut peer, key: *const u8, values_out: *mut u8, cap: usize, n_out: *mut usize) -> c_int {
+pub unsafe extern "C" fn peer_bag_popular(
+    p: *mut peer,
+    key: *const u8,
+    values_out: *mut u8,
+    cap: usize,
+    n_out: *mut usize,
+) -> c_int {
     guard("peer_bag_popular", || unsafe { bag_query(p, None, BagKind::Popular, key, values_out, cap, n_out) })
 }
 
@@ -335,7 +361,13 @@ pub unsafe extern "C" fn peer_bag_popular_at(
 
 /// As peer_bag_popular, but the most recently published values first.
 #[no_mangle]
-pub unsafe extern "C" fn peer_bag_recent(p: *mut peer, key: *const u8, values_out: *mut u8, cap: usize, n_out: *mut usize) -> c_int {
+pub unsafe extern "C" fn peer_bag_recent(
+    p: *mut peer,
+    key: *const u8,
+    values_out: *mut u8,
+    cap: usize,
+    n_out: *mut usize,
+) -> c_int {
     guard("peer_bag_recent", || unsafe { bag_query(p, None, BagKind::Recent, key, values_out, cap, n_out) })
 }
 
@@ -354,7 +386,13 @@ pub unsafe extern "C" fn peer_bag_recent_at(
 
 /// As peer_bag_popular, but a random sample of the bag's values.
 #[no_mangle]
-pub unsafe extern "C" fn peer_bag_sample(p: *mut peer, key: *const u8, values_out: *mut u8, cap: usize, n_out: *mut usize) -> c_int {
+pub unsafe extern "C" fn peer_bag_sample(
+    p: *mut peer,
+    key: *const u8,
+    values_out: *mut u8,
+    cap: usize,
+    n_out: *mut usize,
+) -> c_int {
     guard("peer_bag_sample", || unsafe { bag_query(p, None, BagKind::Sample, key, values_out, cap, n_out) })
 }
 
@@ -474,7 +512,9 @@ pub unsafe extern "C" fn peer_namespace_ref_at(
     value_out: *mut u8,
     signature_out: *mut u8,
 ) -> c_int {
-    guard("peer_namespace_ref_at", || unsafe { namespace_ref(p, Some(uid), public_key, key, None, value_out, signature_out) })
+    guard("peer_namespace_ref_at", || unsafe {
+        namespace_ref(p, Some(uid), public_key, key, None, value_out, signature_out)
+    })
 }
 
 /// As peer_namespace_ref, but only the record whose signature is exactly the 64 bytes at
@@ -487,7 +527,9 @@ pub unsafe extern "C" fn peer_namespace_ref_pinned(
     signature: *const u8,
     value_out: *mut u8,
 ) -> c_int {
-    guard("peer_namespace_ref_pinned", || unsafe { namespace_ref(p, None, public_key, key, Some(signature), value_out, ptr::null_mut()) })
+    guard("peer_namespace_ref_pinned", || unsafe {
+        namespace_ref(p, None, public_key, key, Some(signature), value_out, ptr::null_mut())
+    })
 }
 
 /// As peer_namespace_ref_at, but only the record whose signature is exactly the 64 bytes at
@@ -551,7 +593,9 @@ static UNKNOWN_STATUS: LazyLock<CString> = LazyLock::new(|| CString::new(status_
 /// "unknown status" for other numbers). Never NULL; the caller must not free it.
 #[no_mangle]
 pub extern "C" fn peer_strerror(status: c_int) -> *const c_char {
-    guard_or("peer_strerror", c"internal error".as_ptr(), || STATUS_NAMES.get(&status).unwrap_or(&UNKNOWN_STATUS).as_ptr())
+    guard_or("peer_strerror", c"internal error".as_ptr(), || {
+        STATUS_NAMES.get(&status).unwrap_or(&UNKNOWN_STATUS).as_ptr()
+    })
 }
 
 /// The message of this thread's last failed call ("" if none yet), saying which function
@@ -661,7 +705,12 @@ pub unsafe extern "C" fn peer_ext_pop(
 /// peer_bytes_free(*out, *len_out + 1).
 /// Returns 0 ok; -1 text (with len > 0), out or len_out is NULL; -10 unreadable.
 #[no_mangle]
-pub unsafe extern "C" fn peer_wire_normalize(text: *const u8, len: usize, out: *mut *mut u8, len_out: *mut usize) -> c_int {
+pub unsafe extern "C" fn peer_wire_normalize(
+    text: *const u8,
+    len: usize,
+    out: *mut *mut u8,
+    len_out: *mut usize,
+) -> c_int {
     guard("peer_wire_normalize", || {
         let text = unsafe { read_slice(text, len, "text") }?;
         check_out(out, "out")?;

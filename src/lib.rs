@@ -8,15 +8,15 @@
 
 pub mod consts;
 pub mod core;
-pub mod lookup;
-pub mod routing;
-pub mod sim;
 pub mod error;
 pub mod ffi;
 pub mod id;
+pub mod lookup;
 pub mod net;
 pub mod node;
+pub mod routing;
 pub mod sign;
+pub mod sim;
 pub mod store;
 pub mod wire;
 

@@ -65,11 +65,16 @@ impl Lookup {
             if c.id == self.me || self.seen.len() >= MAX_SEEN || !self.seen.insert(c) {
                 continue;
             }
-            self.candidates.push(Candidate { contact: c, dist: c.id.distance(&self.target), state: State::Waiting, hop });
+            self.candidates.push(Candidate {
+                contact: c,
+                dist: c.id.distance(&self.target),
+                state: State::Waiting,
+                hop,
+            });
             changed = true;
         }
         if changed {
-            self.candidates.sort_by(|a, b| a.dist.cmp(&b.dist));
+            self.candidates.sort_by_key(|a| a.dist);
             // Drop the farthest that were never asked; asked ones stay to be accounted for.
             while self.candidates.len() > MAX_CANDIDATES {
                 match self.candidates.iter().rposition(|c| c.state == State::Waiting) {
@@ -87,7 +92,11 @@ impl Lookup {
         if self.is_finished(now) {
             return None;
         }
-        let busy = self.candidates.iter().filter(|c| matches!(c.state, State::InFlight(t) if now.saturating_sub(t) < STRAGGLER_US)).count();
+        let busy = self
+            .candidates
+            .iter()
+            .filter(|c| matches!(c.state, State::InFlight(t) if now.saturating_sub(t) < STRAGGLER_US))
+            .count();
         if busy >= ALPHA {
             return None;
         }

@@ -86,7 +86,13 @@ impl Node {
         let net = Net::new(NetConfig { bind: SocketAddr::new(ip, port), static_secret: secret })
             .map_err(|e| Error::Io(format!("cannot listen on {ip}:{port}: {e}")))?;
         let addr = net.local_addr();
-        let cfg = CoreConfig { uid, replication, listen_port: Some(addr.port()), static_public: net.static_public(), seed: seed() };
+        let cfg = CoreConfig {
+            uid,
+            replication,
+            listen_port: Some(addr.port()),
+            static_public: net.static_public(),
+            seed: seed(),
+        };
         let (tx, rx) = unbounded();
         let waker = net.waker();
         let start = Instant::now();
@@ -96,7 +102,13 @@ impl Node {
             .stack_size(256 * 1024) // W1 touches 24 KiB; 2 MiB per peer is address space wasted
             .spawn(move || run_tcp(net, core, rx, start))
             .map_err(|e| Error::Io(format!("cannot start the peer thread: {e}")))?;
-        let shared = Shared { tx, waker: Some(waker), closed: AtomicBool::new(false), thread: Mutex::new(Some(thread)), outbox: None };
+        let shared = Shared {
+            tx,
+            waker: Some(waker),
+            closed: AtomicBool::new(false),
+            thread: Mutex::new(Some(thread)),
+            outbox: None,
+        };
         Ok(Node { shared: Arc::new(shared), uid, addr, replication })
     }
 
@@ -114,7 +126,13 @@ impl Node {
             .name(format!("peer-ext-{port}"))
             .spawn(move || run_external(core, rx, out_tx, addr, start))
             .map_err(|e| Error::Io(format!("cannot start the peer thread: {e}")))?;
-        let shared = Shared { tx, waker: None, closed: AtomicBool::new(false), thread: Mutex::new(Some(thread)), outbox: Some(out_rx) };
+        let shared = Shared {
+            tx,
+            waker: None,
+            closed: AtomicBool::new(false),
+            thread: Mutex::new(Some(thread)),
+            outbox: Some(out_rx),
+        };
         Ok(Node { shared: Arc::new(shared), uid, addr, replication })
     }
 
@@ -203,7 +221,13 @@ impl Node {
     }
 
     /// Sign and store a namespace record; returns its signature.
-    pub fn namespace_set(&self, secret: &[u8; 32], public_key: &[u8; 32], key: &[u8; 32], value: &[u8; 32]) -> Result<[u8; 64]> {
+    pub fn namespace_set(
+        &self,
+        secret: &[u8; 32],
+        public_key: &[u8; 32],
+        key: &[u8; 32],
+        value: &[u8; 32],
+    ) -> Result<[u8; 64]> {
         if crate::sign::public_of(secret) != *public_key {
             return Err(Error::KeyMismatch);
         }
@@ -232,7 +256,12 @@ impl Node {
         key: &[u8; 32],
         signature: Option<&[u8; 64]>,
     ) -> Result<Option<([u8; 32], [u8; 64])>> {
-        record(self.call(Op::NamespaceRefAt { uid: *uid, public_key: *public_key, key: *key, pin: signature.copied() })?)
+        record(self.call(Op::NamespaceRefAt {
+            uid: *uid,
+            public_key: *public_key,
+            key: *key,
+            pin: signature.copied(),
+        })?)
     }
 
     /// External transport: hand in one envelope `#(from "ip" port MESSAGE)` that arrived.
@@ -312,7 +341,14 @@ struct Clients {
 
 impl Clients {
     /// Apply a command; false when the loop must stop.
-    fn command(&mut self, core: &mut Core, now: u64, cmd: Command, open: usize, incoming: &mut Vec<(SocketAddr, Message)>) -> bool {
+    fn command(
+        &mut self,
+        core: &mut Core,
+        now: u64,
+        cmd: Command,
+        open: usize,
+        incoming: &mut Vec<(SocketAddr, Message)>,
+    ) -> bool {
         match cmd {
             Command::Op(op, reply) => {
                 self.next += 1;
@@ -372,7 +408,9 @@ fn run_tcp(mut net: Net, mut core: Core, rx: Receiver<Command>, start: Instant) 
         }
         for ev in events.drain(..) {
             match ev {
-                NetEvent::Reply { token, reply, remote_static } => core.handle_reply(now, token, Some((reply, remote_static))),
+                NetEvent::Reply { token, reply, remote_static } => {
+                    core.handle_reply(now, token, Some((reply, remote_static)))
+                }
                 NetEvent::Failed { token } => core.handle_reply(now, token, None),
                 NetEvent::Request { conn, from, remote_static, request } => {
                     let reply = core.handle_request(now, from, remote_static, request);
@@ -390,7 +428,13 @@ fn run_tcp(mut net: Net, mut core: Core, rx: Receiver<Command>, start: Instant) 
     }
 }
 
-fn run_external(mut core: Core, rx: Receiver<Command>, out: Sender<(SocketAddr, Vec<u8>)>, me: SocketAddr, start: Instant) {
+fn run_external(
+    mut core: Core,
+    rx: Receiver<Command>,
+    out: Sender<(SocketAddr, Vec<u8>)>,
+    me: SocketAddr,
+    start: Instant,
+) {
     let mut clients = Clients { waiting: HashMap::new(), next: 0 };
     // Replies carry no request id: they come back in request order per address (SPEC 3),
     // so each address keeps the tokens of its outstanding requests in order.

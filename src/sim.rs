@@ -24,6 +24,9 @@ enum Event {
     Timer { peer: usize },
 }
 
+/// Rewrites what peer `i` answers to a request: `(i, request, honest reply) -> reply sent`.
+pub type Tamper = Box<dyn FnMut(usize, &Request, Reply) -> Reply>;
+
 pub struct Sim {
     pub peers: Vec<Core>,
     addrs: Vec<SocketAddr>,
@@ -40,7 +43,7 @@ pub struct Sim {
     pub messages: u64,
     rng: StdRng,
     /// Rewrites the replies of chosen peers, to play hostile peers: (peer, request, reply).
-    pub tamper: Option<Box<dyn FnMut(usize, &Request, Reply) -> Reply>>,
+    pub tamper: Option<Tamper>,
 }
 
 /// The simulated address of peer `i`: 127.x.y.z:7000 (loopback, never dialled).
@@ -66,7 +69,13 @@ impl Sim {
         let mut by_addr = HashMap::with_capacity(n);
         for i in 0..n {
             let uid = Id::random(&mut rng);
-            let cfg = CoreConfig { uid, replication, listen_port: Some(7000), static_public: sim_static(&uid), seed: rng.gen() };
+            let cfg = CoreConfig {
+                uid,
+                replication,
+                listen_port: Some(7000),
+                static_public: sim_static(&uid),
+                seed: rng.gen(),
+            };
             peers.push(Core::new(cfg, Box::new(MemStore::new()), 0));
             addrs.push(sim_addr(i));
             by_addr.insert(sim_addr(i), i);
@@ -230,7 +239,10 @@ impl Sim {
                     }
                     let remote = sim_static(&self.peers[to].uid());
                     self.pump(to);
-                    self.schedule(self.now + LATENCY_US, Event::Reply { to: from, token, reply: Some((reply, remote)) });
+                    self.schedule(
+                        self.now + LATENCY_US,
+                        Event::Reply { to: from, token, reply: Some((reply, remote)) },
+                    );
                 }
             }
             Event::Reply { to, token, reply } => {
@@ -255,7 +267,10 @@ impl Sim {
     fn pump(&mut self, i: usize) {
         while let Some(t) = self.peers[i].poll_transmit() {
             match self.by_addr.get(&t.to) {
-                Some(&to) => self.schedule(self.now + LATENCY_US, Event::Request { from: i, to, token: t.token, request: t.request }),
+                Some(&to) => self.schedule(
+                    self.now + LATENCY_US,
+                    Event::Request { from: i, to, token: t.token, request: t.request },
+                ),
                 None => self.schedule(self.now + LATENCY_US, Event::Reply { to: i, token: t.token, reply: None }),
             }
         }

@@ -41,11 +41,7 @@ static ALLOC: Counting = Counting;
 const LIMIT: Duration = Duration::from_secs(20);
 
 fn new_net(seed: u8) -> Net {
-    Net::new(NetConfig {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        static_secret: [seed; 32],
-    })
-    .unwrap()
+    Net::new(NetConfig { bind: "127.0.0.1:0".parse().unwrap(), static_secret: [seed; 32] }).unwrap()
 }
 
 fn public_of(seed: u8) -> [u8; 32] {
@@ -92,23 +88,13 @@ impl Server {
         let open = Arc::new(AtomicUsize::new(0));
         let (stop2, open2) = (stop.clone(), open.clone());
         let thread = std::thread::spawn(move || {
-            let mut log = Log {
-                requests: Vec::new(),
-                failures: 0,
-            };
+            let mut log = Log { requests: Vec::new(), failures: 0 };
             let mut events = Vec::new();
             let start = Instant::now();
             while !stop2.load(Ordering::SeqCst) && start.elapsed() < LIMIT {
-                net.poll(Some(Duration::from_millis(20)), &mut events)
-                    .unwrap();
+                net.poll(Some(Duration::from_millis(20)), &mut events).unwrap();
                 for e in events.drain(..) {
-                    if let NetEvent::Request {
-                        conn,
-                        remote_static,
-                        request,
-                        ..
-                    } = e
-                    {
+                    if let NetEvent::Request { conn, remote_static, request, .. } = e {
                         if echo {
                             net.send_reply(conn, &answer(&request));
                         }
@@ -120,14 +106,7 @@ impl Server {
             log.failures = net.failures().0;
             log
         });
-        Server {
-            addr,
-            public,
-            open,
-            stop,
-            waker,
-            thread,
-        }
+        Server { addr, public, open, stop, waker, thread }
     }
 
     fn finish(self) -> Log {
@@ -138,12 +117,7 @@ impl Server {
 }
 
 /// Poll `net` until `done` holds or `max` passes.
-fn wait(
-    net: &mut Net,
-    events: &mut Vec<NetEvent>,
-    max: Duration,
-    mut done: impl FnMut(&[NetEvent]) -> bool,
-) -> bool {
+fn wait(net: &mut Net, events: &mut Vec<NetEvent>, max: Duration, mut done: impl FnMut(&[NetEvent]) -> bool) -> bool {
     wait_net(net, events, max, |_, e| done(e))
 }
 
@@ -168,28 +142,16 @@ fn wait_net(
 fn call(net: &mut Net, token: u64, to: SocketAddr, key: Option<[u8; 32]>, r: &Request) -> NetEvent {
     let mut ev = Vec::new();
     net.send_request(token, to, key, r);
-    assert!(
-        wait(net, &mut ev, Duration::from_secs(10), |e| !e.is_empty()),
-        "no outcome for {token}"
-    );
+    assert!(wait(net, &mut ev, Duration::from_secs(10), |e| !e.is_empty()), "no outcome for {token}");
     assert_eq!(ev.len(), 1, "{:?}", ev);
     ev.pop().unwrap()
 }
 
 fn expect_value(e: NetEvent, token: u64, value: &[u8], server: [u8; 32]) {
     match e {
-        NetEvent::Reply {
-            token: t,
-            reply: Reply::Value(v),
-            remote_static,
-        } => {
+        NetEvent::Reply { token: t, reply: Reply::Value(v), remote_static } => {
             assert_eq!(t, token);
-            assert!(
-                v == value,
-                "reply {token} differs ({} bytes vs {})",
-                v.len(),
-                value.len()
-            );
+            assert!(v == value, "reply {token} differs ({} bytes vs {})", v.len(), value.len());
             assert_eq!(remote_static, server);
         }
         other => panic!("expected the reply to {token}, got {:?}", other),
@@ -213,30 +175,13 @@ fn net_is_send() {
 fn xx_round_trip_and_reuse() {
     let server = Server::spawn(11, true, |_| {});
     let mut c = new_net(12);
-    expect_value(
-        call(&mut c, 1, server.addr, None, &ref_req(1)),
-        1,
-        &key_of(1),
-        server.public,
-    );
-    expect_value(
-        call(&mut c, 2, server.addr, None, &ref_req(2)),
-        2,
-        &key_of(2),
-        server.public,
-    );
+    expect_value(call(&mut c, 1, server.addr, None, &ref_req(1)), 1, &key_of(1), server.public);
+    expect_value(call(&mut c, 2, server.addr, None, &ref_req(2)), 2, &key_of(2), server.public);
     assert_eq!(c.open_connections(), 1);
     let log = server.finish();
     assert_eq!(log.requests.len(), 2);
-    assert_eq!(
-        log.requests[0].0, log.requests[1].0,
-        "the connection was reused"
-    );
-    assert_eq!(
-        log.requests[0].1,
-        public_of(12),
-        "the server authenticated the client's key"
-    );
+    assert_eq!(log.requests[0].0, log.requests[1].0, "the connection was reused");
+    assert_eq!(log.requests[0].1, public_of(12), "the server authenticated the client's key");
     assert_eq!(log.requests[1].2, ref_req(2));
 }
 
@@ -245,32 +190,14 @@ fn ik_round_trip() {
     let server = Server::spawn(21, true, |_| {});
     let mut c = new_net(22);
     let k = Some(server.public);
-    expect_value(
-        call(&mut c, 1, server.addr, k, &ref_req(1)),
-        1,
-        &key_of(1),
-        server.public,
-    );
+    expect_value(call(&mut c, 1, server.addr, k, &ref_req(1)), 1, &key_of(1), server.public);
     // Reuse with and without naming the key.
-    expect_value(
-        call(&mut c, 2, server.addr, k, &ref_req(2)),
-        2,
-        &key_of(2),
-        server.public,
-    );
-    expect_value(
-        call(&mut c, 3, server.addr, None, &ref_req(3)),
-        3,
-        &key_of(3),
-        server.public,
-    );
+    expect_value(call(&mut c, 2, server.addr, k, &ref_req(2)), 2, &key_of(2), server.public);
+    expect_value(call(&mut c, 3, server.addr, None, &ref_req(3)), 3, &key_of(3), server.public);
     assert_eq!(c.open_connections(), 1);
     let log = server.finish();
     assert_eq!(log.requests.len(), 3);
-    assert!(log
-        .requests
-        .iter()
-        .all(|r| r.0 == log.requests[0].0 && r.1 == public_of(22)));
+    assert!(log.requests.iter().all(|r| r.0 == log.requests[0].0 && r.1 == public_of(22)));
 }
 
 #[test]
@@ -279,39 +206,20 @@ fn wrong_static_key_fails() {
     let mut c = new_net(32);
     let wrong = public_of(99);
     // IK to the wrong key: the responder cannot even read the request.
-    assert!(matches!(
-        call(&mut c, 1, server.addr, Some(wrong), &ref_req(1)),
-        NetEvent::Failed { token: 1 }
-    ));
+    assert!(matches!(call(&mut c, 1, server.addr, Some(wrong), &ref_req(1)), NetEvent::Failed { token: 1 }));
     // XX dial, with a request insisting on the wrong key queued behind the handshake.
     let mut ev = Vec::new();
     c.send_request(2, server.addr, None, &ref_req(2));
     c.send_request(3, server.addr, Some(wrong), &ref_req(3));
     assert!(wait(&mut c, &mut ev, Duration::from_secs(10), |e| e.len() >= 2));
     assert!(matches!(ev[0], NetEvent::Failed { token: 3 }), "{:?}", ev);
-    assert!(
-        matches!(ev[1], NetEvent::Reply { token: 2, .. }),
-        "{:?}",
-        ev
-    );
+    assert!(matches!(ev[1], NetEvent::Reply { token: 2, .. }), "{:?}", ev);
     // On the open connection the mismatch fails at once, and the right key still works.
-    assert!(matches!(
-        call(&mut c, 4, server.addr, Some(wrong), &ref_req(4)),
-        NetEvent::Failed { token: 4 }
-    ));
-    expect_value(
-        call(&mut c, 5, server.addr, Some(server.public), &ref_req(5)),
-        5,
-        &key_of(5),
-        server.public,
-    );
+    assert!(matches!(call(&mut c, 4, server.addr, Some(wrong), &ref_req(4)), NetEvent::Failed { token: 4 }));
+    expect_value(call(&mut c, 5, server.addr, Some(server.public), &ref_req(5)), 5, &key_of(5), server.public);
     let log = server.finish();
     let seen: Vec<&Request> = log.requests.iter().map(|r| &r.2).collect();
-    assert_eq!(
-        seen,
-        vec![&ref_req(2), &ref_req(5)],
-        "requests for the wrong key never reached the server"
-    );
+    assert_eq!(seen, vec![&ref_req(2), &ref_req(5)], "requests for the wrong key never reached the server");
 }
 
 #[test]
@@ -325,22 +233,13 @@ fn pipelining_100_requests_in_order() {
     let end = Instant::now() + Duration::from_secs(10);
     while got.len() < 100 && Instant::now() < end {
         while sent < 100 && (sent as usize) - got.len() < MAX_IN_FLIGHT_PER_CONNECTION {
-            c.send_request(
-                sent as u64,
-                server.addr,
-                Some(server.public),
-                &ref_req(sent),
-            );
+            c.send_request(sent as u64, server.addr, Some(server.public), &ref_req(sent));
             sent += 1;
         }
         c.poll(Some(Duration::from_millis(10)), &mut ev).unwrap();
         for e in ev.drain(..) {
             match e {
-                NetEvent::Reply {
-                    token,
-                    reply: Reply::Value(v),
-                    ..
-                } => got.push((token, v)),
+                NetEvent::Reply { token, reply: Reply::Value(v), .. } => got.push((token, v)),
                 other => panic!("unexpected {:?}", other),
             }
         }
@@ -353,44 +252,22 @@ fn pipelining_100_requests_in_order() {
     assert_eq!(c.open_connections(), 1);
     let log = server.finish();
     assert_eq!(log.requests.len(), 100);
-    assert!(
-        log.requests.iter().all(|r| r.0 == log.requests[0].0),
-        "one connection"
-    );
+    assert!(log.requests.iter().all(|r| r.0 == log.requests[0].0), "one connection");
 }
 
 #[test]
 fn largest_value_crosses_intact() {
     let server = Server::spawn(51, true, |_| {});
     // Three-digit bytes almost everywhere: the frames are close to 1 MiB.
-    let value: Vec<u8> = (0..MAX_VALUE_SIZE)
-        .map(|i| 200 + (i * 7 % 56) as u8)
-        .collect();
-    let set = Request::Set {
-        value: value.clone(),
-    };
+    let value: Vec<u8> = (0..MAX_VALUE_SIZE).map(|i| 200 + (i * 7 % 56) as u8).collect();
+    let set = Request::Set { value: value.clone() };
     // XX: the first request is split between message 3 and transport messages.
     let mut c = new_net(52);
-    expect_value(
-        call(&mut c, 1, server.addr, None, &set),
-        1,
-        &value,
-        server.public,
-    );
-    expect_value(
-        call(&mut c, 2, server.addr, None, &set),
-        2,
-        &value,
-        server.public,
-    );
+    expect_value(call(&mut c, 1, server.addr, None, &set), 1, &value, server.public);
+    expect_value(call(&mut c, 2, server.addr, None, &set), 2, &value, server.public);
     // IK: split between message 1 and transport messages.
     let mut d = new_net(53);
-    expect_value(
-        call(&mut d, 3, server.addr, Some(server.public), &set),
-        3,
-        &value,
-        server.public,
-    );
+    expect_value(call(&mut d, 3, server.addr, Some(server.public), &set), 3, &value, server.public);
     // Buffers are released once the big messages are through.
     assert!(c.buffered_bytes() < 16 * 1024, "{}", c.buffered_bytes());
     let log = server.finish();
@@ -421,10 +298,7 @@ fn closed_by_server(s: &mut TcpStream) -> bool {
         match s.read(&mut buf) {
             Ok(0) => return true,
             Ok(_) => continue,
-            Err(e)
-                if e.kind() == std::io::ErrorKind::WouldBlock
-                    || e.kind() == std::io::ErrorKind::TimedOut =>
-            {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {
                 return false
             }
             Err(_) => return true,
@@ -468,13 +342,7 @@ fn hostile_clients_are_closed_others_served() {
     let mut check_good = |good: &mut Net| {
         token += 1;
         expect_value(
-            call(
-                good,
-                token,
-                server.addr,
-                Some(server.public),
-                &ref_req(token as u32),
-            ),
+            call(good, token, server.addr, Some(server.public), &ref_req(token as u32)),
             token,
             &key_of(token as u32),
             server.public,
@@ -494,9 +362,7 @@ fn hostile_clients_are_closed_others_served() {
     };
     // Garbage: an unknown pattern byte, then a long run of pseudo-random bytes.
     attack("unknown pattern", raw(&[0, 4, 9, 9, 9, 9]));
-    let junk: Vec<u8> = (0..100_000u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
+    let junk: Vec<u8> = (0..100_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     attack("random bytes", raw(&junk));
     attack("empty record", raw(&[0, 0]));
     attack("record longer than the maximum", raw(&[0xff, 0xff, 1]));
@@ -512,9 +378,7 @@ fn hostile_clients_are_closed_others_served() {
     attack("oversized frame length", r);
     let (mut r, mut ts) = raw_xx(addr, 64);
     let mut buf = vec![0u8; 100];
-    let n = ts
-        .write_message(&[0, 0, 0, 2, b'#', b't'], &mut buf)
-        .unwrap();
+    let n = ts.write_message(&[0, 0, 0, 2, b'#', b't'], &mut buf).unwrap();
     buf[3] ^= 0x40;
     write_record(&mut r, &buf[..n]);
     attack("bad ciphertext", r);
@@ -541,12 +405,7 @@ fn hostile_clients_are_closed_others_served() {
     drop(r);
     check_good(&mut good);
     let log = server.finish();
-    assert!(
-        log.failures >= hostile,
-        "{} failures for {} attacks",
-        log.failures,
-        hostile
-    );
+    assert!(log.failures >= hostile, "{} failures for {} attacks", log.failures, hostile);
 }
 
 #[test]
@@ -563,19 +422,11 @@ fn unanswered_requests_fail_after_timeout() {
     // One more than a connection may carry fails at once.
     c.send_request(999, silent.addr, Some(silent.public), &ref_req(999));
     c.poll(Some(Duration::ZERO), &mut ev).unwrap();
-    assert!(
-        matches!(ev.as_slice(), [NetEvent::Failed { token: 999 }]),
-        "{:?}",
-        ev
-    );
+    assert!(matches!(ev.as_slice(), [NetEvent::Failed { token: 999 }]), "{:?}", ev);
     ev.clear();
     let start = Instant::now();
-    assert!(wait(&mut c, &mut ev, Duration::from_secs(5), |e| e.len()
-        >= MAX_IN_FLIGHT_PER_CONNECTION));
-    assert!(
-        start.elapsed() >= Duration::from_millis(300),
-        "failed before the timeout"
-    );
+    assert!(wait(&mut c, &mut ev, Duration::from_secs(5), |e| e.len() >= MAX_IN_FLIGHT_PER_CONNECTION));
+    assert!(start.elapsed() >= Duration::from_millis(300), "failed before the timeout");
     let mut tokens: Vec<u64> = ev
         .iter()
         .map(|e| match e {
@@ -584,15 +435,8 @@ fn unanswered_requests_fail_after_timeout() {
         })
         .collect();
     tokens.sort();
-    assert_eq!(
-        tokens,
-        (0..MAX_IN_FLIGHT_PER_CONNECTION as u64).collect::<Vec<_>>()
-    );
-    assert_eq!(
-        c.open_connections(),
-        0,
-        "the timed-out connection was closed"
-    );
+    assert_eq!(tokens, (0..MAX_IN_FLIGHT_PER_CONNECTION as u64).collect::<Vec<_>>());
+    assert_eq!(c.open_connections(), 0, "the timed-out connection was closed");
     let log = silent.finish();
     assert_eq!(log.requests.len(), MAX_IN_FLIGHT_PER_CONNECTION);
 
@@ -625,39 +469,19 @@ fn idle_connections_are_closed() {
     });
     let mut c = new_net(82);
     c.set_idle_timeout(Duration::from_millis(200));
-    expect_value(
-        call(&mut c, 1, server.addr, None, &ref_req(1)),
-        1,
-        &key_of(1),
-        server.public,
-    );
+    expect_value(call(&mut c, 1, server.addr, None, &ref_req(1)), 1, &key_of(1), server.public);
     assert_eq!(c.open_connections(), 1);
     let mut ev = Vec::new();
-    assert!(wait_net(&mut c, &mut ev, Duration::from_secs(5), |n, _| n
-        .open_connections()
-        == 0));
-    assert_eq!(
-        c.open_connections(),
-        0,
-        "the dialer closed its idle connection"
-    );
+    assert!(wait_net(&mut c, &mut ev, Duration::from_secs(5), |n, _| n.open_connections() == 0));
+    assert_eq!(c.open_connections(), 0, "the dialer closed its idle connection");
     assert!(ev.is_empty());
     let end = Instant::now() + Duration::from_secs(5);
     while server.open.load(Ordering::SeqCst) != 0 && Instant::now() < end {
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert_eq!(
-        server.open.load(Ordering::SeqCst),
-        0,
-        "the acceptor closed its side"
-    );
+    assert_eq!(server.open.load(Ordering::SeqCst), 0, "the acceptor closed its side");
     // A later request dials again.
-    expect_value(
-        call(&mut c, 2, server.addr, None, &ref_req(2)),
-        2,
-        &key_of(2),
-        server.public,
-    );
+    expect_value(call(&mut c, 2, server.addr, None, &ref_req(2)), 2, &key_of(2), server.public);
     server.finish();
 }
 
@@ -670,24 +494,12 @@ fn idle_connection_closed_by_acceptor_only() {
         n.set_request_timeout(Duration::from_millis(100));
     });
     let mut c = new_net(84);
-    expect_value(
-        call(&mut c, 1, server.addr, None, &ref_req(1)),
-        1,
-        &key_of(1),
-        server.public,
-    );
+    expect_value(call(&mut c, 1, server.addr, None, &ref_req(1)), 1, &key_of(1), server.public);
     let mut ev = Vec::new();
-    assert!(wait_net(&mut c, &mut ev, Duration::from_secs(5), |n, _| n
-        .open_connections()
-        == 0));
+    assert!(wait_net(&mut c, &mut ev, Duration::from_secs(5), |n, _| n.open_connections() == 0));
     assert!(ev.is_empty(), "{:?}", ev);
     assert_eq!(c.open_connections(), 0, "the dialer saw the acceptor close");
-    expect_value(
-        call(&mut c, 2, server.addr, None, &ref_req(2)),
-        2,
-        &key_of(2),
-        server.public,
-    );
+    expect_value(call(&mut c, 2, server.addr, None, &ref_req(2)), 2, &key_of(2), server.public);
     server.finish();
 }
 
@@ -695,9 +507,7 @@ fn idle_connection_closed_by_acceptor_only() {
 fn outbound_connections_are_bounded() {
     // Single thread: the client and MAX_OUTBOUND + 1 servers polled in turn.
     let mut c = new_net(90);
-    let mut servers: Vec<Net> = (0..=MAX_OUTBOUND_CONNECTIONS)
-        .map(|i| new_net(20 + (i % 200) as u8))
-        .collect();
+    let mut servers: Vec<Net> = (0..=MAX_OUTBOUND_CONNECTIONS).map(|i| new_net(20 + (i % 200) as u8)).collect();
     let mut ev = Vec::new();
     let pump = |c: &mut Net, servers: &mut [Net], answer_all: bool, ev: &mut Vec<NetEvent>| {
         c.poll(Some(Duration::from_millis(1)), ev).unwrap();
@@ -720,19 +530,13 @@ fn outbound_connections_are_bounded() {
     for _ in 0..20 {
         pump(&mut c, &mut servers, false, &mut ev);
     }
-    assert!(
-        matches!(ev.as_slice(), [NetEvent::Failed { token: 500 }]),
-        "{:?}",
-        ev
-    );
+    assert!(matches!(ev.as_slice(), [NetEvent::Failed { token: 500 }]), "{:?}", ev);
     assert_eq!(c.open_connections(), MAX_OUTBOUND_CONNECTIONS);
     drop(servers);
     drop(c);
     // Idle connections: the least recently used one makes room.
     let mut c = new_net(91);
-    let mut servers: Vec<Net> = (0..=MAX_OUTBOUND_CONNECTIONS)
-        .map(|i| new_net(20 + (i % 200) as u8))
-        .collect();
+    let mut servers: Vec<Net> = (0..=MAX_OUTBOUND_CONNECTIONS).map(|i| new_net(20 + (i % 200) as u8)).collect();
     let mut ev = Vec::new();
     for i in 0..=MAX_OUTBOUND_CONNECTIONS {
         let a = servers[i].local_addr();
@@ -743,11 +547,7 @@ fn outbound_connections_are_bounded() {
             }
             pump(&mut c, &mut servers, true, &mut ev);
         }
-        assert!(
-            matches!(ev.as_slice(), [NetEvent::Reply { .. }]),
-            "{i}: {:?}",
-            ev
-        );
+        assert!(matches!(ev.as_slice(), [NetEvent::Reply { .. }]), "{i}: {:?}", ev);
         ev.clear();
         assert_eq!(c.open_connections(), (i + 1).min(MAX_OUTBOUND_CONNECTIONS));
     }
@@ -755,12 +555,7 @@ fn outbound_connections_are_bounded() {
 
 /// A plain TCP forwarder between `listener` and `to`, recording every byte in both
 /// directions; serves `n` connections.
-fn relay(
-    listener: TcpListener,
-    to: SocketAddr,
-    n: usize,
-    seen: Arc<Mutex<Vec<u8>>>,
-) -> JoinHandle<()> {
+fn relay(listener: TcpListener, to: SocketAddr, n: usize, seen: Arc<Mutex<Vec<u8>>>) -> JoinHandle<()> {
     std::thread::spawn(move || {
         let mut pipes = Vec::new();
         for _ in 0..n {
@@ -769,8 +564,7 @@ fn relay(
             for (mut from, mut into) in [(a.try_clone().unwrap(), b.try_clone().unwrap()), (b, a)] {
                 let seen = seen.clone();
                 pipes.push(std::thread::spawn(move || {
-                    from.set_read_timeout(Some(Duration::from_secs(15)))
-                        .unwrap();
+                    from.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
                     let mut buf = [0u8; 16384];
                     while let Ok(k) = from.read(&mut buf) {
                         if k == 0 {
@@ -803,30 +597,19 @@ fn the_wire_is_encrypted() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let relay = relay(listener, server.addr, 2, seen.clone());
     let pattern: Vec<u8> = (0..4096u32).map(|i| (i * 31 % 251) as u8 ^ 0x5a).collect();
-    let set = Request::Set {
-        value: pattern.clone(),
-    };
+    let set = Request::Set { value: pattern.clone() };
     // XX through the relay, then IK through it.
     let mut a = new_net(92);
     expect_value(call(&mut a, 1, via, None, &set), 1, &pattern, server.public);
     let mut b = new_net(93);
-    expect_value(
-        call(&mut b, 2, via, Some(server.public), &set),
-        2,
-        &pattern,
-        server.public,
-    );
+    expect_value(call(&mut b, 2, via, Some(server.public), &set), 2, &pattern, server.public);
     drop(a);
     drop(b);
     relay.join().unwrap();
     let log = server.finish();
     assert_eq!(log.requests.len(), 2);
     let seen = seen.lock().unwrap();
-    assert!(
-        seen.len() > 2 * pattern.len(),
-        "the relay carried the traffic ({} bytes)",
-        seen.len()
-    );
+    assert!(seen.len() > 2 * pattern.len(), "the relay carried the traffic ({} bytes)", seen.len());
     for w in pattern.chunks(16) {
         assert!(!contains(&seen, w), "pattern bytes in clear on the wire");
     }
@@ -852,12 +635,7 @@ fn idle_connection_memory_is_small() {
     ev.reserve(64);
     let before = LIVE.with(|l| l.get());
     for (i, s) in servers.iter().enumerate() {
-        c.send_request(
-            i as u64,
-            s.local_addr(),
-            Some(s.static_public()),
-            &ref_req(i as u32),
-        );
+        c.send_request(i as u64, s.local_addr(), Some(s.static_public()), &ref_req(i as u32));
     }
     let mut replies = 0;
     for _ in 0..2000 {
@@ -865,10 +643,7 @@ fn idle_connection_memory_is_small() {
             break;
         }
         c.poll(Some(Duration::from_millis(1)), &mut ev).unwrap();
-        replies += ev
-            .drain(..)
-            .filter(|e| matches!(e, NetEvent::Reply { .. }))
-            .count();
+        replies += ev.drain(..).filter(|e| matches!(e, NetEvent::Reply { .. })).count();
         for s in servers.iter_mut() {
             s.poll(Some(Duration::ZERO), &mut sev).unwrap();
             for e in sev.drain(..) {
@@ -885,4 +660,3 @@ fn idle_connection_memory_is_small() {
     assert!(per_conn < 8 * 1024, "{per_conn} bytes per idle connection");
     assert_eq!(c.open_connections(), N);
 }
-

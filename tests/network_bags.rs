@@ -56,7 +56,8 @@ fn bags_and_namespaces_on_fifty_peers() {
         assert_eq!(sample, (0..5u8).map(|v| [v; 32]).collect::<Vec<_>>());
     }
     // The `_at` calls ask one peer: one that holds the bag answers it all, another nothing.
-    let holders: Vec<&Node> = nodes.iter().filter(|n| !n.bag_query_at(&n.uid(), BagKind::Popular, &key, 20).unwrap().is_empty()).collect();
+    let holders: Vec<&Node> =
+        nodes.iter().filter(|n| !n.bag_query_at(&n.uid(), BagKind::Popular, &key, 20).unwrap().is_empty()).collect();
     assert!(holders.len() >= 5, "{} peers hold the bag", holders.len());
     let h = holders[0].uid();
     for from in [2, 9, 33] {
@@ -76,11 +77,16 @@ fn bags_and_namespaces_on_fifty_peers() {
         let reader = (from + 1 + rng.gen_range(0..48)) % 50;
         let got = t.time("namespace_ref", || nodes[reader].namespace_ref(&public, &[1; 32], None)).unwrap();
         assert_eq!(got, Some(([i; 32], sig)));
-        let pinned = t.time("namespace_ref_pinned", || nodes[reader].namespace_ref(&public, &[1; 32], Some(&sig))).unwrap();
+        let pinned =
+            t.time("namespace_ref_pinned", || nodes[reader].namespace_ref(&public, &[1; 32], Some(&sig))).unwrap();
         assert_eq!(pinned, Some(([i; 32], sig)));
         last = Some(sig);
     }
-    let holder = nodes.iter().find(|n| n.namespace_ref_at(&n.uid(), &public, &[1; 32], None).unwrap().is_some()).expect("a holder").uid();
+    let holder = nodes
+        .iter()
+        .find(|n| n.namespace_ref_at(&n.uid(), &public, &[1; 32], None).unwrap().is_some())
+        .expect("a holder")
+        .uid();
     let got = t.time("namespace_ref_at", || nodes[4].namespace_ref_at(&holder, &public, &[1; 32], None)).unwrap();
     assert_eq!(got, Some(([9; 32], last.unwrap())));
     assert_eq!(nodes[5].namespace_ref(&public, &[2; 32], None).unwrap(), None);

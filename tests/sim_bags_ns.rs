@@ -99,7 +99,8 @@ fn namespaces_overwrite_refuse_rollback_forgery_and_converge() {
         OpResult::Signature(s) => s,
         other => panic!("namespace set failed: {other:?}"),
     };
-    let get = |sim: &mut Sim, from: usize| match sim.run(from, Op::NamespaceRef { public_key: public, key, pin: None }) {
+    let get = |sim: &mut Sim, from: usize| match sim.run(from, Op::NamespaceRef { public_key: public, key, pin: None })
+    {
         OpResult::Record(r) => r,
         other => panic!("namespace ref failed: {other:?}"),
     };
@@ -113,7 +114,8 @@ fn namespaces_overwrite_refuse_rollback_forgery_and_converge() {
 
     // Replaying the old record (seq 100) to the holders is refused (rollback).
     let target = peer::core::ns_target(&public, &key);
-    let holders: Vec<usize> = sim.true_nearest(&target, 5).iter().map(|id| (0..1000).find(|&i| sim.peers[i].uid() == *id).unwrap()).collect();
+    let holders: Vec<usize> =
+        sim.true_nearest(&target, 5).iter().map(|id| (0..1000).find(|&i| sim.peers[i].uid() == *id).unwrap()).collect();
     let old = sign::sign(&secret, public, key, [1; 32], 100);
     let now = sim.now;
     let addr = sim.contact(0).addr;
@@ -126,7 +128,10 @@ fn namespaces_overwrite_refuse_rollback_forgery_and_converge() {
         let (_, other_pk) = sign::keypair(&mut rand::rngs::OsRng);
         let mut wrong_pk = sign::sign(&secret, public, key, [5; 32], u64::MAX - 1);
         wrong_pk.public_key = other_pk;
-        assert_eq!(sim.peers[h].handle_request(now, addr, [1; 32], Request::NamespaceSet(wrong_pk)), Reply::Bool(false));
+        assert_eq!(
+            sim.peers[h].handle_request(now, addr, [1; 32], Request::NamespaceSet(wrong_pk)),
+            Reply::Bool(false)
+        );
     }
     assert_eq!(get(&mut sim, 903), Some(([2; 32], s2)));
 
@@ -135,8 +140,12 @@ fn namespaces_overwrite_refuse_rollback_forgery_and_converge() {
     let h0 = holders[0];
     let h1 = holders[1];
     sim.tamper = Some(Box::new(move |peer, req, reply| match req {
-        Request::NamespaceRef { .. } if peer == h0 => Reply::Namespace { value: [6; 32], signature: [9; 64], seq: u64::MAX - 1 },
-        Request::NamespaceRef { .. } if peer == h1 => Reply::Namespace { value: old.value, signature: old.signature, seq: old.seq },
+        Request::NamespaceRef { .. } if peer == h0 => {
+            Reply::Namespace { value: [6; 32], signature: [9; 64], seq: u64::MAX - 1 }
+        }
+        Request::NamespaceRef { .. } if peer == h1 => {
+            Reply::Namespace { value: old.value, signature: old.signature, seq: old.seq }
+        }
         _ => reply,
     }));
     for from in [10, 20, 30, 40] {

@@ -99,11 +99,13 @@ fn replies_naming_known_uids_at_false_addresses_do_not_evict_them() {
     // where nobody listens (and a different key).
     sim.tamper = Some(Box::new(|peer, req, reply| match (req, reply) {
         (Request::Peers { .. }, Reply::Peers(cs)) if peer % 5 == 0 => Reply::Peers(
-            cs.into_iter().map(|mut c| {
-                c.addr = "127.250.0.1:9".parse().unwrap();
-                c.static_key = [7; 32];
-                c
-            }).collect(),
+            cs.into_iter()
+                .map(|mut c| {
+                    c.addr = "127.250.0.1:9".parse().unwrap();
+                    c.static_key = [7; 32];
+                    c
+                })
+                .collect(),
         ),
         (_, r) => r,
     }));

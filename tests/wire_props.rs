@@ -3,9 +3,8 @@
 
 use peer::consts::{K, MAX_BAG_REPLY};
 use peer::wire::{
-    decode_envelope, decode_message, encode_envelope, encode_message, normalize, read_datum,
-    write_datum, write_frame, BagEntry, BagKind, Datum, FrameDecoder, Integer, Message,
-    NamespaceRecord, Reply, Request,
+    decode_envelope, decode_message, encode_envelope, encode_message, normalize, read_datum, write_datum, write_frame,
+    BagEntry, BagKind, Datum, FrameDecoder, Integer, Message, NamespaceRecord, Reply, Request,
 };
 use peer::{Contact, Id};
 use proptest::prelude::*;
@@ -71,11 +70,7 @@ fn assert_bounded(input: &[u8]) {
         ("decode_envelope", peak_of(|| decode_envelope(input))),
         ("normalize", peak_of(|| normalize(input))),
     ] {
-        assert!(
-            peak <= limit,
-            "{what} used {peak} bytes on {} input bytes",
-            input.len()
-        );
+        assert!(peak <= limit, "{what} used {peak} bytes on {} input bytes", input.len());
     }
 }
 
@@ -84,8 +79,7 @@ fn assert_bounded(input: &[u8]) {
 fn arb_datum() -> impl Strategy<Value = Datum> {
     let leaf = prop_oneof![
         // Up to 33 bytes: at most 80 decimal digits, the reader's limit.
-        (any::<bool>(), prop::collection::vec(any::<u8>(), 0..34))
-            .prop_map(|(n, m)| Datum::Int(Integer::new(n, &m))),
+        (any::<bool>(), prop::collection::vec(any::<u8>(), 0..34)).prop_map(|(n, m)| Datum::Int(Integer::new(n, &m))),
         any::<u64>().prop_map(|v| Datum::Int(Integer::from_u64(v))),
         any::<String>().prop_map(Datum::Str),
         any::<String>().prop_map(Datum::Sym),
@@ -94,9 +88,7 @@ fn arb_datum() -> impl Strategy<Value = Datum> {
         prop::collection::vec(any::<u8>(), 0..64).prop_map(Datum::Bytes),
     ];
     // Depth 5 of vectors plus a bytevector stays within MAX_DATUM_DEPTH.
-    leaf.prop_recursive(5, 64, 8, |inner| {
-        prop::collection::vec(inner, 0..8).prop_map(Datum::Vector)
-    })
+    leaf.prop_recursive(5, 64, 8, |inner| prop::collection::vec(inner, 0..8).prop_map(Datum::Vector))
 }
 
 fn arb_id() -> impl Strategy<Value = Id> {
@@ -120,11 +112,7 @@ fn arb_addr() -> impl Strategy<Value = SocketAddr> {
 }
 
 fn arb_kind() -> impl Strategy<Value = BagKind> {
-    prop_oneof![
-        Just(BagKind::Popular),
-        Just(BagKind::Recent),
-        Just(BagKind::Sample)
-    ]
+    prop_oneof![Just(BagKind::Popular), Just(BagKind::Recent), Just(BagKind::Sample)]
 }
 
 fn arb_request() -> impl Strategy<Value = Request> {
@@ -135,69 +123,36 @@ fn arb_request() -> impl Strategy<Value = Request> {
         arb_id().prop_map(|key| Request::Ref { key }),
         (arb_id(), any::<[u8; 32]>()).prop_map(|(key, value)| Request::BagAdd { key, value }),
         (arb_kind(), arb_id()).prop_map(|(kind, key)| Request::BagQuery { kind, key }),
-        (
-            arb_id(),
-            arb_id(),
-            any::<[u8; 32]>(),
-            arb_sig(),
-            any::<u64>()
-        )
-            .prop_map(|(pk, key, value, signature, seq)| {
-                Request::NamespaceSet(NamespaceRecord {
-                    public_key: pk.0,
-                    key: key.0,
-                    value,
-                    signature,
-                    seq,
-                })
-            }),
-        (arb_id(), arb_id()).prop_map(|(pk, key)| Request::NamespaceRef {
-            public_key: pk.0,
-            key: key.0
-        }),
+        (arb_id(), arb_id(), any::<[u8; 32]>(), arb_sig(), any::<u64>()).prop_map(
+            |(pk, key, value, signature, seq)| {
+                Request::NamespaceSet(NamespaceRecord { public_key: pk.0, key: key.0, value, signature, seq })
+            }
+        ),
+        (arb_id(), arb_id()).prop_map(|(pk, key)| Request::NamespaceRef { public_key: pk.0, key: key.0 }),
     ]
 }
 
 fn arb_reply() -> impl Strategy<Value = Reply> {
     let contact =
-        (arb_id(), arb_addr(), any::<[u8; 32]>()).prop_map(|(id, addr, static_key)| Contact {
-            id,
-            addr,
-            static_key,
-        });
-    let entry =
-        (any::<[u8; 32]>(), any::<u32>(), any::<u64>()).prop_map(|(value, count, seconds)| {
-            BagEntry {
-                value,
-                count,
-                seconds,
-            }
-        });
+        (arb_id(), arb_addr(), any::<[u8; 32]>()).prop_map(|(id, addr, static_key)| Contact { id, addr, static_key });
+    let entry = (any::<[u8; 32]>(), any::<u32>(), any::<u64>()).prop_map(|(value, count, seconds)| BagEntry {
+        value,
+        count,
+        seconds,
+    });
     prop_oneof![
-        (any::<IpAddr>(), any::<u16>(), arb_id()).prop_map(|(ip, port, uid)| Reply::Welcome {
-            ip,
-            port,
-            uid
-        }),
+        (any::<IpAddr>(), any::<u16>(), arb_id()).prop_map(|(ip, port, uid)| Reply::Welcome { ip, port, uid }),
         prop::collection::vec(contact, 0..=K).prop_map(Reply::Peers),
         any::<bool>().prop_map(Reply::Bool),
         prop::collection::vec(any::<u8>(), 0..2048).prop_map(Reply::Value),
         prop::collection::vec(entry, 0..=MAX_BAG_REPLY).prop_map(Reply::Bag),
-        (any::<[u8; 32]>(), arb_sig(), any::<u64>()).prop_map(|(value, signature, seq)| {
-            Reply::Namespace {
-                value,
-                signature,
-                seq,
-            }
-        }),
+        (any::<[u8; 32]>(), arb_sig(), any::<u64>())
+            .prop_map(|(value, signature, seq)| { Reply::Namespace { value, signature, seq } }),
     ]
 }
 
 fn arb_message() -> impl Strategy<Value = Message> {
-    prop_oneof![
-        arb_request().prop_map(Message::Request),
-        arb_reply().prop_map(Message::Reply)
-    ]
+    prop_oneof![arb_request().prop_map(Message::Request), arb_reply().prop_map(Message::Reply)]
 }
 
 /// Fragments of the syntax, so random texts reach deep into the reader.
@@ -240,8 +195,7 @@ const PIECES: &[&str] = &[
 ];
 
 fn arb_syntaxy() -> impl Strategy<Value = Vec<u8>> {
-    prop::collection::vec(prop::sample::select(PIECES), 0..200)
-        .prop_map(|p| p.concat().into_bytes())
+    prop::collection::vec(prop::sample::select(PIECES), 0..200).prop_map(|p| p.concat().into_bytes())
 }
 
 #[derive(Debug, Clone)]
@@ -314,7 +268,7 @@ fn check_stable(text: &[u8]) {
 fn config(cases: u32) -> ProptestConfig {
     ProptestConfig {
         cases,
-        rng_seed: RngSeed::Fixed(0x5eed_0f_11b9ee5),
+        rng_seed: RngSeed::Fixed(0x0005_eed0_f11b_9ee5),
         failure_persistence: None,
         ..ProptestConfig::default()
     }
@@ -403,17 +357,12 @@ fn arb_element() -> impl Strategy<Value = String> {
 
 /// What R7RS says the element is: a decimal exact integer, which must be in 0..=255.
 fn reference_element(e: &str) -> Option<u8> {
-    let digits = e
-        .strip_prefix('+')
-        .or_else(|| e.strip_prefix('-').filter(|d| d.bytes().all(|c| c == b'0')))
-        .unwrap_or(e);
+    let digits =
+        e.strip_prefix('+').or_else(|| e.strip_prefix('-').filter(|d| d.bytes().all(|c| c == b'0'))).unwrap_or(e);
     if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
         return None;
     }
-    digits
-        .parse::<u64>()
-        .ok()
-        .and_then(|v| u8::try_from(v).ok())
+    digits.parse::<u64>().ok().and_then(|v| u8::try_from(v).ok())
 }
 
 proptest! {
@@ -448,18 +397,7 @@ proptest! {
 /// `#(#u8() #u8() ...)` once reserved half the remaining text per bytevector.)
 #[test]
 fn large_hostile_inputs_stay_bounded() {
-    let units = [
-        "#t ",
-        "a ",
-        "#() ",
-        "0 ",
-        "\"\" ",
-        "#u8() ",
-        "#u8(1) ",
-        "#(#(#(#(#(#(#(#(",
-        "#(#t) ",
-        "|| ",
-    ];
+    let units = ["#t ", "a ", "#() ", "0 ", "\"\" ", "#u8() ", "#u8(1) ", "#(#(#(#(#(#(#(#(", "#(#t) ", "|| "];
     for unit in units {
         for tail in ["", ")", "))))))))", " x"] {
             let mut input = b"#(".to_vec();

@@ -89,14 +89,10 @@ fn all(args: &Args) -> Result<(), String> {
         }
     }
     runs.push(format!("multi --peers 1000 --procs 4 {common}"));
-    runs.push(format!(
-        "concurrent --peers 300 --threads 8 --seconds 10 {common}"
-    ));
+    runs.push(format!("concurrent --peers 300 --threads 8 --seconds 10 {common}"));
     runs.push(format!("sim --peers 10000 --lookups 1000 --seed {seed}"));
     // The same network joined for real, message by message (~90 s).
-    runs.push(format!(
-        "sim --peers 10000 --lookups 1000 --seed {seed} --tables bootstrap"
-    ));
+    runs.push(format!("sim --peers 10000 --lookups 1000 --seed {seed} --tables bootstrap"));
     if big == "yes" {
         runs.push(format!("sim --peers 100000 --lookups 1000 --seed {seed}"));
     }
@@ -105,10 +101,8 @@ fn all(args: &Args) -> Result<(), String> {
     let mut failed = Vec::new();
     for r in &runs {
         println!("\n==== peer-bench {r} ====");
-        let status = Command::new(&exe)
-            .args(r.split_whitespace())
-            .status()
-            .map_err(|e| format!("cannot run `{r}`: {e}"))?;
+        let status =
+            Command::new(&exe).args(r.split_whitespace()).status().map_err(|e| format!("cannot run `{r}`: {e}"))?;
         if !status.success() {
             failed.push(format!("`{r}` ({status})"));
         }
@@ -143,9 +137,7 @@ impl Args {
     pub fn get<T: FromStr>(&self, name: &str, default: T) -> Result<T, String> {
         match self.0.get(name) {
             None => Ok(default),
-            Some(v) => v
-                .parse()
-                .map_err(|_| format!("--{name}: cannot read `{v}`")),
+            Some(v) => v.parse().map_err(|_| format!("--{name}: cannot read `{v}`")),
         }
     }
 }
@@ -165,10 +157,7 @@ pub struct Phase {
 
 impl Phase {
     pub fn new(name: &str) -> Phase {
-        Phase {
-            name: name.to_string(),
-            ..Phase::default()
-        }
+        Phase { name: name.to_string(), ..Phase::default() }
     }
 
     pub fn add(&mut self, d: Duration, ok: bool) {
@@ -192,24 +181,13 @@ impl Phase {
             ms(self.pct(0.9)),
             ms(self.pct(0.99)),
             ms(self.pct(1.0)),
-            self.requests.map_or("-".into(), |r| {
-                format!("{:.1}", r as f64 / self.ops.max(1) as f64)
-            }),
+            self.requests.map_or("-".into(), |r| format!("{:.1}", r as f64 / self.ops.max(1) as f64)),
         ]
     }
 }
 
-pub const PHASE_HEADER: [&str; 9] = [
-    "phase",
-    "ops",
-    "ok",
-    "ok %",
-    "p50 ms",
-    "p90 ms",
-    "p99 ms",
-    "max ms",
-    "requests/op",
-];
+pub const PHASE_HEADER: [&str; 9] =
+    ["phase", "ops", "ok", "ok %", "p50 ms", "p90 ms", "p99 ms", "max ms", "requests/op"];
 
 pub fn percentile(v: &[Duration], p: f64) -> Duration {
     if v.is_empty() {
@@ -261,10 +239,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
         println!("{}", s.trim_end());
     };
     line(header.to_vec());
-    println!(
-        "{}",
-        "-".repeat(w.iter().sum::<usize>() + 2 * (w.len() - 1))
-    );
+    println!("{}", "-".repeat(w.iter().sum::<usize>() + 2 * (w.len() - 1)));
     for r in rows {
         line(r.iter().map(|s| s.as_str()).collect());
     }
@@ -287,31 +262,19 @@ pub fn proc_status_bytes(field: &str) -> u64 {
     use std::io::{Read, Seek, SeekFrom};
     use std::sync::{Mutex, OnceLock};
     static STATUS: OnceLock<Option<Mutex<std::fs::File>>> = OnceLock::new();
-    let Some(f) = STATUS.get_or_init(|| {
-        std::fs::File::open("/proc/self/status")
-            .ok()
-            .map(Mutex::new)
-    }) else {
+    let Some(f) = STATUS.get_or_init(|| std::fs::File::open("/proc/self/status").ok().map(Mutex::new)) else {
         return 0;
     };
     let mut s = String::new();
     {
         let mut f = f.lock().unwrap_or_else(|e| e.into_inner());
-        if f.seek(SeekFrom::Start(0))
-            .and_then(|_| f.read_to_string(&mut s))
-            .is_err()
-        {
+        if f.seek(SeekFrom::Start(0)).and_then(|_| f.read_to_string(&mut s)).is_err() {
             return 0;
         }
     }
     for line in s.lines() {
         if let Some(rest) = line.strip_prefix(field).and_then(|r| r.strip_prefix(':')) {
-            let kb: u64 = rest
-                .trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse()
-                .unwrap_or(0);
+            let kb: u64 = rest.trim().trim_end_matches("kB").trim().parse().unwrap_or(0);
             return kb * 1024;
         }
     }
@@ -331,8 +294,7 @@ pub fn cpu_time(who: libc::c_int) -> Duration {
     if unsafe { libc::getrusage(who, &mut ru) } != 0 {
         return Duration::ZERO;
     }
-    let tv =
-        |t: libc::timeval| Duration::from_micros(t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64);
+    let tv = |t: libc::timeval| Duration::from_micros(t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64);
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
@@ -347,9 +309,7 @@ pub fn open_fds() -> usize {
         }
         r.rlim_cur.min(1 << 20) as i32
     };
-    (0..limit)
-        .filter(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1)
-        .count()
+    (0..limit).filter(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1).count()
 }
 
 /// Samples `open_fds` every 250 ms on a thread of its own and keeps the peak (descriptors
@@ -427,9 +387,7 @@ pub fn unhex(s: &str) -> Result<Vec<u8>, String> {
 }
 
 pub fn unhex32(s: &str) -> Result<[u8; 32], String> {
-    unhex(s)?
-        .try_into()
-        .map_err(|_| "expected 32 bytes of hex".to_string())
+    unhex(s)?.try_into().map_err(|_| "expected 32 bytes of hex".to_string())
 }
 
 /// The machine, for the record: cores, CPU model, memory.
@@ -437,22 +395,14 @@ pub fn machine() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
         .lines()
-        .find_map(|l| {
-            l.strip_prefix("model name")
-                .map(|r| r.trim_start_matches([' ', '\t', ':']).to_string())
-        })
+        .find_map(|l| l.strip_prefix("model name").map(|r| r.trim_start_matches([' ', '\t', ':']).to_string()))
         .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let mem_kb: u64 = meminfo
         .lines()
         .find_map(|l| l.strip_prefix("MemTotal:"))
         .and_then(|r| r.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0);
-    format!(
-        "{cores} cores, {model}, {:.1} GiB RAM",
-        mem_kb as f64 / (1024.0 * 1024.0)
-    )
+    format!("{cores} cores, {model}, {:.1} GiB RAM", mem_kb as f64 / (1024.0 * 1024.0))
 }

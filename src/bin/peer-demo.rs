@@ -25,17 +25,11 @@ fn main() -> ExitCode {
     let started = Instant::now();
     match run() {
         Ok(0) => {
-            println!(
-                "\nDone in {:.1} s, every check passed.",
-                started.elapsed().as_secs_f64()
-            );
+            println!("\nDone in {:.1} s, every check passed.", started.elapsed().as_secs_f64());
             ExitCode::SUCCESS
         }
         Ok(failed) => {
-            println!(
-                "\nDone in {:.1} s: {failed} check(s) FAILED (see above).",
-                started.elapsed().as_secs_f64()
-            );
+            println!("\nDone in {:.1} s: {failed} check(s) FAILED (see above).", started.elapsed().as_secs_f64());
             ExitCode::FAILURE
         }
         Err(e) => {
@@ -50,24 +44,17 @@ fn run() -> peer::Result<usize> {
     let mut rng = rand::thread_rng();
     let mut failed = 0;
 
-    header(&format!("1. Start {PEERS} peers on 127.0.0.1 (random uids, ephemeral ports, replication {DEFAULT_REPLICATION})"));
+    header(&format!(
+        "1. Start {PEERS} peers on 127.0.0.1 (random uids, ephemeral ports, replication {DEFAULT_REPLICATION})"
+    ));
     let t = Instant::now();
     let mut nodes = Vec::with_capacity(PEERS);
     for _ in 0..PEERS {
-        nodes.push(Node::new(
-            Id::random(&mut rng),
-            LOCALHOST,
-            0,
-            DEFAULT_REPLICATION,
-        )?);
+        nodes.push(Node::new(Id::random(&mut rng), LOCALHOST, 0, DEFAULT_REPLICATION)?);
     }
     println!("started {PEERS} peers in {}", ms(t.elapsed()));
     for (i, n) in nodes.iter().enumerate().take(3) {
-        println!(
-            "  peer {i:<2}  port {:<5}  uid {}",
-            n.port(),
-            hex(&n.uid().0)
-        );
+        println!("  peer {i:<2}  port {:<5}  uid {}", n.port(), hex(&n.uid().0));
     }
     println!("  ...");
 
@@ -82,15 +69,8 @@ fn run() -> peer::Result<usize> {
     for n in &nodes {
         n.bootstrap()?;
     }
-    println!(
-        "connect: {}   bootstrap (all {PEERS}, one after another): {}",
-        ms(connect_time),
-        ms(t.elapsed())
-    );
-    let contacts = nodes
-        .iter()
-        .map(|n| n.stats().map(|s| s.contacts))
-        .collect::<peer::Result<Vec<_>>>()?;
+    println!("connect: {}   bootstrap (all {PEERS}, one after another): {}", ms(connect_time), ms(t.elapsed()));
+    let contacts = nodes.iter().map(|n| n.stats().map(|s| s.contacts)).collect::<peer::Result<Vec<_>>>()?;
     println!(
         "routing table sizes (contacts): min {}  median {}  max {}   (a full view would be {})",
         contacts.iter().min().unwrap_or(&0),
@@ -99,9 +79,7 @@ fn run() -> peer::Result<usize> {
         PEERS - 1
     );
 
-    header(&format!(
-        "3. Store {VALUES} values from random peers, read each back from another peer"
-    ));
+    header(&format!("3. Store {VALUES} values from random peers, read each back from another peer"));
     let values = demo_values(&mut rng);
     let (mut set_ms, mut ref_ms) = (Vec::new(), Vec::new());
     let (mut set_ok, mut ref_ok) = (0, 0);
@@ -160,10 +138,7 @@ fn run() -> peer::Result<usize> {
         keys.push(Some(key));
     }
     println!();
-    latency_table(&[
-        ("set", VALUES, set_ok, &set_ms),
-        ("ref", set_ok, ref_ok, &ref_ms),
-    ]);
+    latency_table(&[("set", VALUES, set_ok, &set_ms), ("ref", set_ok, ref_ok, &ref_ms)]);
     let largest = values.iter().map(Vec::len).max().unwrap_or(0);
     println!(
         "sizes from {} B to {largest} B (MAX_VALUE_SIZE = {MAX_VALUE_SIZE})",
@@ -175,24 +150,14 @@ fn run() -> peer::Result<usize> {
     let reader = rng.gen_range(0..nodes.len());
     let t = Instant::now();
     match nodes[reader].get(&missing)? {
-        None => println!(
-            "peer {reader}: key {} not found, answered in {}",
-            hex(&missing.0),
-            ms(t.elapsed())
-        ),
+        None => println!("peer {reader}: key {} not found, answered in {}", hex(&missing.0), ms(t.elapsed())),
         Some(v) => {
-            println!(
-                "peer {reader}: key {} unexpectedly FOUND ({} bytes)",
-                hex(&missing.0),
-                v.len()
-            );
+            println!("peer {reader}: key {} unexpectedly FOUND ({} bytes)", hex(&missing.0), v.len());
             failed += 1;
         }
     }
 
-    header(&format!(
-        "5. Stop {STOPPED} peers abruptly, read every value again from the survivors"
-    ));
+    header(&format!("5. Stop {STOPPED} peers abruptly, read every value again from the survivors"));
     let mut order: Vec<usize> = (0..nodes.len()).collect();
     order.shuffle(&mut rng);
     let (stopped, survivors) = order.split_at(STOPPED);
@@ -225,15 +190,11 @@ fn run() -> peer::Result<usize> {
     }
     println!("found {found} of {set_ok} values");
     if lost > 0 {
-        println!(
-            "({lost} lost: every copy was on a stopped peer, or the lookup could not reach one)"
-        );
+        println!("({lost} lost: every copy was on a stopped peer, or the lookup could not reach one)");
     }
     latency_table(&[("ref", set_ok, found, &reread_ms)]);
 
-    header(&format!(
-        "6. Bags: {BAG_PUBLISHERS} peers publish into one bag, others query it"
-    ));
+    header(&format!("6. Bags: {BAG_PUBLISHERS} peers publish into one bag, others query it"));
     let bag_key = Id::hash(b"demo bag: favourite colours");
     let names = ["red", "green", "blue", "violet"];
     let colour = |name: &str| Id::hash(name.as_bytes()).0;
@@ -248,40 +209,21 @@ fn run() -> peer::Result<usize> {
         }
     }
     nodes[publishers[BAG_PUBLISHERS - 1]].bag_publish(&bag_key, &colour("violet"))?;
-    println!(
-        "published 20 entries (red by 10 peers, green by 6, blue by 3, violet by 1) in {}",
-        ms(t.elapsed())
-    );
-    let name_of = |v: &[u8; 32]| {
-        names
-            .iter()
-            .find(|n| colour(n) == *v)
-            .map_or_else(|| hex(v), |n| n.to_string())
-    };
+    println!("published 20 entries (red by 10 peers, green by 6, blue by 3, violet by 1) in {}", ms(t.elapsed()));
+    let name_of = |v: &[u8; 32]| names.iter().find(|n| colour(n) == *v).map_or_else(|| hex(v), |n| n.to_string());
     let asker = survivors[BAG_PUBLISHERS];
-    for (label, kind) in [
-        ("popular", BagKind::Popular),
-        ("recent", BagKind::Recent),
-        ("sample", BagKind::Sample),
-    ] {
+    for (label, kind) in [("popular", BagKind::Popular), ("recent", BagKind::Recent), ("sample", BagKind::Sample)] {
         let t = Instant::now();
         let got = nodes[asker].bag_query(kind, &bag_key, 10)?;
         let list: Vec<String> = got.iter().map(name_of).collect();
-        println!(
-            "peer {asker:<2} {label:<8} {:>9}  {}",
-            ms(t.elapsed()),
-            list.join(", ")
-        );
+        println!("peer {asker:<2} {label:<8} {:>9}  {}", ms(t.elapsed()), list.join(", "));
         if kind == BagKind::Popular && got.first() != Some(&colour("red")) {
             println!("  the most popular entry should be red: FAILED");
             failed += 1;
         }
     }
     // Ask one particular peer for its own copy: the survivor nearest to the bag's key.
-    let nearest = *survivors
-        .iter()
-        .min_by_key(|&&i| nodes[i].uid().distance(&bag_key))
-        .expect("survivors");
+    let nearest = *survivors.iter().min_by_key(|&&i| nodes[i].uid().distance(&bag_key)).expect("survivors");
     let t = Instant::now();
     let got = nodes[asker].bag_query_at(&nodes[nearest].uid(), BagKind::Popular, &bag_key, 10)?;
     let list: Vec<String> = got.iter().map(name_of).collect();
@@ -300,48 +242,14 @@ fn run() -> peer::Result<usize> {
     println!("public key {}   key {}", hex(&public), hex(&ns_key));
     let t = Instant::now();
     let sig1 = nodes[w].namespace_set(&secret, &public, &ns_key, &v1)?;
-    println!(
-        "peer {w:<2} {:<30} {:>9}  signature {}",
-        "set version 1",
-        ms(t.elapsed()),
-        hex(&sig1)
-    );
-    failed += namespace_check(
-        &nodes[r],
-        r,
-        &public,
-        &ns_key,
-        None,
-        &v1,
-        "ref (expect version 1)",
-    )?;
+    println!("peer {w:<2} {:<30} {:>9}  signature {}", "set version 1", ms(t.elapsed()), hex(&sig1));
+    failed += namespace_check(&nodes[r], r, &public, &ns_key, None, &v1, "ref (expect version 1)")?;
     let (w, r) = pick_two(&mut rng, survivors);
     let t = Instant::now();
     let sig2 = nodes[w].namespace_set(&secret, &public, &ns_key, &v2)?;
-    println!(
-        "peer {w:<2} {:<30} {:>9}  signature {}",
-        "set version 2 (overwrites it)",
-        ms(t.elapsed()),
-        hex(&sig2)
-    );
-    failed += namespace_check(
-        &nodes[r],
-        r,
-        &public,
-        &ns_key,
-        None,
-        &v2,
-        "ref (expect version 2)",
-    )?;
-    failed += namespace_check(
-        &nodes[r],
-        r,
-        &public,
-        &ns_key,
-        Some(&sig2),
-        &v2,
-        "ref pinned to version 2's sig.",
-    )?;
+    println!("peer {w:<2} {:<30} {:>9}  signature {}", "set version 2 (overwrites it)", ms(t.elapsed()), hex(&sig2));
+    failed += namespace_check(&nodes[r], r, &public, &ns_key, None, &v2, "ref (expect version 2)")?;
+    failed += namespace_check(&nodes[r], r, &public, &ns_key, Some(&sig2), &v2, "ref pinned to version 2's sig.")?;
 
     header("8. Close every peer (each close joins the peer's thread)");
     let t = Instant::now();
@@ -404,10 +312,7 @@ fn pick_two(rng: &mut impl Rng, from: &[usize]) -> (usize, usize) {
 }
 
 fn latency_table(rows: &[(&str, usize, usize, &Vec<Duration>)]) {
-    println!(
-        "{:<4} {:>5} {:>5} {:>9} {:>9} {:>9}",
-        "op", "ops", "ok", "p50 ms", "p99 ms", "max ms"
-    );
+    println!("{:<4} {:>5} {:>5} {:>9} {:>9} {:>9}", "op", "ops", "ok", "p50 ms", "p99 ms", "max ms");
     for (op, ops, ok, times) in rows {
         let ms: Vec<f64> = times.iter().map(|d| d.as_secs_f64() * 1e3).collect();
         let max = ms.iter().cloned().fold(0.0, f64::max);

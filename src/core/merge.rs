@@ -27,10 +27,14 @@ pub fn merge_bags<R: Rng>(kind: BagKind, replies: Vec<Vec<BagEntry>>, cap: usize
     }
     let mut all: Vec<(BagEntry, usize)> = merged.into_values().collect();
     // A fixed order first so results do not depend on hash-map order.
-    all.sort_by(|a, b| a.0.value.cmp(&b.0.value));
+    all.sort_by_key(|a| a.0.value);
     match kind {
-        BagKind::Popular => all.sort_by(|(a, ra), (b, rb)| b.count.cmp(&a.count).then(a.seconds.cmp(&b.seconds)).then(ra.cmp(rb))),
-        BagKind::Recent => all.sort_by(|(a, ra), (b, rb)| a.seconds.cmp(&b.seconds).then(ra.cmp(rb)).then(b.count.cmp(&a.count))),
+        BagKind::Popular => {
+            all.sort_by(|(a, ra), (b, rb)| b.count.cmp(&a.count).then(a.seconds.cmp(&b.seconds)).then(ra.cmp(rb)))
+        }
+        BagKind::Recent => {
+            all.sort_by(|(a, ra), (b, rb)| a.seconds.cmp(&b.seconds).then(ra.cmp(rb)).then(b.count.cmp(&a.count)))
+        }
         BagKind::Sample => all.shuffle(rng),
     }
     all.into_iter().take(cap).map(|(e, _)| e.value).collect()

@@ -279,7 +279,15 @@ impl Core {
         self.send_raw(now, op, purpose, to, expected, request);
     }
 
-    fn send_raw(&mut self, now: u64, op: u64, purpose: Purpose, to: Contact, expected_static: Option<[u8; 32]>, request: Request) {
+    fn send_raw(
+        &mut self,
+        now: u64,
+        op: u64,
+        purpose: Purpose,
+        to: Contact,
+        expected_static: Option<[u8; 32]>,
+        request: Request,
+    ) {
         let token = self.next_token();
         self.counters.requests_sent += 1;
         self.sent.insert(token, Sent { op, purpose, to, at: now });

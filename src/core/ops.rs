@@ -23,7 +23,8 @@ impl Core {
             refreshing: false,
         };
         let want = self.replication;
-        let lookup = |core: &Core, target: Id, want: usize| Lookup::new(core.me, target, want, core.routing.closest(&target, K));
+        let lookup =
+            |core: &Core, target: Id, want: usize| Lookup::new(core.me, target, want, core.routing.closest(&target, K));
         match op {
             Op::Connect { addr } => {
                 let to = Contact { id: Id::ZERO, addr, static_key: [0; 32] };
@@ -32,7 +33,10 @@ impl Core {
                 p.phase = Phase::Final { outstanding: 1 };
             }
             Op::Bootstrap | Op::FindNodes { .. } if self.routing.is_empty() => {
-                return self.events.push_back((client, OpResult::Failed(Error::Unreachable("no known peer: connect to one first".into()))));
+                return self.events.push_back((
+                    client,
+                    OpResult::Failed(Error::Unreachable("no known peer: connect to one first".into())),
+                ));
             }
             Op::Bootstrap => p.phase = Phase::Lookup(vec![lookup(self, self.me, K)]),
             Op::FindNodes { target } => p.phase = Phase::Lookup(vec![lookup(self, target, K)]),
@@ -43,7 +47,9 @@ impl Core {
                 }
                 p.phase = Phase::Lookup(vec![lookup(self, key, want)]);
             }
-            Op::BagPublish { key, .. } | Op::BagQuery { key, .. } => p.phase = Phase::Lookup(vec![lookup(self, key, want)]),
+            Op::BagPublish { key, .. } | Op::BagQuery { key, .. } => {
+                p.phase = Phase::Lookup(vec![lookup(self, key, want)])
+            }
             Op::NamespaceSet { secret, public_key, key, .. } => {
                 if sign::public_of(&secret) != public_key {
                     return self.events.push_back((client, OpResult::Failed(Error::KeyMismatch)));
@@ -52,7 +58,7 @@ impl Core {
                 p.phase = Phase::Lookup(vec![lookup(self, ns_target(&public_key, &key), want)]);
             }
             Op::NamespaceRef { public_key, key, pin } => {
-                p.best = self.store.namespace_get(&public_key, &key).filter(|r| pin.map_or(true, |s| s == r.signature));
+                p.best = self.store.namespace_get(&public_key, &key).filter(|r| pin.is_none_or(|s| s == r.signature));
                 p.phase = Phase::Lookup(vec![lookup(self, ns_target(&public_key, &key), want)]);
             }
             Op::BagQueryAt { uid, .. } | Op::NamespaceRefAt { uid, .. } => {
@@ -67,7 +73,9 @@ impl Core {
                         return self.send_final(now, id);
                     }
                     None if self.routing.is_empty() => {
-                        return self.events.push_back((client, OpResult::Failed(Error::Unreachable("no known peer".into()))));
+                        return self
+                            .events
+                            .push_back((client, OpResult::Failed(Error::Unreachable("no known peer".into()))));
                     }
                     None => p.phase = Phase::Lookup(vec![lookup(self, uid, K)]),
                 }
@@ -79,13 +87,13 @@ impl Core {
 
     pub(super) fn local_answer_at(&mut self, now: u64, op: &Op) -> OpResult {
         match *op {
-            Op::BagQueryAt { kind, key, cap, .. } => {
-                OpResult::Values(self.local_bag(kind, &key, cap.min(MAX_BAG_REPLY), now).into_iter().map(|e| e.value).collect())
-            }
+            Op::BagQueryAt { kind, key, cap, .. } => OpResult::Values(
+                self.local_bag(kind, &key, cap.min(MAX_BAG_REPLY), now).into_iter().map(|e| e.value).collect(),
+            ),
             Op::NamespaceRefAt { public_key, key, pin, .. } => OpResult::Record(
                 self.store
                     .namespace_get(&public_key, &key)
-                    .filter(|r| pin.map_or(true, |s| s == r.signature))
+                    .filter(|r| pin.is_none_or(|s| s == r.signature))
                     .map(|r| (r.value, r.signature)),
             ),
             _ => OpResult::Failed(Error::Internal("not an _at op".into())),
@@ -158,7 +166,10 @@ impl Core {
                 let r = p.best.map(|r| (r.value, r.signature));
                 self.finish(id, OpResult::Record(r))
             }
-            Op::BagQueryAt { uid, .. } | Op::NamespaceRefAt { uid, .. } => match lookups[0].answered_by(&uid).or_else(|| lookups[0].find(&uid)) {
+            Op::BagQueryAt { uid, .. } | Op::NamespaceRefAt { uid, .. } => match lookups[0]
+                .answered_by(&uid)
+                .or_else(|| lookups[0].find(&uid))
+            {
                 Some(c) => {
                     p.at = Some(c);
                     self.send_final(now, id)
@@ -171,7 +182,8 @@ impl Core {
                 // We hold a copy too when we are among the nearest, in place of the farthest
                 // target, so exactly `replication` peers hold it (a later writer elsewhere
                 // then reaches every copy).
-                let local = targets.len() < want || targets.last().is_some_and(|c| self.me.distance(&target) < c.id.distance(&target));
+                let local = targets.len() < want
+                    || targets.last().is_some_and(|c| self.me.distance(&target) < c.id.distance(&target));
                 if local && targets.len() >= want {
                     targets.truncate(want - 1);
                 }

@@ -52,7 +52,7 @@ impl Core {
                     }
                     (Op::NamespaceRefAt { public_key, key, pin, .. }, Reply::Namespace { value, signature, seq }) => {
                         let r = NamespaceRecord { public_key: *public_key, key: *key, value, signature, seq };
-                        if sign::verify(&r) && pin.map_or(true, |s| s == signature) {
+                        if sign::verify(&r) && pin.is_none_or(|s| s == signature) {
                             p.best = Some(r);
                         }
                         true
@@ -109,7 +109,7 @@ impl Core {
                 let r = NamespaceRecord { public_key: *public_key, key: *key, value, signature, seq };
                 if sign::verify(&r) {
                     l.on_answer(&from, []);
-                    if pin.map_or(true, |s| s == signature) && p.best.map_or(true, |b| sign::newer(&r, &b)) {
+                    if pin.is_none_or(|s| s == signature) && p.best.is_none_or(|b| sign::newer(&r, &b)) {
                         p.best = Some(r);
                     }
                 } else {
@@ -168,7 +168,8 @@ impl Core {
     /// Time passed: fail overdue requests, let lookups pass stragglers, expire data.
     pub fn handle_timeout(&mut self, now: u64) {
         self.now = now;
-        let overdue: Vec<u64> = self.sent.iter().filter(|(_, s)| now >= s.at + REQUEST_TIMEOUT_US).map(|(t, _)| *t).collect();
+        let overdue: Vec<u64> =
+            self.sent.iter().filter(|(_, s)| now >= s.at + REQUEST_TIMEOUT_US).map(|(t, _)| *t).collect();
         for t in overdue {
             self.handle_reply(now, t, None);
         }
@@ -176,7 +177,8 @@ impl Core {
         for id in late {
             self.finish(id, OpResult::Failed(Error::Unreachable("operation timed out".into())));
         }
-        let lookups: Vec<u64> = self.ops.iter().filter(|(_, p)| matches!(p.phase, Phase::Lookup(_))).map(|(i, _)| *i).collect();
+        let lookups: Vec<u64> =
+            self.ops.iter().filter(|(_, p)| matches!(p.phase, Phase::Lookup(_))).map(|(i, _)| *i).collect();
         for id in lookups {
             self.advance(now, id);
         }

@@ -140,14 +140,7 @@ pub(super) struct Conn {
 }
 
 impl Conn {
-    pub fn new(
-        id: ConnId,
-        sock: TcpStream,
-        peer: SocketAddr,
-        outbound: bool,
-        phase: Phase,
-        now: Instant,
-    ) -> Conn {
+    pub fn new(id: ConnId, sock: TcpStream, peer: SocketAddr, outbound: bool, phase: Phase, now: Instant) -> Conn {
         Conn {
             id,
             sock,
@@ -194,12 +187,10 @@ impl Conn {
 
     /// Heap bytes this connection holds in its buffers (for diagnostics and tests).
     pub fn buffered(&self) -> usize {
-        let part = self.part.as_ref().map_or(0, |p| {
-            std::mem::size_of::<Partial>()
-                + p.wbuf.capacity()
-                + p.rbuf.capacity()
-                + p.frame.capacity()
-        });
+        let part = self
+            .part
+            .as_ref()
+            .map_or(0, |p| std::mem::size_of::<Partial>() + p.wbuf.capacity() + p.rbuf.capacity() + p.frame.capacity());
         part + self.pending.capacity() * std::mem::size_of::<Pending>()
     }
 
@@ -299,10 +290,7 @@ impl Conn {
                 self.connected = true;
                 Ok(true)
             }
-            Err(e)
-                if e.kind() == io::ErrorKind::NotConnected
-                    || e.raw_os_error() == Some(libc::EINPROGRESS) =>
-            {
+            Err(e) if e.kind() == io::ErrorKind::NotConnected || e.raw_os_error() == Some(libc::EINPROGRESS) => {
                 Ok(false)
             }
             Err(e) => Err(e),
@@ -324,11 +312,7 @@ impl Conn {
     }
 
     /// Read until the socket has nothing more, handling every complete record.
-    pub fn read_all(
-        &mut self,
-        sh: &mut Shared,
-        events: &mut Vec<NetEvent>,
-    ) -> Result<(), ConnError> {
+    pub fn read_all(&mut self, sh: &mut Shared, events: &mut Vec<NetEvent>) -> Result<(), ConnError> {
         // Taken out so records can be parsed from it while `sh` is lent to them.
         let mut rx = std::mem::take(&mut sh.bufs().rx);
         let r = self.read_into(&mut rx, sh, events);
@@ -336,12 +320,7 @@ impl Conn {
         r
     }
 
-    fn read_into(
-        &mut self,
-        rx: &mut [u8],
-        sh: &mut Shared,
-        events: &mut Vec<NetEvent>,
-    ) -> Result<(), ConnError> {
+    fn read_into(&mut self, rx: &mut [u8], sh: &mut Shared, events: &mut Vec<NetEvent>) -> Result<(), ConnError> {
         loop {
             let n = match self.sock.read(rx) {
                 Ok(0) => return Err(ConnError::Closed),
@@ -356,12 +335,7 @@ impl Conn {
 
     /// Split received bytes into records: whole ones are handled straight from `data`,
     /// only an incomplete tail is copied into `rbuf`.
-    fn on_bytes(
-        &mut self,
-        mut data: &[u8],
-        sh: &mut Shared,
-        events: &mut Vec<NetEvent>,
-    ) -> Result<(), ConnError> {
+    fn on_bytes(&mut self, mut data: &[u8], sh: &mut Shared, events: &mut Vec<NetEvent>) -> Result<(), ConnError> {
         if let Some(p) = self.part.as_mut().filter(|p| !p.rbuf.is_empty()) {
             // Complete the record started by an earlier read.
             let rbuf = &mut p.rbuf;
@@ -395,11 +369,7 @@ impl Conn {
             data = &data[2 + len..];
         }
         if !data.is_empty() {
-            let want = if data.len() >= 2 {
-                2 + record_len(data)?
-            } else {
-                2
-            };
+            let want = if data.len() >= 2 { 2 + record_len(data)? } else { 2 };
             let rbuf = &mut self.part().rbuf;
             rbuf.reserve_exact(want);
             rbuf.extend_from_slice(data);
@@ -407,12 +377,7 @@ impl Conn {
         Ok(())
     }
 
-    fn on_record(
-        &mut self,
-        rec: &[u8],
-        sh: &mut Shared,
-        events: &mut Vec<NetEvent>,
-    ) -> Result<(), ConnError> {
+    fn on_record(&mut self, rec: &[u8], sh: &mut Shared, events: &mut Vec<NetEvent>) -> Result<(), ConnError> {
         match &mut self.phase {
             Phase::Open(ts) => {
                 let crypt = &mut sh.bufs().crypt;
@@ -425,11 +390,7 @@ impl Conn {
 
     /// Split decrypted bytes into frames: whole ones are decoded in place, only an
     /// incomplete one is copied into `frame` (after its length passed the 1 MiB check).
-    pub fn feed_plain(
-        &mut self,
-        mut data: &[u8],
-        events: &mut Vec<NetEvent>,
-    ) -> Result<(), ConnError> {
+    pub fn feed_plain(&mut self, mut data: &[u8], events: &mut Vec<NetEvent>) -> Result<(), ConnError> {
         while !data.is_empty() {
             if self.frame_len_so_far() == 0 && data.len() >= 4 {
                 let len = frame_len(&data[..4])?;
@@ -469,28 +430,18 @@ impl Conn {
             if self.pending.is_empty() {
                 return Err(ConnError::Protocol("reply without a request"));
             }
-            let reply =
-                guarded(|| decode_reply(body)).ok_or(ConnError::Protocol("malformed reply"))?;
-            let token = self
-                .pending
-                .pop_front()
-                .map(|p| p.token)
-                .unwrap_or_default();
+            let reply = guarded(|| decode_reply(body)).ok_or(ConnError::Protocol("malformed reply"))?;
+            let token = self.pending.pop_front().map(|p| p.token).unwrap_or_default();
             if self.pending.is_empty() {
                 // Nothing in flight: an idle connection holds no queue.
                 self.pending = VecDeque::new();
             }
-            events.push(NetEvent::Reply {
-                token,
-                reply,
-                remote_static: self.remote_static,
-            });
+            events.push(NetEvent::Reply { token, reply, remote_static: self.remote_static });
         } else {
             if self.unanswered >= MAX_IN_FLIGHT_PER_CONNECTION {
                 return Err(ConnError::Protocol("too many requests in flight"));
             }
-            let request =
-                guarded(|| decode_request(body)).ok_or(ConnError::Protocol("malformed request"))?;
+            let request = guarded(|| decode_request(body)).ok_or(ConnError::Protocol("malformed request"))?;
             self.unanswered += 1;
             events.push(NetEvent::Request {
                 conn: self.id,
@@ -505,9 +456,7 @@ impl Conn {
 
 /// Run a decoder on untrusted bytes; a panic in it (a bug) costs this connection, not the peer.
 fn guarded<T, E>(f: impl FnOnce() -> Result<T, E>) -> Option<T> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
-        .ok()
-        .and_then(|r| r.ok())
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok().and_then(|r| r.ok())
 }
 
 /// A record header's length, refused past `MAX_RECORD` before any of the body is kept.
@@ -540,23 +489,14 @@ mod tests {
         let addr = l.local_addr().unwrap();
         let sock = TcpStream::connect(addr).unwrap();
         let h = Handshake::boxed(super::super::noise::Step::First, None, Instant::now());
-        (
-            Conn::new(9, sock, addr, false, Phase::Handshake(h), Instant::now()),
-            l,
-        )
+        (Conn::new(9, sock, addr, false, Phase::Handshake(h), Instant::now()), l)
     }
 
     fn frames(n: u8) -> (Vec<u8>, Vec<Request>) {
         let mut stream = Vec::new();
         let mut reqs = Vec::new();
         for i in 0..n {
-            let r = if i % 2 == 0 {
-                Request::Ref { key: Id([i; 32]) }
-            } else {
-                Request::Set {
-                    value: vec![i; 300],
-                }
-            };
+            let r = if i % 2 == 0 { Request::Ref { key: Id([i; 32]) } } else { Request::Set { value: vec![i; 300] } };
             let mut text = Vec::new();
             encode_request(&r, &mut text);
             stream.extend_from_slice(&(text.len() as u32).to_be_bytes());
@@ -579,9 +519,7 @@ mod tests {
             let got: Vec<&Request> = ev
                 .iter()
                 .map(|e| match e {
-                    NetEvent::Request {
-                        request, conn: 9, ..
-                    } => request,
+                    NetEvent::Request { request, conn: 9, .. } => request,
                     other => panic!("{:?}", other),
                 })
                 .collect();
@@ -602,9 +540,7 @@ mod tests {
     /// carrying `plain` in pieces of 200 bytes, and the receiver's transport state.
     fn sealed(plain: &[u8]) -> (Vec<u8>, TransportState) {
         let params: snow::params::NoiseParams = "Noise_NN_25519_ChaChaPoly_SHA256".parse().unwrap();
-        let mut i = snow::Builder::new(params.clone())
-            .build_initiator()
-            .unwrap();
+        let mut i = snow::Builder::new(params.clone()).build_initiator().unwrap();
         let mut r = snow::Builder::new(params).build_responder().unwrap();
         let (mut buf, mut out) = ([0u8; 256], [0u8; 256]);
         let n = i.write_message(&[], &mut buf).unwrap();
@@ -666,8 +602,7 @@ mod tests {
         assert!(c.feed_plain(&header, &mut ev).is_err());
         // Exactly 1 MiB is allowed (the body is then awaited).
         let (mut c, _l) = inbound();
-        c.feed_plain(&(MAX_MESSAGE as u32).to_be_bytes(), &mut ev)
-            .unwrap();
+        c.feed_plain(&(MAX_MESSAGE as u32).to_be_bytes(), &mut ev).unwrap();
         assert!(ev.is_empty());
     }
 
@@ -689,10 +624,7 @@ mod tests {
     /// Record headers longer than the maximum are refused before the body arrives.
     #[test]
     fn record_length_bounded() {
-        assert_eq!(
-            record_len(&(MAX_RECORD as u16).to_be_bytes()).unwrap(),
-            MAX_RECORD
-        );
+        assert_eq!(record_len(&(MAX_RECORD as u16).to_be_bytes()).unwrap(), MAX_RECORD);
         assert!(record_len(&((MAX_RECORD + 1) as u16).to_be_bytes()).is_err());
     }
 }

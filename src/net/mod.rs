@@ -53,8 +53,8 @@ mod noise;
 mod scratch;
 
 use crate::consts::{
-    FD_BUDGET_PERCENT, MAX_INBOUND_CONNECTIONS, MAX_IN_FLIGHT_PER_CONNECTION, MAX_MESSAGE,
-    MAX_OUTBOUND_CONNECTIONS, MIN_CONNECTIONS_PER_PEER,
+    FD_BUDGET_PERCENT, MAX_INBOUND_CONNECTIONS, MAX_IN_FLIGHT_PER_CONNECTION, MAX_MESSAGE, MAX_OUTBOUND_CONNECTIONS,
+    MIN_CONNECTIONS_PER_PEER,
 };
 use crate::wire::{encode_reply, encode_request, Reply, Request};
 use conn::{Conn, Pending, Phase, Shared};
@@ -77,16 +77,10 @@ static OPEN_CONNECTIONS: AtomicUsize = AtomicUsize::new(0);
 fn fd_budget() -> usize {
     static BUDGET: OnceLock<usize> = OnceLock::new();
     *BUDGET.get_or_init(|| {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
+        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
         // SAFETY: getrlimit only writes the struct it is given.
-        let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
-            lim.rlim_cur as usize
-        } else {
-            1024
-        };
+        let soft =
+            if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 { lim.rlim_cur as usize } else { 1024 };
         (soft.min(1 << 20) * FD_BUDGET_PERCENT / 100).max(64)
     })
 }
@@ -106,22 +100,13 @@ pub struct NetConfig {
 #[derive(Debug)]
 pub enum NetEvent {
     /// Reply to the request sent with `token`; `remote_static` = responder's authenticated Noise static key.
-    Reply {
-        token: u64,
-        reply: Reply,
-        remote_static: [u8; 32],
-    },
+    Reply { token: u64, reply: Reply, remote_static: [u8; 32] },
     /// The request sent with `token` failed (connect refused, handshake failed, wrong static key,
     /// connection closed or reset, malformed reply, no reply within 5 s).
     Failed { token: u64 },
     /// A request arrived on an inbound connection. The loop answers it immediately with send_reply
     /// (so replies leave in arrival order, FIFO, as SPEC 3 requires).
-    Request {
-        conn: ConnId,
-        from: SocketAddr,
-        remote_static: [u8; 32],
-        request: Request,
-    },
+    Request { conn: ConnId, from: SocketAddr, remote_static: [u8; 32], request: Request },
 }
 
 const LISTENER: Token = Token(0);
@@ -165,8 +150,7 @@ impl Net {
     pub fn new(cfg: NetConfig) -> io::Result<Net> {
         let poll = Poll::new()?;
         let mut listener = TcpListener::bind(cfg.bind)?;
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let local = listener.local_addr()?;
         let secret = x25519_dalek::StaticSecret::from(cfg.static_secret);
@@ -236,24 +220,12 @@ impl Net {
     /// Queue `request` to `to`, reusing an open connection to that address or dialing one.
     /// With `expected_static` = Some(k) the handshake must authenticate exactly k (else Failed)
     /// and uses Noise IK carrying the first request; with None it uses XX.
-    pub fn send_request(
-        &mut self,
-        token: u64,
-        to: SocketAddr,
-        expected_static: Option<[u8; 32]>,
-        request: &Request,
-    ) {
+    pub fn send_request(&mut self, token: u64, to: SocketAddr, expected_static: Option<[u8; 32]>, request: &Request) {
         self.queue_request(token, to, expected_static, request);
         self.sh.release();
     }
 
-    fn queue_request(
-        &mut self,
-        token: u64,
-        to: SocketAddr,
-        expected_static: Option<[u8; 32]>,
-        request: &Request,
-    ) {
+    fn queue_request(&mut self, token: u64, to: SocketAddr, expected_static: Option<[u8; 32]>, request: &Request) {
         let now = Instant::now();
         let deadline = now + self.sh.request_timeout;
         let enc = &mut self.sh.bufs().enc;
@@ -291,12 +263,7 @@ impl Net {
         let bufs = self.sh.bufs();
         let result = match &mut c.phase {
             Phase::Handshake(h) => {
-                h.queued.push(Queued {
-                    token,
-                    deadline,
-                    expected: expected_static,
-                    frame: bufs.enc.clone(),
-                });
+                h.queued.push(Queued { token, deadline, expected: expected_static, frame: bufs.enc.clone() });
                 Ok(())
             }
             Phase::Open(_) => {
@@ -354,21 +321,13 @@ impl Net {
     /// Wait at most `timeout` for I/O or a wake; process everything ready; append events.
     /// Also runs the transport's own timers (request timeout, handshake timeout, idle close).
     /// Before sleeping, an empty `events` with more than a few slots is freed.
-    pub fn poll(
-        &mut self,
-        timeout: Option<Duration>,
-        events: &mut Vec<NetEvent>,
-    ) -> io::Result<()> {
+    pub fn poll(&mut self, timeout: Option<Duration>, events: &mut Vec<NetEvent>) -> io::Result<()> {
         let r = self.poll_batch(timeout, events);
         self.sh.release();
         r
     }
 
-    fn poll_batch(
-        &mut self,
-        timeout: Option<Duration>,
-        events: &mut Vec<NetEvent>,
-    ) -> io::Result<()> {
+    fn poll_batch(&mut self, timeout: Option<Duration>, events: &mut Vec<NetEvent>) -> io::Result<()> {
         let now = Instant::now();
         let until_timer = self.next_check.saturating_duration_since(now);
         let mut wait = timeout.map_or(until_timer, |t| t.min(until_timer));
@@ -411,14 +370,7 @@ impl Net {
         }
     }
 
-    fn conn_ready(
-        &mut self,
-        id: ConnId,
-        readable: bool,
-        writable: bool,
-        now: Instant,
-        events: &mut Vec<NetEvent>,
-    ) {
+    fn conn_ready(&mut self, id: ConnId, readable: bool, writable: bool, now: Instant, events: &mut Vec<NetEvent>) {
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
@@ -439,9 +391,7 @@ impl Net {
         })();
         if let Err(e) = result {
             // A peer closing a connection nothing waits on is routine, not a failure.
-            if !(matches!(e, conn::ConnError::Closed)
-                && self.conns.get(&id).is_some_and(|c| c.is_idle()))
-            {
+            if !(matches!(e, conn::ConnError::Closed) && self.conns.get(&id).is_some_and(|c| c.is_idle())) {
                 self.note(&e);
             }
             self.close(id, events);
@@ -456,11 +406,8 @@ impl Net {
     /// Whether a new connection in one direction may open, after closing one of our own idle
     /// ones if the per-peer bound or the process-wide descriptor budget asks for it.
     fn make_room(&mut self, outbound: bool) -> bool {
-        let (mine, max) = if outbound {
-            (self.outbound, MAX_OUTBOUND_CONNECTIONS)
-        } else {
-            (self.inbound, MAX_INBOUND_CONNECTIONS)
-        };
+        let (mine, max) =
+            if outbound { (self.outbound, MAX_OUTBOUND_CONNECTIONS) } else { (self.inbound, MAX_INBOUND_CONNECTIONS) };
         if mine >= max {
             return self.evict(outbound);
         }
@@ -477,14 +424,7 @@ impl Net {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 // A connection that died in the backlog: take the next. Out of fds: stop
                 // for now rather than spin (the next connection wakes the listener again).
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
-                    ) =>
-                {
-                    continue
-                }
+                Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted) => continue,
                 Err(_) => return,
             };
             if !self.make_room(false) {
@@ -497,11 +437,7 @@ impl Net {
             if self
                 .poll
                 .registry()
-                .register(
-                    &mut sock,
-                    Token(id as usize),
-                    Interest::READABLE | Interest::WRITABLE,
-                )
+                .register(&mut sock, Token(id as usize), Interest::READABLE | Interest::WRITABLE)
                 .is_err()
             {
                 continue;
@@ -509,10 +445,7 @@ impl Net {
             self.next_id += 1;
             let deadline = now + self.sh.request_timeout;
             let h = Handshake::boxed(Step::First, None, deadline);
-            self.conns.insert(
-                id,
-                Box::new(Conn::new(id, sock, peer, false, Phase::Handshake(h), now)),
-            );
+            self.conns.insert(id, Box::new(Conn::new(id, sock, peer, false, Phase::Handshake(h), now)));
             self.inbound += 1;
             OPEN_CONNECTIONS.fetch_add(1, Ordering::Relaxed);
             self.arm(deadline);
@@ -520,14 +453,7 @@ impl Net {
     }
 
     /// Open a connection to `to` carrying the request encoded in `sh.enc`.
-    fn dial(
-        &mut self,
-        token: u64,
-        to: SocketAddr,
-        expected: Option<[u8; 32]>,
-        deadline: Instant,
-        now: Instant,
-    ) {
+    fn dial(&mut self, token: u64, to: SocketAddr, expected: Option<[u8; 32]>, deadline: Instant, now: Instant) {
         if !self.make_room(true) {
             self.deferred.push(NetEvent::Failed { token });
             return;
@@ -536,11 +462,7 @@ impl Net {
         let setup = (|| {
             let mut sock = TcpStream::connect(to)?;
             sock.set_nodelay(true)?;
-            self.poll.registry().register(
-                &mut sock,
-                Token(id as usize),
-                Interest::READABLE | Interest::WRITABLE,
-            )?;
+            self.poll.registry().register(&mut sock, Token(id as usize), Interest::READABLE | Interest::WRITABLE)?;
             Ok::<_, io::Error>(sock)
         })();
         let sock = match setup {
@@ -565,10 +487,7 @@ impl Net {
             let mut ev = std::mem::take(&mut self.deferred);
             self.close(id, &mut ev);
             // start_dial may fail before the request was queued; never lose its token.
-            if !ev
-                .iter()
-                .any(|e| matches!(e, NetEvent::Failed { token: t } if *t == token))
-            {
+            if !ev.iter().any(|e| matches!(e, NetEvent::Failed { token: t } if *t == token)) {
                 ev.push(NetEvent::Failed { token });
             }
             self.deferred = ev;
@@ -664,11 +583,7 @@ mod tests {
     use crate::id::Id;
 
     fn net(secret: u8) -> Net {
-        Net::new(NetConfig {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            static_secret: [secret; 32],
-        })
-        .unwrap()
+        Net::new(NetConfig { bind: "127.0.0.1:0".parse().unwrap(), static_secret: [secret; 32] }).unwrap()
     }
 
     /// Poll `n` until `done` says so, at most `max` rounds of 10 ms.
@@ -684,15 +599,9 @@ mod tests {
     #[test]
     fn default_timeouts_are_the_spec_constants() {
         let n = net(3);
-        assert_eq!(
-            n.sh.request_timeout,
-            Duration::from_micros(crate::consts::REQUEST_TIMEOUT_US)
-        );
+        assert_eq!(n.sh.request_timeout, Duration::from_micros(crate::consts::REQUEST_TIMEOUT_US));
         assert_eq!(n.sh.request_timeout, Duration::from_secs(5));
-        assert_eq!(
-            n.sh.idle_timeout,
-            Duration::from_micros(crate::consts::IDLE_TIMEOUT_US)
-        );
+        assert_eq!(n.sh.idle_timeout, Duration::from_micros(crate::consts::IDLE_TIMEOUT_US));
     }
 
     /// Two `Net`s on one thread, alternately polled: a request and its reply cross, and a
@@ -708,13 +617,7 @@ mod tests {
             a.poll(Some(Duration::from_millis(1)), &mut ea).unwrap();
             b.poll(Some(Duration::from_millis(1)), &mut eb).unwrap();
             for e in eb.drain(..) {
-                if let NetEvent::Request {
-                    conn,
-                    request,
-                    remote_static,
-                    ..
-                } = e
-                {
+                if let NetEvent::Request { conn, request, remote_static, .. } = e {
                     assert_eq!(request, req);
                     assert_eq!(remote_static, a.static_public());
                     b.send_reply(conn, &Reply::Bool(true));
@@ -725,11 +628,7 @@ mod tests {
             }
         }
         match ea.pop() {
-            Some(NetEvent::Reply {
-                token: 7,
-                reply: Reply::Bool(true),
-                remote_static,
-            }) => {
+            Some(NetEvent::Reply { token: 7, reply: Reply::Bool(true), remote_static }) => {
                 assert_eq!(remote_static, b.static_public())
             }
             other => panic!("expected the reply, got {:?}", other),
@@ -741,11 +640,7 @@ mod tests {
         drop(b);
         a.send_request(8, gone, None, &req);
         pump(&mut a, &mut ea, 200, |e| !e.is_empty());
-        assert!(
-            matches!(ea.as_slice(), [NetEvent::Failed { token: 8 }]),
-            "{:?}",
-            ea
-        );
+        assert!(matches!(ea.as_slice(), [NetEvent::Failed { token: 8 }]), "{:?}", ea);
     }
 
     /// A map emptied by closes gives its table back, but not one still half full.

@@ -69,19 +69,8 @@ static SPARE: Pool<Handshake> = Pool::new(64);
 
 impl Handshake {
     /// A handshake waiting for `step`, in a spare box when there is one.
-    pub(super) fn boxed(
-        step: Step,
-        expected: Option<[u8; 32]>,
-        deadline: Instant,
-    ) -> Box<Handshake> {
-        let h = Handshake {
-            state: None,
-            step,
-            expected,
-            queued: Vec::new(),
-            leftover: Vec::new(),
-            deadline,
-        };
+    pub(super) fn boxed(step: Step, expected: Option<[u8; 32]>, deadline: Instant) -> Box<Handshake> {
+        let h = Handshake { state: None, step, expected, queued: Vec::new(), leftover: Vec::new(), deadline };
         match SPARE.take() {
             Some(mut b) => {
                 *b = h;
@@ -110,9 +99,7 @@ fn build(
     let mut prologue = [0u8; 17];
     prologue[..16].copy_from_slice(PROLOGUE);
     prologue[16] = tag;
-    let mut b = snow::Builder::new(params.parse()?)
-        .local_private_key(secret)
-        .prologue(&prologue);
+    let mut b = snow::Builder::new(params.parse()?).local_private_key(secret).prologue(&prologue);
     if let Some(r) = remote {
         b = b.remote_public_key(r);
     }
@@ -153,12 +140,7 @@ impl Conn {
             self.pending.push_back(Pending { token, deadline });
             &frame[..n]
         } else {
-            h.queued.push(Queued {
-                token,
-                deadline,
-                expected,
-                frame: frame.to_vec(),
-            });
+            h.queued.push(Queued { token, deadline, expected, frame: frame.to_vec() });
             &[]
         };
         // Becomes the output buffer: the socket is not connected yet.
@@ -185,9 +167,7 @@ impl Conn {
         };
         match h.step {
             Step::First => {
-                let (&tag, msg) = rec
-                    .split_first()
-                    .ok_or(ConnError::Protocol("empty first record"))?;
+                let (&tag, msg) = rec.split_first().ok_or(ConnError::Protocol("empty first record"))?;
                 if tag != TAG_XX && tag != TAG_IK {
                     return Err(ConnError::Protocol("unknown handshake pattern"));
                 }
@@ -212,10 +192,7 @@ impl Conn {
                 }
             }
             Step::Third => {
-                let mut hs = h
-                    .state
-                    .take()
-                    .ok_or(ConnError::Protocol("handshake state lost"))?;
+                let mut hs = h.state.take().ok_or(ConnError::Protocol("handshake state lost"))?;
                 let crypt = &mut sh.bufs().crypt;
                 let n = hs.read_message(rec, crypt)?;
                 self.remote_static = remote_key(&hs)?;
@@ -223,10 +200,7 @@ impl Conn {
                 self.feed_plain(&crypt[..n], events)?;
             }
             Step::Second => {
-                let mut hs = h
-                    .state
-                    .take()
-                    .ok_or(ConnError::Protocol("handshake state lost"))?;
+                let mut hs = h.state.take().ok_or(ConnError::Protocol("handshake state lost"))?;
                 let crypt = &mut sh.bufs().crypt;
                 let n = hs.read_message(rec, crypt)?;
                 if n != 0 {
@@ -245,10 +219,7 @@ impl Conn {
                         events.push(NetEvent::Failed { token: q.token });
                     } else {
                         plain.extend_from_slice(&q.frame);
-                        self.pending.push_back(Pending {
-                            token: q.token,
-                            deadline: q.deadline,
-                        });
+                        self.pending.push_back(Pending { token: q.token, deadline: q.deadline });
                     }
                 }
                 let mut sent = 0;

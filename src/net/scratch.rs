@@ -24,10 +24,7 @@ pub(super) struct Pool<T> {
 
 impl<T> Pool<T> {
     pub const fn new(keep: usize) -> Pool<T> {
-        Pool {
-            idle: Mutex::new(Vec::new()),
-            keep,
-        }
+        Pool { idle: Mutex::new(Vec::new()), keep }
     }
 
     fn idle(&self) -> MutexGuard<'_, Vec<Box<T>>> {

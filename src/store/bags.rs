@@ -50,7 +50,12 @@ pub(super) struct Entry {
 
 impl Entry {
     pub(super) fn new(publisher: [u8; 32], now: u64, due: u64) -> Entry {
-        Entry { publishers: HashMap::from([(publisher, now)]), order: VecDeque::from([(now, publisher)]), latest: now, due }
+        Entry {
+            publishers: HashMap::from([(publisher, now)]),
+            order: VecDeque::from([(now, publisher)]),
+            latest: now,
+            due,
+        }
     }
 
     /// Forget publishers whose latest publish is `ttl` old by `now`.
@@ -216,7 +221,11 @@ impl MemStore {
         }
         // Evicted entries leave their records behind; rebuild once they dominate (amortized).
         if self.heap.len() > 2 * self.bag_entries + 1024 {
-            self.heap = self.bags.iter().flat_map(|(k, b)| b.entries.iter().map(move |(v, e)| Reverse((e.due, *k, *v)))).collect();
+            self.heap = self
+                .bags
+                .iter()
+                .flat_map(|(k, b)| b.entries.iter().map(move |(v, e)| Reverse((e.due, *k, *v))))
+                .collect();
         }
     }
 }
@@ -262,7 +271,11 @@ mod tests {
         p
     }
     fn small(per_key: usize, total: usize) -> MemStore {
-        MemStore::with_limits(Limits { max_bag_entries_per_key: per_key, max_bag_entries_total: total, ..Limits::default() })
+        MemStore::with_limits(Limits {
+            max_bag_entries_per_key: per_key,
+            max_bag_entries_total: total,
+            ..Limits::default()
+        })
     }
     fn no_rand() -> u64 {
         panic!("only sampling draws")
@@ -499,7 +512,11 @@ mod tests {
         publish_n(&mut s, K, v(1), 70, 1, TTL);
         assert!(s.bag_add(K, v(5), publisher(60), TTL + 6));
         let got = query(&mut s, &K, BagKind::Popular, 20, TTL + 6);
-        assert_eq!(got.iter().map(|e| (e.value, e.count)).collect::<Vec<_>>(), vec![(v(5), 1), (v(1), 1)], "ties: newest first");
+        assert_eq!(
+            got.iter().map(|e| (e.value, e.count)).collect::<Vec<_>>(),
+            vec![(v(5), 1), (v(1), 1)],
+            "ties: newest first"
+        );
     }
 
     #[test]

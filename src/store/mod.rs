@@ -44,7 +44,14 @@ pub trait Store: Send {
     fn bag_add(&mut self, key: Id, value: [u8; 32], publisher: [u8; 32], now: u64) -> bool;
     /// At most `max` live entries of the bag `key`, in the order `kind` asks for.
     /// `rand` supplies randomness for sampling (a fresh u64 each call).
-    fn bag_query(&mut self, key: &Id, kind: BagKind, max: usize, now: u64, rand: &mut dyn FnMut() -> u64) -> Vec<BagEntry>;
+    fn bag_query(
+        &mut self,
+        key: &Id,
+        kind: BagKind,
+        max: usize,
+        now: u64,
+        rand: &mut dyn FnMut() -> u64,
+    ) -> Vec<BagEntry>;
     /// Verify and store a namespace record under SPEC 4's seq rules.
     fn namespace_put(&mut self, record: NamespaceRecord, now: u64) -> Result<(), NamespaceRefusal>;
     fn namespace_get(&self, public_key: &[u8; 32], key: &[u8; 32]) -> Option<NamespaceRecord>;
@@ -148,7 +155,9 @@ impl Store for MemStore {
         if self.values.contains_key(&key) {
             return true;
         }
-        if self.values.len() >= self.limits.max_values || self.value_bytes.saturating_add(value.len()) > self.limits.max_value_bytes {
+        if self.values.len() >= self.limits.max_values
+            || self.value_bytes.saturating_add(value.len()) > self.limits.max_value_bytes
+        {
             return false;
         }
         self.value_bytes += value.len();
@@ -186,7 +195,8 @@ impl Store for MemStore {
             }
         }
         let due = now.saturating_add(l.bag_entry_ttl_us);
-        let bag = self.bags.entry(key).or_insert_with(|| Bag { entries: HashMap::new(), rank: BTreeSet::new(), latest: now });
+        let bag =
+            self.bags.entry(key).or_insert_with(|| Bag { entries: HashMap::new(), rank: BTreeSet::new(), latest: now });
         self.index.remove(&(bag.entries.len(), Reverse(bag.latest), key));
         bag.insert(value, Entry::new(publisher, now, due));
         self.index.insert((bag.entries.len(), Reverse(bag.latest), key));
@@ -195,7 +205,14 @@ impl Store for MemStore {
         true
     }
 
-    fn bag_query(&mut self, key: &Id, kind: BagKind, max: usize, now: u64, rand: &mut dyn FnMut() -> u64) -> Vec<BagEntry> {
+    fn bag_query(
+        &mut self,
+        key: &Id,
+        kind: BagKind,
+        max: usize,
+        now: u64,
+        rand: &mut dyn FnMut() -> u64,
+    ) -> Vec<BagEntry> {
         let now = self.tick(now);
         self.expire_due(now);
         let ttl = self.limits.bag_entry_ttl_us;
@@ -219,7 +236,9 @@ impl Store for MemStore {
             }
             live.truncate(k);
         }
-        live.into_iter().map(|(count, latest, value)| BagEntry { value, count, seconds: (now - latest) / 1_000_000 }).collect()
+        live.into_iter()
+            .map(|(count, latest, value)| BagEntry { value, count, seconds: (now - latest) / 1_000_000 })
+            .collect()
     }
 
     fn namespace_put(&mut self, r: NamespaceRecord, now: u64) -> Result<(), NamespaceRefusal> {

@@ -4,9 +4,7 @@
 //! `set` or `value` bytevector costs one pass and one `Vec<u8>`, never a `Datum` per byte. Every
 //! length is checked here, so the layers above only ever see well-formed messages.
 
-use super::datum::{
-    read_datum, write_bytevector, write_datum, write_u64, write_uint_be, Next, ReadError, Reader,
-};
+use super::datum::{read_datum, write_bytevector, write_datum, write_u64, write_uint_be, Next, ReadError, Reader};
 use super::{BagEntry, BagKind, NamespaceRecord, Reply, Request, MAX_ENVELOPE};
 use crate::consts::{K, MAX_BAG_REPLY, MAX_MESSAGE, MAX_VALUE_SIZE};
 use crate::id::{Contact, Id};
@@ -133,11 +131,7 @@ pub fn encode_reply(r: &Reply, out: &mut Vec<u8>) {
                 out.push(b')');
             }
         }
-        Reply::Namespace {
-            value,
-            signature,
-            seq,
-        } => {
+        Reply::Namespace { value, signature, seq } => {
             out.extend_from_slice(b"#(namespace ");
             write_bytevector(value, out);
             out.push(b' ');
@@ -158,10 +152,7 @@ pub fn encode_message(m: &Message, out: &mut Vec<u8>) {
 
 fn read_ip(r: &mut Reader) -> Result<IpAddr, ReadError> {
     let at = r.pos();
-    r.string()?.parse().map_err(|_| ReadError {
-        reason: "bad IP address",
-        offset: at,
-    })
+    r.string()?.parse().map_err(|_| ReadError { reason: "bad IP address", offset: at })
 }
 
 fn read_port(r: &mut Reader) -> Result<u16, ReadError> {
@@ -177,12 +168,7 @@ fn read_message(r: &mut Reader) -> Result<Message, ReadError> {
     r.open_vector()?;
     let tag_at = r.pos();
     let tag = r.symbol()?;
-    let query = |r: &mut Reader, kind| {
-        Ok::<_, ReadError>(Q(Request::BagQuery {
-            kind,
-            key: Id(r.id()?),
-        }))
-    };
+    let query = |r: &mut Reader, kind| Ok::<_, ReadError>(Q(Request::BagQuery { kind, key: Id(r.id()?) }));
     let m = match tag {
         "iam" => {
             let uid = Id(r.id()?);
@@ -197,14 +183,9 @@ fn read_message(r: &mut Reader) -> Result<Message, ReadError> {
             Q(Request::Iam { uid, port })
         }
         "peers" => Q(Request::Peers { key: Id(r.id()?) }),
-        "set" => Q(Request::Set {
-            value: r.bytevector(MAX_VALUE_SIZE)?,
-        }),
+        "set" => Q(Request::Set { value: r.bytevector(MAX_VALUE_SIZE)? }),
         "ref" => Q(Request::Ref { key: Id(r.id()?) }),
-        "bag-add" => Q(Request::BagAdd {
-            key: Id(r.id()?),
-            value: r.bytes_exact()?,
-        }),
+        "bag-add" => Q(Request::BagAdd { key: Id(r.id()?), value: r.bytes_exact()? }),
         "bag-popular" => query(r, BagKind::Popular)?,
         "bag-recent" => query(r, BagKind::Recent)?,
         "bag-sample" => query(r, BagKind::Sample)?,
@@ -215,18 +196,11 @@ fn read_message(r: &mut Reader) -> Result<Message, ReadError> {
             signature: r.bytes_exact()?,
             seq: r.u64()?,
         })),
-        "namespace-ref" => Q(Request::NamespaceRef {
-            public_key: r.id()?,
-            key: r.id()?,
-        }),
+        "namespace-ref" => Q(Request::NamespaceRef { public_key: r.id()?, key: r.id()? }),
         "welcome" => {
             let ip = read_ip(r)?;
             let port = read_port(r)?;
-            P(Reply::Welcome {
-                ip,
-                port,
-                uid: Id(r.id()?),
-            })
+            P(Reply::Welcome { ip, port, uid: Id(r.id()?) })
         }
         "peer" => {
             let mut contacts = Vec::new();
@@ -241,11 +215,7 @@ fn read_message(r: &mut Reader) -> Result<Message, ReadError> {
                 let port = read_port(r)?;
                 let static_key = r.id()?;
                 r.close()?;
-                contacts.push(Contact {
-                    id,
-                    addr: SocketAddr::new(ip, port),
-                    static_key,
-                });
+                contacts.push(Contact { id, addr: SocketAddr::new(ip, port), static_key });
             }
             P(Reply::Peers(contacts))
         }
@@ -261,25 +231,12 @@ fn read_message(r: &mut Reader) -> Result<Message, ReadError> {
                 let count = r.uint_max(u32::MAX as u64)? as u32;
                 let seconds = r.u64()?;
                 r.close()?;
-                entries.push(BagEntry {
-                    value,
-                    count,
-                    seconds,
-                });
+                entries.push(BagEntry { value, count, seconds });
             }
             P(Reply::Bag(entries))
         }
-        "namespace" => P(Reply::Namespace {
-            value: r.bytes_exact()?,
-            signature: r.bytes_exact()?,
-            seq: r.u64()?,
-        }),
-        _ => {
-            return Err(ReadError {
-                reason: "unknown message tag",
-                offset: tag_at,
-            })
-        }
+        "namespace" => P(Reply::Namespace { value: r.bytes_exact()?, signature: r.bytes_exact()?, seq: r.u64()? }),
+        _ => return Err(ReadError { reason: "unknown message tag", offset: tag_at }),
     };
     r.close()?;
     Ok(m)
@@ -288,10 +245,7 @@ fn read_message(r: &mut Reader) -> Result<Message, ReadError> {
 /// Decode one message body (as a frame carries it).
 pub fn decode_message(text: &[u8]) -> Result<Message, ReadError> {
     if text.len() > MAX_MESSAGE {
-        return Err(ReadError {
-            reason: "message longer than MAX_MESSAGE",
-            offset: MAX_MESSAGE,
-        });
+        return Err(ReadError { reason: "message longer than MAX_MESSAGE", offset: MAX_MESSAGE });
     }
     let mut r = Reader::new(text);
     let m = read_message(&mut r)?;
@@ -302,20 +256,14 @@ pub fn decode_message(text: &[u8]) -> Result<Message, ReadError> {
 pub fn decode_request(text: &[u8]) -> Result<Request, ReadError> {
     match decode_message(text)? {
         Message::Request(q) => Ok(q),
-        Message::Reply(_) => Err(ReadError {
-            reason: "expected a request, got a reply",
-            offset: 0,
-        }),
+        Message::Reply(_) => Err(ReadError { reason: "expected a request, got a reply", offset: 0 }),
     }
 }
 
 pub fn decode_reply(text: &[u8]) -> Result<Reply, ReadError> {
     match decode_message(text)? {
         Message::Reply(p) => Ok(p),
-        Message::Request(_) => Err(ReadError {
-            reason: "expected a reply, got a request",
-            offset: 0,
-        }),
+        Message::Request(_) => Err(ReadError { reason: "expected a reply, got a request", offset: 0 }),
     }
 }
 
@@ -335,29 +283,20 @@ pub fn encode_envelope(from: SocketAddr, message: &[u8], out: &mut Vec<u8>) {
 /// the same limits as one arriving in a frame.
 pub fn decode_envelope(text: &[u8]) -> Result<(SocketAddr, Message), ReadError> {
     if text.len() > MAX_ENVELOPE {
-        return Err(ReadError {
-            reason: "envelope longer than MAX_ENVELOPE",
-            offset: MAX_ENVELOPE,
-        });
+        return Err(ReadError { reason: "envelope longer than MAX_ENVELOPE", offset: MAX_ENVELOPE });
     }
     let mut r = Reader::new(text);
     r.open_vector()?;
     let tag_at = r.pos();
     if r.symbol()? != "from" {
-        return Err(ReadError {
-            reason: "envelope must start with from",
-            offset: tag_at,
-        });
+        return Err(ReadError { reason: "envelope must start with from", offset: tag_at });
     }
     let ip = read_ip(&mut r)?;
     let port = read_port(&mut r)?;
     let start = r.pos();
     let m = read_message(&mut r)?;
     if r.pos() - start > MAX_MESSAGE {
-        return Err(ReadError {
-            reason: "message longer than MAX_MESSAGE",
-            offset: start,
-        });
+        return Err(ReadError { reason: "message longer than MAX_MESSAGE", offset: start });
     }
     r.close()?;
     r.finish()?;
@@ -396,13 +335,7 @@ mod tests {
         SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)
     }
     fn bv(b: &[u8]) -> String {
-        format!(
-            "#u8({})",
-            b.iter()
-                .map(|x| x.to_string())
-                .collect::<Vec<_>>()
-                .join(" ")
-        )
+        format!("#u8({})", b.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" "))
     }
 
     /// Every shape with its exact text.
@@ -411,18 +344,8 @@ mod tests {
         let s64: [u8; 64] = std::array::from_fn(|i| 255 - i as u8);
         let (v32t, s64t) = (bv(&v32), bv(&s64));
         let max = "115792089237316195423570985008687907853269984665640564039457584007913129639935";
-        let rec = NamespaceRecord {
-            public_key: [0xff; 32],
-            key: id(2).0,
-            value: v32,
-            signature: s64,
-            seq: u64::MAX,
-        };
-        let c1 = Contact {
-            id: id(7),
-            addr: localhost(4001),
-            static_key: id(9).0,
-        };
+        let rec = NamespaceRecord { public_key: [0xff; 32], key: id(2).0, value: v32, signature: s64, seq: u64::MAX };
+        let c1 = Contact { id: id(7), addr: localhost(4001), static_key: id(9).0 };
         let c2 = Contact {
             id: Id([0xff; 32]),
             addr: SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 65535),
@@ -430,127 +353,40 @@ mod tests {
         };
         use Message::{Reply as P, Request as Q};
         vec![
-            (
-                Q(Request::Iam {
-                    uid: id(1),
-                    port: Some(4000),
-                }),
-                "#(iam 1 4000)".into(),
-            ),
-            (
-                Q(Request::Iam {
-                    uid: Id::ZERO,
-                    port: None,
-                }),
-                "#(iam 0 #f)".into(),
-            ),
-            (
-                Q(Request::Peers {
-                    key: Id([0xff; 32]),
-                }),
-                format!("#(peers {max})"),
-            ),
-            (
-                Q(Request::Set {
-                    value: vec![1, 2, 255],
-                }),
-                "#(set #u8(1 2 255))".into(),
-            ),
+            (Q(Request::Iam { uid: id(1), port: Some(4000) }), "#(iam 1 4000)".into()),
+            (Q(Request::Iam { uid: Id::ZERO, port: None }), "#(iam 0 #f)".into()),
+            (Q(Request::Peers { key: Id([0xff; 32]) }), format!("#(peers {max})")),
+            (Q(Request::Set { value: vec![1, 2, 255] }), "#(set #u8(1 2 255))".into()),
             (Q(Request::Set { value: vec![] }), "#(set #u8())".into()),
+            (Q(Request::Ref { key: id(u64::MAX) }), "#(ref 18446744073709551615)".into()),
+            (Q(Request::BagAdd { key: id(3), value: v32 }), format!("#(bag-add 3 {v32t})")),
+            (Q(Request::BagQuery { kind: BagKind::Popular, key: id(4) }), "#(bag-popular 4)".into()),
+            (Q(Request::BagQuery { kind: BagKind::Recent, key: id(5) }), "#(bag-recent 5)".into()),
+            (Q(Request::BagQuery { kind: BagKind::Sample, key: id(6) }), "#(bag-sample 6)".into()),
+            (Q(Request::NamespaceSet(rec)), format!("#(namespace-set {max} 2 {v32t} {s64t} 18446744073709551615)")),
+            (Q(Request::NamespaceRef { public_key: id(8).0, key: id(0).0 }), "#(namespace-ref 8 0)".into()),
             (
-                Q(Request::Ref { key: id(u64::MAX) }),
-                "#(ref 18446744073709551615)".into(),
-            ),
-            (
-                Q(Request::BagAdd {
-                    key: id(3),
-                    value: v32,
-                }),
-                format!("#(bag-add 3 {v32t})"),
-            ),
-            (
-                Q(Request::BagQuery {
-                    kind: BagKind::Popular,
-                    key: id(4),
-                }),
-                "#(bag-popular 4)".into(),
-            ),
-            (
-                Q(Request::BagQuery {
-                    kind: BagKind::Recent,
-                    key: id(5),
-                }),
-                "#(bag-recent 5)".into(),
-            ),
-            (
-                Q(Request::BagQuery {
-                    kind: BagKind::Sample,
-                    key: id(6),
-                }),
-                "#(bag-sample 6)".into(),
-            ),
-            (
-                Q(Request::NamespaceSet(rec)),
-                format!("#(namespace-set {max} 2 {v32t} {s64t} 18446744073709551615)"),
-            ),
-            (
-                Q(Request::NamespaceRef {
-                    public_key: id(8).0,
-                    key: id(0).0,
-                }),
-                "#(namespace-ref 8 0)".into(),
-            ),
-            (
-                P(Reply::Welcome {
-                    ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-                    port: 4000,
-                    uid: id(5),
-                }),
+                P(Reply::Welcome { ip: IpAddr::V4(Ipv4Addr::LOCALHOST), port: 4000, uid: id(5) }),
                 r#"#(welcome "127.0.0.1" 4000 5)"#.into(),
             ),
             (
-                P(Reply::Welcome {
-                    ip: IpAddr::V6(Ipv6Addr::LOCALHOST),
-                    port: 0,
-                    uid: id(0),
-                }),
+                P(Reply::Welcome { ip: IpAddr::V6(Ipv6Addr::LOCALHOST), port: 0, uid: id(0) }),
                 r#"#(welcome "::1" 0 0)"#.into(),
             ),
             (P(Reply::Peers(vec![])), "#(peer)".into()),
-            (
-                P(Reply::Peers(vec![c1, c2])),
-                format!(r#"#(peer #(7 "127.0.0.1" 4001 9) #({max} "::1" 65535 0))"#),
-            ),
+            (P(Reply::Peers(vec![c1, c2])), format!(r#"#(peer #(7 "127.0.0.1" 4001 9) #({max} "::1" 65535 0))"#)),
             (P(Reply::Bool(true)), "#t".into()),
             (P(Reply::Bool(false)), "#f".into()),
-            (
-                P(Reply::Value(vec![0, 10, 100])),
-                "#(value #u8(0 10 100))".into(),
-            ),
+            (P(Reply::Value(vec![0, 10, 100])), "#(value #u8(0 10 100))".into()),
             (P(Reply::Bag(vec![])), "#(bag)".into()),
             (
                 P(Reply::Bag(vec![
-                    BagEntry {
-                        value: v32,
-                        count: u32::MAX,
-                        seconds: 0,
-                    },
-                    BagEntry {
-                        value: [1; 32],
-                        count: 1,
-                        seconds: 60,
-                    },
+                    BagEntry { value: v32, count: u32::MAX, seconds: 0 },
+                    BagEntry { value: [1; 32], count: 1, seconds: 60 },
                 ])),
                 format!("#(bag #({v32t} 4294967295 0) #({} 1 60))", bv(&[1; 32])),
             ),
-            (
-                P(Reply::Namespace {
-                    value: v32,
-                    signature: s64,
-                    seq: 1,
-                }),
-                format!("#(namespace {v32t} {s64t} 1)"),
-            ),
+            (P(Reply::Namespace { value: v32, signature: s64, seq: 1 }), format!("#(namespace {v32t} {s64t} 1)")),
         ]
     }
 
@@ -575,11 +411,8 @@ mod tests {
                 }
             }
             // Guile/Chez spelling and loose whitespace read the same.
-            let loose = text
-                .replace("#u8(", "#vu8(")
-                .replace(' ', " \n\t ")
-                .replace("#f", "#false")
-                .replace("#t", "#true");
+            let loose =
+                text.replace("#u8(", "#vu8(").replace(' ', " \n\t ").replace("#f", "#false").replace("#t", "#true");
             assert_eq!(decode_message(loose.as_bytes()).unwrap(), m, "{loose}");
             assert_eq!(normalize(loose.as_bytes()).unwrap(), text.as_bytes());
         }
@@ -587,8 +420,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_messages() {
-        let n2_256 =
-            "115792089237316195423570985008687907853269984665640564039457584007913129639936";
+        let n2_256 = "115792089237316195423570985008687907853269984665640564039457584007913129639936";
         let z31 = bv(&[0; 31]);
         let z32 = bv(&[0; 32]);
         let contact = r#"#(1 "127.0.0.1" 1 1)"#;
@@ -602,77 +434,35 @@ mod tests {
             ("#(iam 1 #t)".into(), "iam port must be an integer or #f"),
             ("#(iam -1 1)".into(), "negative integer"),
             (format!("#(peers {n2_256})"), "identifier not below 2^256"),
-            (
-                format!("#(peers 1{})", "0".repeat(80)),
-                "integer has too many digits",
-            ),
+            (format!("#(peers 1{})", "0".repeat(80)), "integer has too many digits"),
             ("#(peers)".into(), "unexpected ')'"),
             ("#(peers \"1\")".into(), "unexpected character"),
-            (
-                "#(set #u8(1 256))".into(),
-                "bytevector element out of 0..=255",
-            ),
+            ("#(set #u8(1 256))".into(), "bytevector element out of 0..=255"),
             ("#(set 1)".into(), "expected a bytevector"),
-            (
-                format!("#(bag-add 1 {z31})"),
-                "bytevector has the wrong length",
-            ),
-            (
-                format!("#(bag-add 1 #u8({} 0))", "0 ".repeat(32)),
-                "bytevector too long",
-            ),
+            (format!("#(bag-add 1 {z31})"), "bytevector has the wrong length"),
+            (format!("#(bag-add 1 #u8({} 0))", "0 ".repeat(32)), "bytevector too long"),
             (r#"#(welcome "localhost" 1 1)"#.into(), "bad IP address"),
+            (r#"#(welcome "127.0.0.1 1 1)"#.into(), "unterminated string or symbol"),
+            (format!("#(peer {})", vec![contact; K + 1].join(" ")), "more than K contacts"),
             (
-                r#"#(welcome "127.0.0.1 1 1)"#.into(),
-                "unterminated string or symbol",
-            ),
-            (
-                format!("#(peer {})", vec![contact; K + 1].join(" ")),
-                "more than K contacts",
-            ),
-            (
-                format!(
-                    "#(bag {})",
-                    vec![entry.as_str(); MAX_BAG_REPLY + 1].join(" ")
-                ),
+                format!("#(bag {})", vec![entry.as_str(); MAX_BAG_REPLY + 1].join(" ")),
                 "more than MAX_BAG_REPLY bag entries",
             ),
-            (
-                format!("#(bag #({z32} 4294967296 1))"),
-                "integer out of range",
-            ),
-            (
-                format!("#(namespace {z32} {z32} 1)"),
-                "bytevector has the wrong length",
-            ),
-            (
-                format!("#(namespace {z32} {} 18446744073709551616)", bv(&[0; 64])),
-                "integer too large",
-            ),
+            (format!("#(bag #({z32} 4294967296 1))"), "integer out of range"),
+            (format!("#(namespace {z32} {z32} 1)"), "bytevector has the wrong length"),
+            (format!("#(namespace {z32} {} 18446744073709551616)", bv(&[0; 64])), "integer too large"),
             ("(iam 1 2)".into(), "expected a vector"),
             ("#(#(iam 1 2))".into(), "expected a symbol"),
             ("#t #f".into(), "trailing garbage after the datum"),
             ("".into(), "expected a vector"),
         ] {
-            assert_eq!(
-                decode_message(bad.as_bytes()).unwrap_err().reason,
-                why,
-                "{bad}"
-            );
+            assert_eq!(decode_message(bad.as_bytes()).unwrap_err().reason, why, "{bad}");
         }
         // Counts at the limits are fine.
-        assert!(
-            decode_message(format!("#(peer {})", vec![contact; K].join(" ")).as_bytes()).is_ok()
-        );
-        assert!(decode_message(
-            format!("#(bag {})", vec![entry.as_str(); MAX_BAG_REPLY].join(" ")).as_bytes()
-        )
-        .is_ok());
+        assert!(decode_message(format!("#(peer {})", vec![contact; K].join(" ")).as_bytes()).is_ok());
+        assert!(decode_message(format!("#(bag {})", vec![entry.as_str(); MAX_BAG_REPLY].join(" ")).as_bytes()).is_ok());
         let long = vec![b' '; MAX_MESSAGE + 1];
-        assert_eq!(
-            decode_message(&long).unwrap_err().reason,
-            "message longer than MAX_MESSAGE"
-        );
+        assert_eq!(decode_message(&long).unwrap_err().reason, "message longer than MAX_MESSAGE");
     }
 
     #[test]
@@ -692,22 +482,13 @@ mod tests {
         assert!(fits.len() <= MAX_MESSAGE);
         assert!(encode(MAX_VALUE_SIZE + 1, true).len() > MAX_MESSAGE);
         assert!(encode(MAX_VALUE_SIZE, false).len() <= MAX_MESSAGE);
-        assert_eq!(
-            decode_reply(&fits).unwrap(),
-            Reply::Value(vec![255; MAX_VALUE_SIZE])
-        );
+        assert_eq!(decode_reply(&fits).unwrap(), Reply::Value(vec![255; MAX_VALUE_SIZE]));
         assert_eq!(MAX_VALUE_SIZE, 262_140);
         // One byte more is refused even when the text itself would fit.
         let mut set = encode(MAX_VALUE_SIZE + 1, false);
-        set = String::from_utf8(set)
-            .unwrap()
-            .replace("255", "0")
-            .into_bytes();
+        set = String::from_utf8(set).unwrap().replace("255", "0").into_bytes();
         assert!(set.len() <= MAX_MESSAGE);
-        assert_eq!(
-            decode_request(&set).unwrap_err().reason,
-            "bytevector too long"
-        );
+        assert_eq!(decode_request(&set).unwrap_err().reason, "bytevector too long");
     }
 
     #[test]
@@ -733,9 +514,7 @@ mod tests {
             assert!(decode_envelope(bad.as_bytes()).is_err(), "{bad}");
         }
         // The largest message in the longest header fits MAX_ENVELOPE.
-        let widest: SocketAddr = "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535"
-            .parse()
-            .unwrap();
+        let widest: SocketAddr = "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535".parse().unwrap();
         let mut msg = Vec::new();
         encode_reply(&Reply::Value(vec![255; MAX_VALUE_SIZE]), &mut msg);
         let mut env = Vec::new();
@@ -746,10 +525,7 @@ mod tests {
 
     #[test]
     fn normalize_any_datum() {
-        assert_eq!(
-            normalize(b" #( a  #vu8( 1 ) \"s\" #true 007 ) ").unwrap(),
-            br#"#(a #u8(1) "s" #t 7)"#
-        );
+        assert_eq!(normalize(b" #( a  #vu8( 1 ) \"s\" #true 007 ) ").unwrap(), br#"#(a #u8(1) "s" #t 7)"#);
         assert!(normalize(b"(a b)").is_err());
     }
 }

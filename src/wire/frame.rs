@@ -17,10 +17,7 @@ pub enum FrameError {
 impl fmt::Display for FrameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FrameError::TooLarge(n) => write!(
-                f,
-                "frame of {n} bytes exceeds the {MAX_MESSAGE}-byte maximum"
-            ),
+            FrameError::TooLarge(n) => write!(f, "frame of {n} bytes exceeds the {MAX_MESSAGE}-byte maximum"),
         }
     }
 }
@@ -35,11 +32,7 @@ impl From<FrameError> for crate::Error {
 
 /// Append one frame. `body` must be at most `MAX_MESSAGE` bytes (the peer would refuse more).
 pub fn write_frame(body: &[u8], out: &mut Vec<u8>) {
-    debug_assert!(
-        body.len() <= MAX_MESSAGE,
-        "frame body of {} bytes",
-        body.len()
-    );
+    debug_assert!(body.len() <= MAX_MESSAGE, "frame body of {} bytes", body.len());
     out.reserve(4 + body.len());
     out.extend_from_slice(&(body.len() as u32).to_be_bytes());
     out.extend_from_slice(body);
@@ -73,8 +66,7 @@ impl FrameDecoder {
             match self.want {
                 None => {
                     let take = (4 - self.header_len).min(bytes.len());
-                    self.header[self.header_len..self.header_len + take]
-                        .copy_from_slice(&bytes[..take]);
+                    self.header[self.header_len..self.header_len + take].copy_from_slice(&bytes[..take]);
                     self.header_len += take;
                     bytes = &bytes[take..];
                     if self.header_len == 4 {
@@ -159,12 +151,7 @@ mod tests {
 
     #[test]
     fn split_at_every_position() {
-        let bodies = vec![
-            b"#t".to_vec(),
-            Vec::new(),
-            (0..300u32).map(|i| i as u8).collect(),
-            b"#(iam 1 #f)".to_vec(),
-        ];
+        let bodies = vec![b"#t".to_vec(), Vec::new(), (0..300u32).map(|i| i as u8).collect(), b"#(iam 1 #f)".to_vec()];
         let s = stream(&bodies);
         for i in 0..=s.len() {
             for j in i..=s.len() {

@@ -16,31 +16,20 @@ pub fn main(args: &Args) -> Result<(), String> {
         return Err("--seconds is 0.01..=60".into());
     }
     let budget = Duration::from_secs_f64(seconds);
-    println!(
-        "codec throughput, {seconds} s per figure; {}",
-        crate::machine()
-    );
+    println!("codec throughput, {seconds} s per figure; {}", crate::machine());
     let mut rng = StdRng::seed_from_u64(7);
     let mut rows = Vec::new();
     for size in [1024, MAX_VALUE_SIZE] {
         let mut value = vec![0u8; size];
         rng.fill_bytes(&mut value);
-        let req = Request::Set {
-            value: value.clone(),
-        };
+        let req = Request::Set { value: value.clone() };
         let mut text = Vec::new();
         encode_request(&req, &mut text);
         let enc = rate(budget, |out| encode_request(&req, out));
         let dec = rate(budget, |_| {
             black_box(decode_request(black_box(&text)).expect("own encoding decodes"));
         });
-        rows.push(row(
-            &format!("set, {size} B value"),
-            text.len(),
-            size,
-            enc,
-            dec,
-        ));
+        rows.push(row(&format!("set, {size} B value"), text.len(), size, enc, dec));
 
         let rep = Reply::Value(value);
         let mut text = Vec::new();
@@ -49,13 +38,7 @@ pub fn main(args: &Args) -> Result<(), String> {
         let dec = rate(budget, |_| {
             black_box(decode_reply(black_box(&text)).expect("own encoding decodes"));
         });
-        rows.push(row(
-            &format!("value reply, {size} B"),
-            text.len(),
-            size,
-            enc,
-            dec,
-        ));
+        rows.push(row(&format!("value reply, {size} B"), text.len(), size, enc, dec));
     }
     println!();
     table(

@@ -20,7 +20,10 @@ pub fn main(args: &Args) -> Result<(), String> {
         return Err("need --peers >= 4, --threads >= 1, --seconds in 1..=120".into());
     }
     crate::raise_nofile();
-    println!("concurrent refs: {n} peers, {threads} threads, {seconds} s, seed {seed}, values of {vsize} bytes; {}", crate::machine());
+    println!(
+        "concurrent refs: {n} peers, {threads} threads, {seconds} s, seed {seed}, values of {vsize} bytes; {}",
+        crate::machine()
+    );
     let mut rng = StdRng::seed_from_u64(seed);
     let mut d = RustDriver::new(n, &mut rng, 0)?;
     let t = Instant::now();
@@ -47,9 +50,7 @@ pub fn main(args: &Args) -> Result<(), String> {
     let per_thread: Vec<Phase> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..threads)
             .map(|k| {
-                let mut rng = StdRng::seed_from_u64(
-                    seed ^ (k as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
-                );
+                let mut rng = StdRng::seed_from_u64(seed ^ (k as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
                 s.spawn(move || {
                     let mut p = Phase::new("ref");
                     while Instant::now() < end {
@@ -68,9 +69,7 @@ pub fn main(args: &Args) -> Result<(), String> {
                 })
             })
             .collect();
-        hs.into_iter()
-            .map(|h| h.join().expect("client thread"))
-            .collect()
+        hs.into_iter().map(|h| h.join().expect("client thread")).collect()
     });
     let elapsed = t.elapsed();
     let cpu = crate::cpu_time(libc::RUSAGE_SELF) - cpu0;

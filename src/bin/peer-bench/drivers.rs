@@ -50,15 +50,10 @@ impl RustDriver {
         let nodes = uids(n, rng)
             .into_iter()
             .map(|uid| {
-                Node::new(uid, LOCALHOST, 0, DEFAULT_REPLICATION)
-                    .map_err(|e| format!("cannot start a peer: {e}"))
+                Node::new(uid, LOCALHOST, 0, DEFAULT_REPLICATION).map_err(|e| format!("cannot start a peer: {e}"))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(RustDriver {
-            nodes,
-            baseline,
-            fds: crate::FdMonitor::start(),
-        })
+        Ok(RustDriver { nodes, baseline, fds: crate::FdMonitor::start() })
     }
 }
 
@@ -105,19 +100,11 @@ impl Driver for RustDriver {
         key: &[u8; 32],
         value: &[u8; 32],
     ) -> Timed<()> {
-        timed(|| {
-            self.nodes[i]
-                .namespace_set(secret, public, key, value)
-                .map(|_| ())
-        })
+        timed(|| self.nodes[i].namespace_set(secret, public, key, value).map(|_| ()))
     }
 
     fn ns_ref(&mut self, i: usize, public: &[u8; 32], key: &[u8; 32]) -> Timed<Option<[u8; 32]>> {
-        timed(|| {
-            self.nodes[i]
-                .namespace_ref(public, key, None)
-                .map(|r| r.map(|(v, _)| v))
-        })
+        timed(|| self.nodes[i].namespace_ref(public, key, None).map(|r| r.map(|(v, _)| v)))
     }
 
     fn stop(&mut self, rng: &mut StdRng, share: f64) -> Result<Vec<usize>, String> {
@@ -156,33 +143,18 @@ pub struct CDriver {
 fn c_err(status: i32) -> String {
     // SAFETY: both return pointers to NUL-terminated strings that stay valid until this
     // thread's next libpeer call; they are copied at once.
-    let (s, last) = unsafe {
-        (
-            CStr::from_ptr(ffi::peer_strerror(status)),
-            CStr::from_ptr(ffi::peer_last_error()),
-        )
-    };
-    format!(
-        "status {status} ({}): {}",
-        s.to_string_lossy(),
-        last.to_string_lossy()
-    )
+    let (s, last) = unsafe { (CStr::from_ptr(ffi::peer_strerror(status)), CStr::from_ptr(ffi::peer_last_error())) };
+    format!("status {status} ({}): {}", s.to_string_lossy(), last.to_string_lossy())
 }
 
 impl CDriver {
     pub fn new(n: usize, rng: &mut StdRng, baseline: u64) -> Result<CDriver, String> {
         let ip = CString::new("127.0.0.1").expect("no NUL");
-        let mut d = CDriver {
-            peers: Vec::with_capacity(n),
-            baseline,
-            fds: crate::FdMonitor::start(),
-        };
+        let mut d = CDriver { peers: Vec::with_capacity(n), baseline, fds: crate::FdMonitor::start() };
         for uid in uids(n, rng) {
             let mut p: *mut ffi::peer = std::ptr::null_mut();
             // SAFETY: uid is 32 readable bytes, ip a C string, out a writable slot.
-            let st = unsafe {
-                ffi::peer_new(uid.0.as_ptr(), ip.as_ptr(), 0, DEFAULT_REPLICATION, &mut p)
-            };
+            let st = unsafe { ffi::peer_new(uid.0.as_ptr(), ip.as_ptr(), 0, DEFAULT_REPLICATION, &mut p) };
             if st != 0 {
                 return Err(format!("peer_new: {}", c_err(st)));
             }
@@ -231,8 +203,7 @@ impl Driver for CDriver {
         let mut key = [0u8; 32];
         let t = Instant::now();
         // SAFETY: value is len readable bytes, key 32 writable bytes.
-        let st =
-            unsafe { ffi::peer_set(self.peers[i], value.as_ptr(), value.len(), key.as_mut_ptr()) };
+        let st = unsafe { ffi::peer_set(self.peers[i], value.as_ptr(), value.len(), key.as_mut_ptr()) };
         let dt = t.elapsed();
         (dt, if st == 0 { Ok(Id(key)) } else { Err(c_err(st)) })
     }

@@ -39,10 +39,7 @@ pub fn main(args: &Args) -> Result<(), String> {
     let t = Instant::now();
     let mut d = MultiDriver::spawn(n, procs, seed)?;
     let started = t.elapsed();
-    println!(
-        "W1, {n} peers in {procs} processes, seed {seed}, values of {vsize} bytes; {}",
-        crate::machine()
-    );
+    println!("W1, {n} peers in {procs} processes, seed {seed}, values of {vsize} bytes; {}", crate::machine());
     crate::w1::run(&mut d, &mut rng, vsize, started)
 }
 
@@ -120,24 +117,13 @@ impl MultiDriver {
                 .map_err(|e| format!("cannot start child {k}: {e}"))?;
             let stdin = child.stdin.take().expect("piped");
             let out = BufReader::new(child.stdout.take().expect("piped"));
-            kids.0.push(Kid {
-                child,
-                stdin,
-                out,
-                ip,
-                first_port: 0,
-                alive: true,
-            });
+            kids.0.push(Kid { child, stdin, out, ip, first_port: 0, alive: true });
             map.extend((0..count).map(|i| (k, i)));
         }
         for kid in &mut kids.0 {
             let line = kid.recv()?;
             let mut w = line.split(' ');
-            match (
-                w.next(),
-                w.next().and_then(|p| p.parse().ok()),
-                w.next().and_then(|p| p.parse::<u64>().ok()),
-            ) {
+            match (w.next(), w.next().and_then(|p| p.parse().ok()), w.next().and_then(|p| p.parse::<u64>().ok())) {
                 (Some("ready"), Some(port), Some(lim)) => {
                     kid.first_port = port;
                     if lim < 20_000 {
@@ -160,17 +146,11 @@ impl MultiDriver {
 fn reply(line: &str) -> Result<(Duration, &str, &str), String> {
     let mut w = line.splitn(3, ' ');
     let status = w.next().unwrap_or("");
-    let us: u64 = w
-        .next()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("bad reply `{line}`"))?;
+    let us: u64 = w.next().and_then(|s| s.parse().ok()).ok_or_else(|| format!("bad reply `{line}`"))?;
     Ok((Duration::from_micros(us), status, w.next().unwrap_or("")))
 }
 
-fn timed<T>(
-    line: Result<String, String>,
-    f: impl FnOnce(&str, &str) -> Result<T, String>,
-) -> Timed<T> {
+fn timed<T>(line: Result<String, String>, f: impl FnOnce(&str, &str) -> Result<T, String>) -> Timed<T> {
     match line.and_then(|l| reply(&l).map(|(d, s, r)| (d, s.to_string(), r.to_string()))) {
         Ok((d, s, rest)) if s == "err" => (d, Err(rest)),
         Ok((d, s, rest)) => (d, f(&s, &rest)),
@@ -197,9 +177,7 @@ impl Driver for MultiDriver {
         // The first child joins its peers to its peer 0, then the others join theirs at once.
         let mut failed = 0;
         let parse = |l: String| {
-            l.strip_prefix("ok ")
-                .and_then(|f| f.parse::<usize>().ok())
-                .ok_or(format!("bad boot reply `{l}`"))
+            l.strip_prefix("ok ").and_then(|f| f.parse::<usize>().ok()).ok_or(format!("bad boot reply `{l}`"))
         };
         failed += parse(self.kids.0[0].ask(&format!("boot {ip} {port} 1"))?)?;
         for k in &mut self.kids.0[1..] {
@@ -213,20 +191,21 @@ impl Driver for MultiDriver {
 
     fn set(&mut self, i: usize, value: &[u8]) -> Timed<Id> {
         let (k, l) = self.kid(i);
-        timed(k.ask(&format!("set {l} {}", hex(value))), |_, rest| {
-            Ok(Id(unhex32(rest)?))
-        })
+        timed(k.ask(&format!("set {l} {}", hex(value))), |_, rest| Ok(Id(unhex32(rest)?)))
     }
 
     fn get(&mut self, i: usize, key: &Id) -> Timed<Option<Vec<u8>>> {
         let (k, l) = self.kid(i);
-        timed(k.ask(&format!("ref {l} {}", hex(&key.0))), |s, rest| {
-            if s == "none" {
-                Ok(None)
-            } else {
-                unhex(rest).map(Some)
-            }
-        })
+        timed(
+            k.ask(&format!("ref {l} {}", hex(&key.0))),
+            |s, rest| {
+                if s == "none" {
+                    Ok(None)
+                } else {
+                    unhex(rest).map(Some)
+                }
+            },
+        )
     }
 
     fn ns_set(
@@ -238,47 +217,29 @@ impl Driver for MultiDriver {
         value: &[u8; 32],
     ) -> Timed<()> {
         let (k, l) = self.kid(i);
-        timed(
-            k.ask(&format!(
-                "nsset {l} {} {} {} {}",
-                hex(secret),
-                hex(public),
-                hex(key),
-                hex(value)
-            )),
-            |_, _| Ok(()),
-        )
+        timed(k.ask(&format!("nsset {l} {} {} {} {}", hex(secret), hex(public), hex(key), hex(value))), |_, _| Ok(()))
     }
 
     fn ns_ref(&mut self, i: usize, public: &[u8; 32], key: &[u8; 32]) -> Timed<Option<[u8; 32]>> {
         let (k, l) = self.kid(i);
-        timed(
-            k.ask(&format!("nsref {l} {} {}", hex(public), hex(key))),
-            |s, rest| {
-                if s == "none" {
-                    Ok(None)
-                } else {
-                    unhex32(rest).map(Some)
-                }
-            },
-        )
+        timed(k.ask(&format!("nsref {l} {} {}", hex(public), hex(key))), |s, rest| {
+            if s == "none" {
+                Ok(None)
+            } else {
+                unhex32(rest).map(Some)
+            }
+        })
     }
 
     fn stop(&mut self, rng: &mut StdRng, share: f64) -> Result<Vec<usize>, String> {
         let want = (self.map.len() as f64 * share).round() as usize;
         let victim = rng.gen_range(0..self.kids.0.len());
         let k = &mut self.kids.0[victim];
-        k.child
-            .kill()
-            .map_err(|e| format!("cannot kill child {}: {e}", k.ip))?;
+        k.child.kill().map_err(|e| format!("cannot kill child {}: {e}", k.ip))?;
         let _ = k.child.wait();
         k.alive = false;
-        let mut stopped: Vec<usize> = (0..self.map.len())
-            .filter(|&i| self.map[i].0 == victim)
-            .collect();
-        let mut rest: Vec<usize> = (0..self.map.len())
-            .filter(|&i| self.map[i].0 != victim)
-            .collect();
+        let mut stopped: Vec<usize> = (0..self.map.len()).filter(|&i| self.map[i].0 == victim).collect();
+        let mut rest: Vec<usize> = (0..self.map.len()).filter(|&i| self.map[i].0 != victim).collect();
         rest.shuffle(rng);
         for &i in rest.iter().take(want.saturating_sub(stopped.len())) {
             let (k, l) = self.kid(i);
@@ -292,11 +253,7 @@ impl Driver for MultiDriver {
         let mut m = Mem::default();
         for k in self.kids.0.iter_mut().filter(|k| k.alive) {
             let line = k.ask("stats")?;
-            let v: Vec<u64> = line
-                .split(' ')
-                .skip(1)
-                .filter_map(|x| x.parse().ok())
-                .collect();
+            let v: Vec<u64> = line.split(' ').skip(1).filter_map(|x| x.parse().ok()).collect();
             let [rss, hwm, base, fds, conns, reqs] = v[..] else {
                 return Err(format!("bad stats reply `{line}`"));
             };
@@ -362,23 +319,9 @@ pub fn child_main(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-fn command(
-    nodes: &[Node],
-    w: &[&str],
-    baseline: u64,
-    fds: &crate::FdMonitor,
-) -> Result<String, String> {
-    let node = |s: &str| {
-        s.parse::<usize>()
-            .ok()
-            .and_then(|i| nodes.get(i))
-            .ok_or(format!("no peer `{s}`"))
-    };
-    let arg = |i: usize| {
-        w.get(i)
-            .copied()
-            .ok_or(format!("`{}` needs more arguments", w[0]))
-    };
+fn command(nodes: &[Node], w: &[&str], baseline: u64, fds: &crate::FdMonitor) -> Result<String, String> {
+    let node = |s: &str| s.parse::<usize>().ok().and_then(|i| nodes.get(i)).ok_or(format!("no peer `{s}`"));
+    let arg = |i: usize| w.get(i).copied().ok_or(format!("`{}` needs more arguments", w[0]));
     let t = Instant::now();
     let us = |t: Instant| t.elapsed().as_micros();
     match w.first().copied().unwrap_or("") {
@@ -386,10 +329,8 @@ fn command(
             let ip: IpAddr = arg(1)?.parse().map_err(|_| "bad ip")?;
             let port: u16 = arg(2)?.parse().map_err(|_| "bad port")?;
             let skip = usize::from(arg(3)? == "1");
-            let failed = nodes[skip..]
-                .iter()
-                .filter(|n| n.connect(ip, port).and_then(|_| n.bootstrap()).is_err())
-                .count();
+            let failed =
+                nodes[skip..].iter().filter(|n| n.connect(ip, port).and_then(|_| n.bootstrap()).is_err()).count();
             Ok(format!("ok {failed}"))
         }
         "set" => {
@@ -411,12 +352,7 @@ fn command(
         }
         "nsset" => {
             let n = node(arg(1)?)?;
-            let (s, p, k, v) = (
-                unhex32(arg(2)?)?,
-                unhex32(arg(3)?)?,
-                unhex32(arg(4)?)?,
-                unhex32(arg(5)?)?,
-            );
+            let (s, p, k, v) = (unhex32(arg(2)?)?, unhex32(arg(3)?)?, unhex32(arg(4)?)?, unhex32(arg(5)?)?);
             let t = Instant::now();
             Ok(match n.namespace_set(&s, &p, &k, &v) {
                 Ok(_) => format!("ok {}", us(t)),

@@ -36,10 +36,7 @@ pub fn main(args: &Args) -> Result<(), String> {
     if n < 2 * K || lookups == 0 {
         return Err(format!("need --peers >= {} and --lookups >= 1", 2 * K));
     }
-    println!(
-        "simulated network: {n} peers, {lookups} lookups, seed {seed}, tables by {tables}; {}",
-        crate::machine()
-    );
+    println!("simulated network: {n} peers, {lookups} lookups, seed {seed}, tables by {tables}; {}", crate::machine());
     let base = crate::proc_status_bytes("VmRSS");
     let t = Instant::now();
     let mut sim = Sim::new(n, seed);
@@ -55,10 +52,7 @@ pub fn main(args: &Args) -> Result<(), String> {
         "bootstrap" => {
             let m0 = sim.messages;
             sim.bootstrap_all();
-            format!(
-                "bootstrap_all (every peer joins through peer 0), {} messages",
-                sim.messages - m0
-            )
+            format!("bootstrap_all (every peer joins through peer 0), {} messages", sim.messages - m0)
         }
         other => return Err(format!("--tables is fill or bootstrap, not `{other}`")),
     };
@@ -85,8 +79,7 @@ pub fn main(args: &Args) -> Result<(), String> {
     sim.advance(IDLE_WINDOW_US);
     let idle_before = sim.messages - m0;
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
-    let (mut rounds, mut sent, mut msgs, mut vtime) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut rounds, mut sent, mut msgs, mut vtime) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut peers_req, mut iam_req) = (Vec::new(), Vec::new());
     let (mut exact, mut failed) = (0usize, 0usize);
     let t = Instant::now();
@@ -95,11 +88,7 @@ pub fn main(args: &Args) -> Result<(), String> {
         let from = rng.gen_range(0..n);
         let (m0, v0, k0) = (sim.messages, sim.now, *kinds.borrow());
         match sim.run(from, Op::FindNodes { target }) {
-            OpResult::Nodes {
-                contacts,
-                rounds: r,
-                sent: s,
-            } => {
+            OpResult::Nodes { contacts, rounds: r, sent: s } => {
                 rounds.push(r as u64);
                 sent.push(s as u64);
                 msgs.push(sim.messages - m0);
@@ -141,11 +130,7 @@ pub fn main(args: &Args) -> Result<(), String> {
             row("requests sent", &sent, "requests"),
             row("messages", &msgs, "requests + replies, all kinds"),
             row("  `peers` requests", &peers_req, "delivered"),
-            row(
-                "  `iam` requests",
-                &iam_req,
-                "delivered (introductions, pings)",
-            ),
+            row("  `iam` requests", &iam_req, "delivered (introductions, pings)"),
             row("virtual time", &vtime, "µs (100 µs per message)"),
             row("routing table", &contacts, "contacts (per peer)"),
         ],
@@ -155,13 +140,19 @@ pub fn main(args: &Args) -> Result<(), String> {
         ("lookups", format!("{lookups}, {failed} failed")),
         (
             "idle traffic per 100 ms virtual",
-            format!("{idle_before} messages before the lookups; after: {} ({idle_iam} `iam` requests in all)", idle_after.join(", ")),
+            format!(
+                "{idle_before} messages before the lookups; after: {} ({idle_iam} `iam` requests in all)",
+                idle_after.join(", ")
+            ),
         ),
         ("accuracy", format!("{:.1}% found exactly the {K} true nearest", 100.0 * exact as f64 / lookups as f64)),
         ("tables", how),
         ("build time", format!("{:.2} s", build.as_secs_f64())),
         ("lookup time", format!("{:.2} s ({:.0} lookups/s)", run.as_secs_f64(), lookups as f64 / run.as_secs_f64())),
-        ("memory per simulated peer", format!("{} KiB (RSS growth {:.1} MiB / {n})", kib(mem / n as u64), mem as f64 / 1048576.0)),
+        (
+            "memory per simulated peer",
+            format!("{} KiB (RSS growth {:.1} MiB / {n})", kib(mem / n as u64), mem as f64 / 1048576.0),
+        ),
         ("peak RSS of the process", format!("{:.1} MiB", crate::proc_status_bytes("VmHWM") as f64 / 1048576.0)),
     ]);
     let p99 = pct_u64(&rounds, 0.99);
@@ -176,11 +167,7 @@ pub fn main(args: &Args) -> Result<(), String> {
 
 /// The K nearest uids to `target` except `me`, nearest first (what a lookup should return).
 fn nearest(uids: &[Id], target: &Id, me: Id) -> Vec<Id> {
-    let mut d: Vec<(Id, Id)> = uids
-        .iter()
-        .filter(|u| **u != me)
-        .map(|u| (u.distance(target), *u))
-        .collect();
+    let mut d: Vec<(Id, Id)> = uids.iter().filter(|u| **u != me).map(|u| (u.distance(target), *u)).collect();
     let k = K.min(d.len());
     if k < d.len() {
         d.select_nth_unstable(k);
@@ -227,8 +214,5 @@ fn prefix_range(sorted: &[(Id, usize)], id: &Id, bits: usize) -> (usize, usize) 
         low.0[bit / 8] &= !m;
         high.0[bit / 8] |= m;
     }
-    (
-        sorted.partition_point(|(u, _)| *u < low),
-        sorted.partition_point(|(u, _)| *u <= high),
-    )
+    (sorted.partition_point(|(u, _)| *u < low), sorted.partition_point(|(u, _)| *u <= high))
 }

@@ -45,14 +45,8 @@ pub trait Driver {
     fn bootstrap(&mut self) -> Result<usize, String>;
     fn set(&mut self, i: usize, value: &[u8]) -> Timed<Id>;
     fn get(&mut self, i: usize, key: &Id) -> Timed<Option<Vec<u8>>>;
-    fn ns_set(
-        &mut self,
-        i: usize,
-        secret: &[u8; 32],
-        public: &[u8; 32],
-        key: &[u8; 32],
-        value: &[u8; 32],
-    ) -> Timed<()>;
+    fn ns_set(&mut self, i: usize, secret: &[u8; 32], public: &[u8; 32], key: &[u8; 32], value: &[u8; 32])
+        -> Timed<()>;
     fn ns_ref(&mut self, i: usize, public: &[u8; 32], key: &[u8; 32]) -> Timed<Option<[u8; 32]>>;
     /// Stop `share` of the peers abruptly; which ones.
     fn stop(&mut self, rng: &mut StdRng, share: f64) -> Result<Vec<usize>, String>;
@@ -83,22 +77,12 @@ pub fn main(args: &Args) -> Result<(), String> {
         other => return Err(format!("--api is rust or c, not `{other}`")),
     };
     let started = t.elapsed();
-    println!(
-        "W1, {} peers, {} API, seed {seed}, values of {vsize} bytes; {}",
-        n,
-        api,
-        crate::machine()
-    );
+    println!("W1, {} peers, {} API, seed {seed}, values of {vsize} bytes; {}", n, api, crate::machine());
     run(&mut *d, &mut rng, vsize, started)
 }
 
 /// Run W1 on `d` and print its tables.
-pub fn run(
-    d: &mut dyn Driver,
-    rng: &mut StdRng,
-    vsize: usize,
-    started: Duration,
-) -> Result<(), String> {
+pub fn run(d: &mut dyn Driver, rng: &mut StdRng, vsize: usize, started: Duration) -> Result<(), String> {
     let n = d.len();
     let wall = Instant::now();
     // Peers with empty tables and no connection yet: the fixed cost of a peer.
@@ -155,11 +139,7 @@ pub fn run(
     r.requests = Some(r1 - r0);
     phases.push(r);
 
-    let (mut nss, mut nsr, mut pair) = (
-        Phase::new("ns set"),
-        Phase::new("ns ref"),
-        Phase::new("ns set+ref"),
-    );
+    let (mut nss, mut nsr, mut pair) = (Phase::new("ns set"), Phase::new("ns ref"), Phase::new("ns set+ref"));
     for _ in 0..NS_PAIRS {
         let (secret, public) = peer::sign::keypair(rng);
         let key: [u8; 32] = rng.gen();
@@ -202,42 +182,22 @@ pub fn run(
     let wall = wall.elapsed() + started;
 
     println!();
-    table(
-        &PHASE_HEADER,
-        &phases.iter().map(Phase::row).collect::<Vec<_>>(),
-    );
+    table(&PHASE_HEADER, &phases.iter().map(Phase::row).collect::<Vec<_>>());
     println!();
     let per = |b: u64| kib(b / n as u64);
     facts(&[
         ("peers", format!("{n} ({})", d.describe())),
         ("start peers", format!("{} ms", ms(started))),
-        (
-            "bootstrap (connect + bootstrap, all)",
-            format!("{} ms, {boot_failed} failed", ms(boot)),
-        ),
+        ("bootstrap (connect + bootstrap, all)", format!("{} ms, {boot_failed} failed", ms(boot))),
         (
             "stop 30% of peers",
-            format!(
-                "{} stopped in {} ms, then {} s wait",
-                stopped.len(),
-                ms(stop_time),
-                CHURN_WAIT.as_secs()
-            ),
+            format!("{} stopped in {} ms, then {} s wait", stopped.len(), ms(stop_time), CHURN_WAIT.as_secs()),
         ),
-        (
-            "wall time (whole run)",
-            format!("{:.2} s", wall.as_secs_f64()),
-        ),
-        (
-            "CPU time (user + system)",
-            format!("{:.2} s", cpu.as_secs_f64()),
-        ),
+        ("wall time (whole run)", format!("{:.2} s", wall.as_secs_f64())),
+        ("CPU time (user + system)", format!("{:.2} s", cpu.as_secs_f64())),
         (
             "RSS per peer before bootstrap",
-            format!(
-                "{} KiB net, no connections yet",
-                per(fresh.rss.saturating_sub(fresh.baseline))
-            ),
+            format!("{} KiB net, no connections yet", per(fresh.rss.saturating_sub(fresh.baseline))),
         ),
         (
             "RSS per idle peer (after bootstrap)",
@@ -250,37 +210,20 @@ pub fn run(
         ),
         (
             "peak RSS per peer (VmHWM)",
-            format!(
-                "{} KiB net, {} KiB gross",
-                per(peak.hwm.saturating_sub(idle.baseline)),
-                per(peak.hwm)
-            ),
+            format!("{} KiB net, {} KiB gross", per(peak.hwm.saturating_sub(idle.baseline)), per(peak.hwm)),
         ),
-        (
-            "open fds, peak of a process",
-            format!("{} (limit {})", peak.fds, crate::raise_nofile()),
-        ),
+        ("open fds, peak of a process", format!("{} (limit {})", peak.fds, crate::raise_nofile())),
         (
             "open connections, both ends, most seen",
             format!("{} ({} when idle after bootstrap)", peak.conns, idle.conns),
         ),
     ]);
     println!();
-    targets(
-        &phases,
-        idle.rss.saturating_sub(idle.baseline) / n as u64,
-        n,
-    );
+    targets(&phases, idle.rss.saturating_sub(idle.baseline) / n as u64, n);
     Ok(())
 }
 
-fn refs(
-    d: &mut dyn Driver,
-    rng: &mut StdRng,
-    name: &str,
-    stored: &[(usize, Id, Vec<u8>)],
-    live: &[usize],
-) -> Phase {
+fn refs(d: &mut dyn Driver, rng: &mut StdRng, name: &str, stored: &[(usize, Id, Vec<u8>)], live: &[usize]) -> Phase {
     let mut p = Phase::new(name);
     for (setter, key, value) in stored {
         let from = loop {
@@ -328,86 +271,29 @@ fn targets(phases: &[Phase], idle_per_peer: u64, n: usize) {
     let get = |name: &str| phases.iter().find(|p| p.name == name).expect("phase");
     let ok_pct = |p: &Phase| 100.0 * p.ok as f64 / p.ops.max(1) as f64;
     let msf = |d: Duration| d.as_secs_f64() * 1000.0;
-    let (r, s, c, pair, miss) = (
-        get("ref"),
-        get("set"),
-        get("ref after churn"),
-        get("ns set+ref"),
-        get("missing key"),
-    );
+    let (r, s, c, pair, miss) = (get("ref"), get("set"), get("ref after churn"), get("ns set+ref"), get("missing key"));
     let rows: Vec<(&str, &str, bool, String)> = vec![
-        (
-            "ref found",
-            "100 %",
-            ok_pct(r) >= 100.0,
-            format!("{:.1} %", ok_pct(r)),
-        ),
-        (
-            "ref p50",
-            "<= 0.5 ms",
-            msf(r.pct(0.5)) <= 0.5,
-            ms(r.pct(0.5)),
-        ),
-        (
-            "ref p99",
-            "<= 2 ms",
-            msf(r.pct(0.99)) <= 2.0,
-            ms(r.pct(0.99)),
-        ),
-        (
-            "set p50",
-            "<= 0.75 ms",
-            msf(s.pct(0.5)) <= 0.75,
-            ms(s.pct(0.5)),
-        ),
-        (
-            "ns set+ref p50",
-            "<= 2 ms",
-            msf(pair.pct(0.5)) <= 2.0,
-            ms(pair.pct(0.5)),
-        ),
+        ("ref found", "100 %", ok_pct(r) >= 100.0, format!("{:.1} %", ok_pct(r))),
+        ("ref p50", "<= 0.5 ms", msf(r.pct(0.5)) <= 0.5, ms(r.pct(0.5))),
+        ("ref p99", "<= 2 ms", msf(r.pct(0.99)) <= 2.0, ms(r.pct(0.99))),
+        ("set p50", "<= 0.75 ms", msf(s.pct(0.5)) <= 0.75, ms(s.pct(0.5))),
+        ("ns set+ref p50", "<= 2 ms", msf(pair.pct(0.5)) <= 2.0, ms(pair.pct(0.5))),
         (
             "missing key",
             "<= 1 ms, not found",
             msf(miss.pct(1.0)) <= 1.0 && miss.ok == 1,
-            format!(
-                "{} ms{}",
-                ms(miss.pct(1.0)),
-                if miss.ok == 1 { "" } else { ", WRONG ANSWER" }
-            ),
+            format!("{} ms{}", ms(miss.pct(1.0)), if miss.ok == 1 { "" } else { ", WRONG ANSWER" }),
         ),
-        (
-            "ref after churn ok",
-            ">= 99.5 %",
-            ok_pct(c) >= 99.5,
-            format!("{:.1} %", ok_pct(c)),
-        ),
-        (
-            "ref after churn p99",
-            "<= 5 ms",
-            msf(c.pct(0.99)) <= 5.0,
-            ms(c.pct(0.99)),
-        ),
-        (
-            "RSS per idle peer",
-            "<= 96 KiB",
-            idle_per_peer <= 96 * 1024,
-            format!("{} KiB", kib(idle_per_peer)),
-        ),
+        ("ref after churn ok", ">= 99.5 %", ok_pct(c) >= 99.5, format!("{:.1} %", ok_pct(c))),
+        ("ref after churn p99", "<= 5 ms", msf(c.pct(0.99)) <= 5.0, ms(c.pct(0.99))),
+        ("RSS per idle peer", "<= 96 KiB", idle_per_peer <= 96 * 1024, format!("{} KiB", kib(idle_per_peer))),
     ];
     println!("targets (the issue's, set for N = 300; this run has N = {n}):");
     table(
         &["target", "wanted", "measured", "met"],
         &rows
             .into_iter()
-            .map(|(t, w, met, m)| {
-                vec![
-                    t.into(),
-                    w.into(),
-                    m,
-                    if met { "yes".into() } else { "NO".into() },
-                ]
-            })
+            .map(|(t, w, met, m)| vec![t.into(), w.into(), m, if met { "yes".into() } else { "NO".into() }])
             .collect::<Vec<_>>(),
     );
 }

@@ -1,7 +1,9 @@
 //! The safe reader (SPEC 2): `Reader`, the cursor the message codec parses with, and
 //! `read_datum` on top of it, with the fast path for canonically written bytevectors.
 
-use super::{classify, ends_token, int_limbs, is_ws, limbs_to_be, Datum, Integer, Limbs, ReadError, Token, CLASS, TOKEN};
+use super::{
+    classify, ends_token, int_limbs, is_ws, limbs_to_be, Datum, Integer, Limbs, ReadError, Token, CLASS, TOKEN,
+};
 use crate::consts::{MAX_DATUM_DEPTH, MAX_DATUM_ELEMENTS};
 
 /// Read exactly one datum; only whitespace may follow it.
@@ -324,7 +326,8 @@ impl<'a> Reader<'a> {
         self.skip_ws();
         let start = self.pos;
         let v = self.bytevector(N)?;
-        <[u8; N]>::try_from(v.as_slice()).map_err(|_| ReadError { reason: "bytevector has the wrong length", offset: start })
+        <[u8; N]>::try_from(v.as_slice())
+            .map_err(|_| ReadError { reason: "bytevector has the wrong length", offset: start })
     }
 
     fn bytevector_into(&mut self, max: usize, guess: usize, out: &mut Vec<u8>) -> Result<(), ReadError> {
@@ -508,7 +511,10 @@ mod tests {
         assert_eq!(read_datum(b"#x100").unwrap(), Datum::Int(Integer::from_u64(256)));
         let mut k = [0; 32];
         k[31] = 16;
-        assert_eq!(crate::wire::decode_request(b"#(ref #x10)").unwrap(), crate::wire::Request::Ref { key: crate::id::Id(k) });
+        assert_eq!(
+            crate::wire::decode_request(b"#(ref #x10)").unwrap(),
+            crate::wire::Request::Ref { key: crate::id::Id(k) }
+        );
         for bad in [&b"#u8(#x100)"[..], b"#xZZ", b"#x", b"#q1", b"#u8(#x-1)"] {
             assert!(read_datum(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
@@ -543,7 +549,12 @@ mod tests {
         assert_eq!(rd("#u8(+1 007 0)").unwrap(), Datum::Bytes(vec![1, 7, 0]));
         assert_eq!(
             rd("\n#( a \"x\"#t #() )\r\n").unwrap(),
-            Datum::Vector(vec![Datum::Sym("a".into()), Datum::Str("x".into()), Datum::Bool(true), Datum::Vector(vec![])])
+            Datum::Vector(vec![
+                Datum::Sym("a".into()),
+                Datum::Str("x".into()),
+                Datum::Bool(true),
+                Datum::Vector(vec![])
+            ])
         );
         assert_eq!(rd(r#""q\"b\\n\n\t\r\a\x41;\x3bb;é""#).unwrap(), Datum::Str("q\"b\\n\n\t\r\x07A\u{3bb}é".into()));
         assert_eq!(rd("\"a\\  \n  b\"").unwrap(), Datum::Str("ab".into()));

@@ -13,7 +13,10 @@ pub fn write_datum(d: &Datum, out: &mut Vec<u8>) {
         }
         Datum::Str(s) => write_escaped(s, b'"', out),
         Datum::Sym(s) => {
-            if !s.is_empty() && s.bytes().all(|c| CLASS[c as usize] == TOKEN) && matches!(classify(s.as_bytes()), Ok(Token::Sym)) {
+            if !s.is_empty()
+                && s.bytes().all(|c| CLASS[c as usize] == TOKEN)
+                && matches!(classify(s.as_bytes()), Ok(Token::Sym))
+            {
                 out.extend_from_slice(s.as_bytes());
             } else {
                 write_escaped(s, b'|', out);
