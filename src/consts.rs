@@ -4,9 +4,11 @@
 pub const K: usize = 20;
 /// Requests a lookup keeps in flight at once (SPEC 1).
 pub const ALPHA: usize = 3;
-/// Default and allowed range of a peer's replication factor (SPEC 1).
+/// Default replication factor: how many of the nearest peers hold each record.
 pub const DEFAULT_REPLICATION: u32 = 5;
+/// Smallest replication factor a peer accepts.
 pub const MIN_REPLICATION: u32 = 5;
+/// Largest replication factor a peer accepts (the global maximum, K).
 pub const MAX_REPLICATION: u32 = 20;
 /// Length of a uid, key, public key.
 pub const ID_LEN: usize = 32;
@@ -49,16 +51,18 @@ pub const MAX_BAG_ENTRIES_TOTAL: usize = 100_000;
 pub const MAX_PUBLISHERS_PER_ENTRY: usize = 1_000;
 /// Entries a `bag` reply carries at most.
 pub const MAX_BAG_REPLY: usize = 20;
-/// Values one peer stores at most, and their total bytes at most.
+/// Values one peer stores at most.
 pub const MAX_VALUES: usize = 100_000;
+/// Total bytes of the values one peer stores at most.
 pub const MAX_VALUE_BYTES_TOTAL: usize = 512 * 1024 * 1024;
 /// Namespace records one peer stores at most.
 pub const MAX_NAMESPACE_RECORDS: usize = 100_000;
 /// A full bucket pings its oldest contact for a newcomer only when that contact has not
 /// been heard from for this long (microseconds); a recently heard contact is alive.
 pub const PING_STALE_US: u64 = 60_000_000;
-/// Reader limits (SPEC 2): nesting depth, elements of one vector or bytevector,
-/// digits of one integer.
+/// Reader limit (PROTOCOL.md §2): nesting depth of vectors.
 pub const MAX_DATUM_DEPTH: usize = 8;
+/// Reader limit: elements of one vector or bytevector.
 pub const MAX_DATUM_ELEMENTS: usize = MAX_MESSAGE;
+/// Reader limit: digits of one integer (a 256-bit identifier has 78).
 pub const MAX_INTEGER_DIGITS: usize = 80;

@@ -9,8 +9,10 @@ use std::fmt;
 pub struct Id(pub [u8; ID_LEN]);
 
 impl Id {
+    /// All zero bits.
     pub const ZERO: Id = Id([0; ID_LEN]);
 
+    /// The id in `b`, if it is exactly 32 bytes long.
     pub fn from_slice(b: &[u8]) -> Option<Id> {
         <[u8; ID_LEN]>::try_from(b).ok().map(Id)
     }
@@ -29,6 +31,7 @@ impl Id {
         Id(h.finalize().into())
     }
 
+    /// A uniformly random id.
     pub fn random<R: rand::RngCore + ?Sized>(rng: &mut R) -> Id {
         let mut b = [0u8; ID_LEN];
         rng.fill_bytes(&mut b);
@@ -120,7 +123,10 @@ mod tests {
 /// (all zero for a peer on a program-supplied transport, which has none).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Contact {
+    /// Its uid.
     pub id: Id,
+    /// Where it listens.
     pub addr: std::net::SocketAddr,
+    /// Its Noise static public key.
     pub static_key: [u8; 32],
 }

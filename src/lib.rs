@@ -1,24 +1,61 @@
 //! libpeer: a Kademlia-style peer-to-peer network over encrypted TCP, with content-addressed
-//! values, bags and signed namespaces. See README.md and ../shared/SPEC.md.
+//! values, bags and signed namespaces. `docs/PROTOCOL.md` describes the protocol, README.md
+//! the decisions and the C and Scheme interfaces.
 //!
-//! Module map: `wire` (datum codec, framing), `id` (identifiers, XOR metric), `routing`
-//! (buckets), `lookup` (iterative query state), `store` (what a peer keeps), `core` (the pure
-//! protocol state machine), `net` (mio event loop, Noise connections), `ext` (a
-//! program-supplied transport), `node` (the blocking API), `ffi` (the C boundary).
+//! The Rust API is [`Node`], a blocking handle to a peer running on its own thread:
+//!
+//! ```no_run
+//! use peer::{Id, Node};
+//! let a = Node::new(Id::random(&mut rand::rngs::OsRng), "127.0.0.1".parse().unwrap(), 0, 5)?;
+//! let b = Node::new(Id::random(&mut rand::rngs::OsRng), "127.0.0.1".parse().unwrap(), 0, 5)?;
+//! b.connect(a.addr().ip(), a.port())?;
+//! let key = b.set(b"hello")?;
+//! assert_eq!(a.get(&key)?.as_deref(), Some(&b"hello"[..]));
+//! # Ok::<(), peer::Error>(())
+//! ```
+//!
+//! Module map, each depending only on those above it:
+//!
+//! | module | owns |
+//! |---|---|
+//! | `consts`, `error`, `id`, `sign` | limits, errors and status codes, identifiers, namespace signatures |
+//! | `wire` | the datum reader/writer, messages and their text, framing |
+//! | `store` | what a peer holds for others: values, bags, namespace records |
+//! | `core` | the protocol as a pure state machine: routing, lookups, tasks, serving |
+//! | `net` | the mio event loop: TCP connections, Noise, records |
+//! | `node` | the blocking API and the two drivers (TCP, program-supplied transport) |
+//! | `ffi` | the C ABI and nothing else |
+//! | `sim` | many cores on a virtual clock (feature `sim`, for tests and the benchmark) |
+//!
+//! With the `sim` feature the internal layers (`core`, `net`, `store`, `wire`, `ffi`) are
+//! public too, for the tests and `peer-bench`; they carry no stability promise.
+
+#![deny(missing_docs)]
 
 pub mod consts;
-pub mod core;
-pub mod error;
-pub mod ffi;
-pub mod id;
-pub mod lookup;
-pub mod net;
-pub mod node;
-pub mod routing;
+#[allow(missing_docs)] // documented by the status-table change being merged
+mod error;
+mod id;
+mod node;
 pub mod sign;
+
+/// The internal layers: public only with the `sim` feature (tests and the benchmark).
+macro_rules! internal {
+    ($($name:ident),* $(,)?) => {$(
+        #[cfg(feature = "sim")]
+        #[doc(hidden)]
+        pub mod $name;
+        // Without the feature, what only the simulator and the tests reach is unused.
+        #[cfg(not(feature = "sim"))]
+        #[allow(dead_code)]
+        mod $name;
+    )*};
+}
+internal!(core, ffi, net, store, wire);
+
+#[cfg(feature = "sim")]
+#[doc(hidden)]
 pub mod sim;
-pub mod store;
-pub mod wire;
 
 pub use consts::MAX_VALUE_SIZE;
 pub use error::{Error, Result};

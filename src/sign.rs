@@ -1,9 +1,15 @@
 //! Ed25519 for namespaces: the signed bytes of SPEC 4, signing and verification.
 
+use crate::id::Id;
 use crate::wire::NamespaceRecord;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
 const DOMAIN: &[u8] = b"peer-namespace-v1";
+
+/// Where a namespace record lives: SHA-256(public-key || key).
+pub fn ns_target(public_key: &[u8; 32], key: &[u8; 32]) -> Id {
+    Id::hash_parts(&[public_key, key])
+}
 
 /// `"peer-namespace-v1" || key || seq (u64 big-endian) || value`
 pub fn signed_bytes(key: &[u8; 32], seq: u64, value: &[u8; 32]) -> [u8; 17 + 32 + 8 + 32] {
@@ -21,6 +27,7 @@ pub fn keypair<R: rand::RngCore + rand::CryptoRng>(rng: &mut R) -> ([u8; 32], [u
     (sk.to_bytes(), sk.verifying_key().to_bytes())
 }
 
+/// The public key of an Ed25519 secret key.
 pub fn public_of(secret: &[u8; 32]) -> [u8; 32] {
     SigningKey::from_bytes(secret).verifying_key().to_bytes()
 }

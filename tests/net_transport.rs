@@ -3,9 +3,9 @@
 //! ciphertext-only wire, and the memory an idle connection holds.
 
 use peer::consts::{MAX_IN_FLIGHT_PER_CONNECTION, MAX_OUTBOUND_CONNECTIONS, MAX_VALUE_SIZE};
-use peer::id::Id;
 use peer::net::{ConnId, Net, NetConfig, NetEvent};
 use peer::wire::{Reply, Request};
+use peer::Id;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io::{Read, Write};
@@ -58,7 +58,7 @@ fn ref_req(i: u32) -> Request {
 fn answer(r: &Request) -> Reply {
     match r {
         Request::Set { value } => Reply::Value(value.clone()),
-        Request::Ref { key } => Reply::Value(key.0.to_vec()),
+        Request::Ref { key } => Reply::Value(key.0[..].into()),
         _ => Reply::Bool(true),
     }
 }
@@ -151,7 +151,7 @@ fn expect_value(e: NetEvent, token: u64, value: &[u8], server: [u8; 32]) {
     match e {
         NetEvent::Reply { token: t, reply: Reply::Value(v), remote_static } => {
             assert_eq!(t, token);
-            assert!(v == value, "reply {token} differs ({} bytes vs {})", v.len(), value.len());
+            assert!(*v == *value, "reply {token} differs ({} bytes vs {})", v.len(), value.len());
             assert_eq!(remote_static, server);
         }
         other => panic!("expected the reply to {token}, got {:?}", other),
@@ -247,7 +247,7 @@ fn pipelining_100_requests_in_order() {
     assert_eq!(got.len(), 100);
     for (i, (token, v)) in got.iter().enumerate() {
         assert_eq!(*token, i as u64, "replies matched in order");
-        assert_eq!(*v, key_of(i as u32));
+        assert_eq!(**v, *key_of(i as u32));
     }
     assert_eq!(c.open_connections(), 1);
     let log = server.finish();
@@ -260,7 +260,7 @@ fn largest_value_crosses_intact() {
     let server = Server::spawn(51, true, |_| {});
     // Three-digit bytes almost everywhere: the frames are close to 1 MiB.
     let value: Vec<u8> = (0..MAX_VALUE_SIZE).map(|i| 200 + (i * 7 % 56) as u8).collect();
-    let set = Request::Set { value: value.clone() };
+    let set = Request::Set { value: value.clone().into() };
     // XX: the first request is split between message 3 and transport messages.
     let mut c = new_net(52);
     expect_value(call(&mut c, 1, server.addr, None, &set), 1, &value, server.public);
@@ -401,7 +401,7 @@ fn hostile_clients_are_closed_others_served() {
     let mut plain = vec![0u8; 65535];
     let n = ts.read_message(&rec, &mut plain).unwrap();
     let reply = peer::wire::decode_reply(&plain[4..n]).unwrap();
-    assert_eq!(reply, Reply::Value(key_of(7)));
+    assert_eq!(reply, Reply::Value(key_of(7).into()));
     drop(r);
     check_good(&mut good);
     let log = server.finish();
@@ -597,7 +597,7 @@ fn the_wire_is_encrypted() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let relay = relay(listener, server.addr, 2, seen.clone());
     let pattern: Vec<u8> = (0..4096u32).map(|i| (i * 31 % 251) as u8 ^ 0x5a).collect();
-    let set = Request::Set { value: pattern.clone() };
+    let set = Request::Set { value: pattern.clone().into() };
     // XX through the relay, then IK through it.
     let mut a = new_net(92);
     expect_value(call(&mut a, 1, via, None, &set), 1, &pattern, server.public);

@@ -7,7 +7,6 @@ use peer::sim::Sim;
 use peer::wire::{Reply, Request};
 use peer::{sign, BagKind, Id};
 use rand::{Rng, SeedableRng};
-use std::sync::Arc;
 
 fn values(r: OpResult) -> Vec<[u8; 32]> {
     match r {
@@ -113,7 +112,7 @@ fn namespaces_overwrite_refuse_rollback_forgery_and_converge() {
     assert_eq!(sim.run(902, Op::NamespaceRef { public_key: public, key, pin: Some(s1) }), OpResult::Record(None));
 
     // Replaying the old record (seq 100) to the holders is refused (rollback).
-    let target = peer::core::ns_target(&public, &key);
+    let target = peer::sign::ns_target(&public, &key);
     let holders: Vec<usize> =
         sim.true_nearest(&target, 5).iter().map(|id| (0..1000).find(|&i| sim.peers[i].uid() == *id).unwrap()).collect();
     let old = sign::sign(&secret, public, key, [1; 32], 100);
@@ -168,17 +167,17 @@ fn namespaces_overwrite_refuse_rollback_forgery_and_converge() {
 fn a_value_that_does_not_hash_to_its_key_is_discarded() {
     let mut sim = network(200, 61);
     let value = b"the real value".to_vec();
-    let key = match sim.run(5, Op::Set { value: Arc::new(value.clone()) }) {
+    let key = match sim.run(5, Op::Set { value: value.clone().into() }) {
         OpResult::Key(k) => k,
         other => panic!("{other:?}"),
     };
     // Every peer that is asked for the key answers a forged value first.
     let liars: Vec<usize> = (0..200).filter(|i| i % 2 == 0).collect();
     sim.tamper = Some(Box::new(move |peer, req, reply| match req {
-        Request::Ref { .. } if liars.contains(&peer) => Reply::Value(b"forged".to_vec()),
+        Request::Ref { .. } if liars.contains(&peer) => Reply::Value(b"forged"[..].into()),
         _ => reply,
     }));
     for from in [1, 3, 7, 9, 11] {
-        assert_eq!(sim.run(from, Op::Ref { key }), OpResult::Value(Some(value.clone())));
+        assert_eq!(sim.run(from, Op::Ref { key }), OpResult::Value(Some(value.clone().into())));
     }
 }

@@ -4,7 +4,6 @@ use peer::core::{Op, OpResult};
 use peer::sim::Sim;
 use peer::Id;
 use rand::{Rng, SeedableRng};
-use std::sync::Arc;
 
 fn pct(v: &mut [u32], p: f64) -> u32 {
     v.sort();
@@ -53,7 +52,7 @@ fn set_and_ref_on_a_simulated_network_with_churn() {
     for i in 0..100 {
         let value: Vec<u8> = (0..100).map(|_| rng.gen()).collect();
         let from = rng.gen_range(0..sim.len());
-        match sim.run(from, Op::Set { value: Arc::new(value.clone()) }) {
+        match sim.run(from, Op::Set { value: value.clone().into() }) {
             OpResult::Key(k) => assert_eq!(k, Id::hash(&value), "set {i}"),
             other => panic!("set {i} failed: {other:?}"),
         }
@@ -61,7 +60,7 @@ fn set_and_ref_on_a_simulated_network_with_churn() {
     }
     for (k, v) in &keys {
         let from = rng.gen_range(0..sim.len());
-        assert_eq!(sim.run(from, Op::Ref { key: *k }), OpResult::Value(Some(v.clone())));
+        assert_eq!(sim.run(from, Op::Ref { key: *k }), OpResult::Value(Some(v.clone().into())));
     }
     // A key nobody stored: "not found", in a few round trips, never by a timeout.
     let t0 = sim.now;
@@ -81,7 +80,7 @@ fn set_and_ref_on_a_simulated_network_with_churn() {
                 break f;
             }
         };
-        if sim.run(from, Op::Ref { key: *k }) == OpResult::Value(Some(v.clone())) {
+        if sim.run(from, Op::Ref { key: *k }) == OpResult::Value(Some(v.clone().into())) {
             found += 1;
         }
     }

@@ -2,10 +2,10 @@
 //! allocates in proportion to its length, and framing survives any chunking.
 
 use peer::consts::{K, MAX_BAG_REPLY};
-use peer::wire::{
-    decode_envelope, decode_message, encode_envelope, encode_message, normalize, read_datum, write_datum, write_frame,
-    BagEntry, BagKind, Datum, FrameDecoder, Integer, Message, NamespaceRecord, Reply, Request,
-};
+use peer::wire::codec::{decode_message, encode_message, normalize};
+use peer::wire::datum::{read_datum, write_datum, Datum, Integer};
+use peer::wire::frame::{write_frame, FrameDecoder};
+use peer::wire::{decode_envelope, encode_envelope, BagEntry, BagKind, Message, NamespaceRecord, Reply, Request};
 use peer::{Contact, Id};
 use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
@@ -119,7 +119,7 @@ fn arb_request() -> impl Strategy<Value = Request> {
     prop_oneof![
         (arb_id(), any::<Option<u16>>()).prop_map(|(uid, port)| Request::Iam { uid, port }),
         arb_id().prop_map(|key| Request::Peers { key }),
-        prop::collection::vec(any::<u8>(), 0..2048).prop_map(|value| Request::Set { value }),
+        prop::collection::vec(any::<u8>(), 0..2048).prop_map(|value| Request::Set { value: value.into() }),
         arb_id().prop_map(|key| Request::Ref { key }),
         (arb_id(), any::<[u8; 32]>()).prop_map(|(key, value)| Request::BagAdd { key, value }),
         (arb_kind(), arb_id()).prop_map(|(kind, key)| Request::BagQuery { kind, key }),
@@ -144,7 +144,7 @@ fn arb_reply() -> impl Strategy<Value = Reply> {
         (any::<IpAddr>(), any::<u16>(), arb_id()).prop_map(|(ip, port, uid)| Reply::Welcome { ip, port, uid }),
         prop::collection::vec(contact, 0..=K).prop_map(Reply::Peers),
         any::<bool>().prop_map(Reply::Bool),
-        prop::collection::vec(any::<u8>(), 0..2048).prop_map(Reply::Value),
+        prop::collection::vec(any::<u8>(), 0..2048).prop_map(|v| Reply::Value(v.into())),
         prop::collection::vec(entry, 0..=MAX_BAG_REPLY).prop_map(Reply::Bag),
         (any::<[u8; 32]>(), arb_sig(), any::<u64>())
             .prop_map(|(value, signature, seq)| { Reply::Namespace { value, signature, seq } }),

@@ -496,7 +496,7 @@ mod tests {
         let mut stream = Vec::new();
         let mut reqs = Vec::new();
         for i in 0..n {
-            let r = if i % 2 == 0 { Request::Ref { key: Id([i; 32]) } } else { Request::Set { value: vec![i; 300] } };
+            let r = if i % 2 == 0 { Request::Ref { key: Id([i; 32]) } } else { Request::Set { value: vec![i; 300].into() } };
             let mut text = Vec::new();
             encode_request(&r, &mut text);
             stream.extend_from_slice(&(text.len() as u32).to_be_bytes());

@@ -22,9 +22,9 @@ use crate::consts;
 use crate::id::Id;
 use crate::sign;
 use crate::wire::{BagEntry, BagKind, NamespaceRecord};
-use bags::{below, top, Bag, Entry, IndexKey, Rank};
-use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, HashMap};
+use bags::{BagLimits, Bags};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Why a namespace record was refused.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -37,8 +37,9 @@ pub enum NamespaceRefusal {
 
 pub trait Store: Send {
     /// Store `value` under `key` (the caller checked key == SHA-256(value)). False when full.
-    fn put_value(&mut self, key: Id, value: Vec<u8>, now: u64) -> bool;
-    fn get_value(&self, key: &Id) -> Option<Vec<u8>>;
+    fn put_value(&mut self, key: Id, value: Arc<[u8]>, now: u64) -> bool;
+    /// The value stored under `key` (shared, not copied).
+    fn get_value(&self, key: &Id) -> Option<Arc<[u8]>>;
     /// Record that `publisher` published `value` in the bag `key` at `now`. False when the
     /// entry could not be kept (bag and total bounds, after evicting what they allow).
     fn bag_add(&mut self, key: Id, value: [u8; 32], publisher: [u8; 32], now: u64) -> bool;
@@ -89,7 +90,7 @@ impl Default for Limits {
 }
 
 struct StoredValue {
-    bytes: Vec<u8>,
+    bytes: Arc<[u8]>,
     /// For the later expiry/republish of values.
     #[allow(dead_code)]
     stored_at: u64,
@@ -110,11 +111,7 @@ pub struct MemStore {
     now: u64,
     values: HashMap<Id, StoredValue>,
     value_bytes: usize,
-    bags: HashMap<Id, Bag>,
-    bag_entries: usize,
-    index: BTreeSet<IndexKey>,
-    /// (due, key, value): min-heap of when each entry's oldest publisher expires.
-    heap: BinaryHeap<Reverse<(u64, Id, [u8; 32])>>,
+    bags: Bags,
     namespaces: HashMap<([u8; 32], [u8; 32]), StoredRecord>,
 }
 
@@ -135,10 +132,12 @@ impl MemStore {
             now: 0,
             values: HashMap::new(),
             value_bytes: 0,
-            bags: HashMap::new(),
-            bag_entries: 0,
-            index: BTreeSet::new(),
-            heap: BinaryHeap::new(),
+            bags: Bags::new(BagLimits {
+                ttl_us: limits.bag_entry_ttl_us,
+                per_key: limits.max_bag_entries_per_key,
+                total: limits.max_bag_entries_total,
+                publishers_per_entry: limits.max_publishers_per_entry,
+            }),
             namespaces: HashMap::new(),
         }
     }
@@ -150,7 +149,7 @@ impl MemStore {
 }
 
 impl Store for MemStore {
-    fn put_value(&mut self, key: Id, value: Vec<u8>, now: u64) -> bool {
+    fn put_value(&mut self, key: Id, value: Arc<[u8]>, now: u64) -> bool {
         let now = self.tick(now);
         if self.values.contains_key(&key) {
             return true;
@@ -165,80 +164,18 @@ impl Store for MemStore {
         true
     }
 
-    fn get_value(&self, key: &Id) -> Option<Vec<u8>> {
+    fn get_value(&self, key: &Id) -> Option<Arc<[u8]>> {
         self.values.get(key).map(|v| v.bytes.clone())
     }
 
     fn bag_add(&mut self, key: Id, value: [u8; 32], publisher: [u8; 32], now: u64) -> bool {
         let now = self.tick(now);
-        self.expire_due(now);
-        let l = self.limits;
-        let republished = self.with_bag(&key, |bag| {
-            bag.update(&value, |e| e.publish(publisher, now, l.bag_entry_ttl_us, l.max_publishers_per_entry)).is_some()
-        });
-        if republished == Some(true) {
-            return true;
-        }
-        if l.max_bag_entries_per_key == 0 || l.max_bag_entries_total == 0 {
-            return false;
-        }
-        let len = self.bags.get(&key).map_or(0, |b| b.entries.len());
-        if len >= l.max_bag_entries_per_key && !self.make_room(&key, &key, now) {
-            return false;
-        }
-        if self.bag_entries >= l.max_bag_entries_total {
-            let Some(&(_, _, largest)) = self.index.iter().next_back() else {
-                return false;
-            };
-            if !self.make_room(&largest, &key, now) {
-                return false;
-            }
-        }
-        let due = now.saturating_add(l.bag_entry_ttl_us);
-        let bag =
-            self.bags.entry(key).or_insert_with(|| Bag { entries: HashMap::new(), rank: BTreeSet::new(), latest: now });
-        self.index.remove(&(bag.entries.len(), Reverse(bag.latest), key));
-        bag.insert(value, Entry::new(publisher, now, due));
-        self.index.insert((bag.entries.len(), Reverse(bag.latest), key));
-        self.bag_entries += 1;
-        self.heap.push(Reverse((due, key, value)));
-        true
+        self.bags.add(key, value, publisher, now)
     }
 
-    fn bag_query(
-        &mut self,
-        key: &Id,
-        kind: BagKind,
-        max: usize,
-        now: u64,
-        rand: &mut dyn FnMut() -> u64,
-    ) -> Vec<BagEntry> {
+    fn bag_query(&mut self, key: &Id, kind: BagKind, max: usize, now: u64, rand: &mut dyn FnMut() -> u64) -> Vec<BagEntry> {
         let now = self.tick(now);
-        self.expire_due(now);
-        let ttl = self.limits.bag_entry_ttl_us;
-        let Some(bag) = self.bags.get(key) else { return Vec::new() };
-        debug_assert!(bag.entries.values().all(|e| e.order.front().is_some_and(|&(t, _)| t.saturating_add(ttl) > now)));
-        let mut live: Vec<Rank> = match kind {
-            // Most publishers first, then newest: the rank read backwards.
-            BagKind::Popular => bag.rank.iter().rev().take(max).copied().collect(),
-            BagKind::Recent => {
-                let mut v: Vec<Rank> = bag.rank.iter().copied().collect();
-                top(&mut v, max, |&(c, t, v)| (Reverse(t), Reverse(c), v));
-                v
-            }
-            BagKind::Sample => bag.rank.iter().copied().collect(), // rank order: deterministic
-        };
-        if kind == BagKind::Sample {
-            let k = max.min(live.len());
-            for i in 0..k {
-                let j = i + below(rand, (live.len() - i) as u64) as usize;
-                live.swap(i, j);
-            }
-            live.truncate(k);
-        }
-        live.into_iter()
-            .map(|(count, latest, value)| BagEntry { value, count, seconds: (now - latest) / 1_000_000 })
-            .collect()
+        self.bags.query(key, kind, max, now, rand)
     }
 
     fn namespace_put(&mut self, r: NamespaceRecord, now: u64) -> Result<(), NamespaceRefusal> {
@@ -279,11 +216,11 @@ impl Store for MemStore {
 
     fn expire(&mut self, now: u64) {
         let now = self.tick(now);
-        self.expire_due(now);
+        self.bags.expire(now);
     }
 
     fn counts(&self) -> (usize, usize, usize, usize) {
-        (self.values.len(), self.value_bytes, self.bag_entries, self.namespaces.len())
+        (self.values.len(), self.value_bytes, self.bags.len(), self.namespaces.len())
     }
 }
 
@@ -295,14 +232,14 @@ mod tests {
     #[test]
     fn values_are_bounded_in_count_and_bytes() {
         let mut s = MemStore::with_limits(Limits { max_values: 2, max_value_bytes: 10, ..Limits::default() });
-        assert!(s.put_value(Id([1; 32]), vec![1; 4], 0));
-        assert!(s.put_value(Id([1; 32]), vec![1; 4], 1), "storing again is a no-op true");
+        assert!(s.put_value(Id([1; 32]), vec![1; 4].into(), 0));
+        assert!(s.put_value(Id([1; 32]), vec![1; 4].into(), 1), "storing again is a no-op true");
         assert_eq!(s.counts(), (1, 4, 0, 0));
-        assert!(!s.put_value(Id([2; 32]), vec![2; 7], 2), "bytes bound");
-        assert!(s.put_value(Id([2; 32]), vec![2; 6], 2));
-        assert!(!s.put_value(Id([3; 32]), vec![], 3), "count bound");
+        assert!(!s.put_value(Id([2; 32]), vec![2; 7].into(), 2), "bytes bound");
+        assert!(s.put_value(Id([2; 32]), vec![2; 6].into(), 2));
+        assert!(!s.put_value(Id([3; 32]), vec![].into(), 3), "count bound");
         assert_eq!(s.counts(), (2, 10, 0, 0));
-        assert_eq!(s.get_value(&Id([2; 32])), Some(vec![2; 6]));
+        assert_eq!(s.get_value(&Id([2; 32])).as_deref(), Some(&[2; 6][..]));
         assert_eq!(s.get_value(&Id([3; 32])), None);
     }
 
@@ -372,5 +309,18 @@ mod tests {
         assert_eq!(s.namespace_put(sign::sign(&sk, pk, [2; 32], [1; 32], 1), 0), Err(NamespaceRefusal::Full));
         assert_eq!(s.namespace_put(sign::sign(&sk, pk, [1; 32], [2; 32], 2), 0), Ok(()), "updates still fit");
         assert_eq!(s.counts().3, 1);
+    }
+    #[test]
+    fn time_never_runs_backwards() {
+        const TTL: u64 = consts::BAG_ENTRY_TTL_US;
+        let (key, value, publisher) = (Id([7; 32]), [1; 32], [0xAA; 32]);
+        let mut s = MemStore::new();
+        let mut never = || -> u64 { panic!("only sampling draws") };
+        assert!(s.bag_add(key, value, publisher, 0));
+        s.expire(TTL);
+        // A publish stamped before the store's time counts from the store's time.
+        assert!(s.bag_add(key, value, publisher, 5));
+        assert_eq!(s.bag_query(&key, BagKind::Popular, 20, 10, &mut never)[0].seconds, 0);
+        assert_eq!(s.bag_query(&key, BagKind::Popular, 20, 2 * TTL - 1, &mut never).len(), 1);
     }
 }

@@ -5,7 +5,7 @@
 //! length is checked here, so the layers above only ever see well-formed messages.
 
 use super::datum::{read_datum, write_bytevector, write_datum, write_u64, write_uint_be, Next, ReadError, Reader};
-use super::{BagEntry, BagKind, NamespaceRecord, Reply, Request, MAX_ENVELOPE};
+use super::message::{BagEntry, BagKind, NamespaceRecord, Reply, Request, MAX_ENVELOPE};
 use crate::consts::{K, MAX_BAG_REPLY, MAX_MESSAGE, MAX_VALUE_SIZE};
 use crate::id::{Contact, Id};
 use std::io::Write;
@@ -183,7 +183,7 @@ fn read_message(r: &mut Reader) -> Result<Message, ReadError> {
             Q(Request::Iam { uid, port })
         }
         "peers" => Q(Request::Peers { key: Id(r.id()?) }),
-        "set" => Q(Request::Set { value: r.bytevector(MAX_VALUE_SIZE)? }),
+        "set" => Q(Request::Set { value: r.bytevector(MAX_VALUE_SIZE)?.into() }),
         "ref" => Q(Request::Ref { key: Id(r.id()?) }),
         "bag-add" => Q(Request::BagAdd { key: Id(r.id()?), value: r.bytes_exact()? }),
         "bag-popular" => query(r, BagKind::Popular)?,
@@ -219,7 +219,7 @@ fn read_message(r: &mut Reader) -> Result<Message, ReadError> {
             }
             P(Reply::Peers(contacts))
         }
-        "value" => P(Reply::Value(r.bytevector(MAX_VALUE_SIZE)?)),
+        "value" => P(Reply::Value(r.bytevector(MAX_VALUE_SIZE)?.into())),
         "bag" => {
             let mut entries = Vec::new();
             while r.peek() != Next::Close {
@@ -356,8 +356,8 @@ mod tests {
             (Q(Request::Iam { uid: id(1), port: Some(4000) }), "#(iam 1 4000)".into()),
             (Q(Request::Iam { uid: Id::ZERO, port: None }), "#(iam 0 #f)".into()),
             (Q(Request::Peers { key: Id([0xff; 32]) }), format!("#(peers {max})")),
-            (Q(Request::Set { value: vec![1, 2, 255] }), "#(set #u8(1 2 255))".into()),
-            (Q(Request::Set { value: vec![] }), "#(set #u8())".into()),
+            (Q(Request::Set { value: vec![1, 2, 255].into() }), "#(set #u8(1 2 255))".into()),
+            (Q(Request::Set { value: vec![].into() }), "#(set #u8())".into()),
             (Q(Request::Ref { key: id(u64::MAX) }), "#(ref 18446744073709551615)".into()),
             (Q(Request::BagAdd { key: id(3), value: v32 }), format!("#(bag-add 3 {v32t})")),
             (Q(Request::BagQuery { kind: BagKind::Popular, key: id(4) }), "#(bag-popular 4)".into()),
@@ -377,7 +377,7 @@ mod tests {
             (P(Reply::Peers(vec![c1, c2])), format!(r#"#(peer #(7 "127.0.0.1" 4001 9) #({max} "::1" 65535 0))"#)),
             (P(Reply::Bool(true)), "#t".into()),
             (P(Reply::Bool(false)), "#f".into()),
-            (P(Reply::Value(vec![0, 10, 100])), "#(value #u8(0 10 100))".into()),
+            (P(Reply::Value(vec![0, 10, 100].into())), "#(value #u8(0 10 100))".into()),
             (P(Reply::Bag(vec![])), "#(bag)".into()),
             (
                 P(Reply::Bag(vec![
@@ -471,9 +471,9 @@ mod tests {
             let mut out = Vec::new();
             let v = vec![255u8; n];
             if reply {
-                encode_reply(&Reply::Value(v), &mut out)
+                encode_reply(&Reply::Value(v.into()), &mut out)
             } else {
-                encode_request(&Request::Set { value: v }, &mut out)
+                encode_request(&Request::Set { value: v.into() }, &mut out)
             }
             out
         };
@@ -482,7 +482,7 @@ mod tests {
         assert!(fits.len() <= MAX_MESSAGE);
         assert!(encode(MAX_VALUE_SIZE + 1, true).len() > MAX_MESSAGE);
         assert!(encode(MAX_VALUE_SIZE, false).len() <= MAX_MESSAGE);
-        assert_eq!(decode_reply(&fits).unwrap(), Reply::Value(vec![255; MAX_VALUE_SIZE]));
+        assert_eq!(decode_reply(&fits).unwrap(), Reply::Value(vec![255; MAX_VALUE_SIZE].into()));
         assert_eq!(MAX_VALUE_SIZE, 262_140);
         // One byte more is refused even when the text itself would fit.
         let mut set = encode(MAX_VALUE_SIZE + 1, false);
@@ -516,7 +516,7 @@ mod tests {
         // The largest message in the longest header fits MAX_ENVELOPE.
         let widest: SocketAddr = "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535".parse().unwrap();
         let mut msg = Vec::new();
-        encode_reply(&Reply::Value(vec![255; MAX_VALUE_SIZE]), &mut msg);
+        encode_reply(&Reply::Value(vec![255; MAX_VALUE_SIZE].into()), &mut msg);
         let mut env = Vec::new();
         encode_envelope(widest, &msg, &mut env);
         assert!(env.len() <= MAX_ENVELOPE);

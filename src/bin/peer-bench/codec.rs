@@ -22,7 +22,7 @@ pub fn main(args: &Args) -> Result<(), String> {
     for size in [1024, MAX_VALUE_SIZE] {
         let mut value = vec![0u8; size];
         rng.fill_bytes(&mut value);
-        let req = Request::Set { value: value.clone() };
+        let req = Request::Set { value: value.clone().into() };
         let mut text = Vec::new();
         encode_request(&req, &mut text);
         let enc = rate(budget, |out| encode_request(&req, out));
@@ -31,7 +31,7 @@ pub fn main(args: &Args) -> Result<(), String> {
         });
         rows.push(row(&format!("set, {size} B value"), text.len(), size, enc, dec));
 
-        let rep = Reply::Value(value);
+        let rep = Reply::Value(value.into());
         let mut text = Vec::new();
         encode_reply(&rep, &mut text);
         let enc = rate(budget, |out| encode_reply(&rep, out));

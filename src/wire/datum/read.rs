@@ -1,7 +1,7 @@
 //! The safe reader (SPEC 2): `Reader`, the cursor the message codec parses with, and
 //! `read_datum` on top of it, with the fast path for canonically written bytevectors.
 
-use super::{
+use super::syntax::{
     classify, ends_token, int_limbs, is_ws, limbs_to_be, Datum, Integer, Limbs, ReadError, Token, CLASS, TOKEN,
 };
 use crate::consts::{MAX_DATUM_DEPTH, MAX_DATUM_ELEMENTS};

@@ -1,5 +1,7 @@
 //! Tests spanning the reader and the writer (round trips), and the shared digit helpers.
 
+use super::syntax::*;
+use crate::consts::MAX_INTEGER_DIGITS;
 use super::*;
 
 fn rd(s: &str) -> Result<Datum, ReadError> {

@@ -1,6 +1,6 @@
 //! The writer: R7RS `write`'s text for a datum, and the digit tables behind it.
 
-use super::{classify, Datum, Token, CLASS, TOKEN};
+use super::syntax::{classify, Datum, Token, CLASS, TOKEN};
 
 /// Write `d` exactly as R7RS `write` prints it.
 pub fn write_datum(d: &Datum, out: &mut Vec<u8>) {

@@ -2,58 +2,46 @@
 //! named background thread. Each call sends a command over a channel, wakes the thread
 //! and waits on its own one-slot reply channel, so many threads may call one handle at once.
 //! The thread drives the core with one of two transports: the built-in encrypted TCP
-//! (`net`, a mio event loop) or a program-supplied one (messages in and out through
-//! `ext_push_envelope` / `ext_pop_envelope`, behind Scheme's `(peer uid recv send replication)`).
+//! (`tcp`, over the `net` event loop) or a program-supplied one (`external`: messages in and
+//! out through `ext_push_envelope` / `ext_pop_envelope`, behind Scheme's
+//! `(peer uid recv send replication)`). Arguments are checked here, once, for every caller
+//! (the C ABI only converts).
 
-use crate::consts::{MAX_EXT_OUTSTANDING, MAX_REPLICATION, MAX_VALUE_SIZE, MIN_REPLICATION};
-use crate::core::{Core, CoreConfig, Op, OpResult, Transmit};
+mod driver;
+mod external;
+mod tcp;
+
+pub use driver::Stats;
+
+use crate::consts::{MAX_REPLICATION, MAX_VALUE_SIZE, MIN_REPLICATION};
+use crate::core::{Core, CoreConfig, Op, OpResult};
 use crate::error::{Error, Result};
 use crate::id::Id;
-use crate::net::{Net, NetConfig, NetEvent};
+use crate::net::{Net, NetConfig};
 use crate::store::MemStore;
-use crate::wire::{decode_envelope, encode_envelope, encode_reply, encode_request, BagKind, Message};
-use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
+use crate::wire::BagKind;
+use crossbeam_channel::{bounded, unbounded, Sender};
+use driver::Command;
+use external::Outbox;
 use parking_lot::Mutex;
 use rand::RngCore;
-use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Counters a node keeps about itself.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Stats {
-    pub contacts: usize,
-    pub values: usize,
-    pub value_bytes: usize,
-    pub bag_entries: usize,
-    pub namespace_records: usize,
-    pub requests_sent: u64,
-    pub requests_failed: u64,
-    pub requests_received: u64,
-    pub open_connections: usize,
-}
-
-enum Command {
-    /// Boxed: a command channel's blocks hold many slots, each as large as a command.
-    Op(Box<Op>, Sender<OpResult>),
-    Stats(Sender<Stats>),
-    /// A message that arrived on the program-supplied transport.
-    Incoming(SocketAddr, Message),
-    Stop,
-}
-
 struct Shared {
     tx: Sender<Command>,
     waker: Option<Arc<mio::Waker>>,
     closed: AtomicBool,
     thread: Mutex<Option<JoinHandle<()>>>,
-    /// What an external peer wants sent: (destination, envelope).
-    outbox: Option<Receiver<(SocketAddr, Vec<u8>)>>,
+    /// What an external peer wants sent.
+    outbox: Option<Outbox>,
 }
 
+/// A handle to a running peer. Cloning is not offered: share it behind an `Arc`. Dropping
+/// it (or `close`) stops the peer and joins its thread.
 pub struct Node {
     shared: Arc<Shared>,
     uid: Id,
@@ -71,10 +59,6 @@ fn check_replication(r: u32) -> Result<()> {
 
 fn seed() -> u64 {
     rand::rngs::OsRng.next_u64()
-}
-
-fn micros(start: Instant) -> u64 {
-    start.elapsed().as_micros() as u64
 }
 
 impl Node {
@@ -100,7 +84,7 @@ impl Node {
         let thread = std::thread::Builder::new()
             .name(format!("peer-{}", addr.port()))
             .stack_size(256 * 1024) // W1 touches 24 KiB; 2 MiB per peer is address space wasted
-            .spawn(move || run_tcp(net, core, rx, start))
+            .spawn(move || tcp::run(net, core, rx, start))
             .map_err(|e| Error::Io(format!("cannot start the peer thread: {e}")))?;
         let shared = Shared {
             tx,
@@ -124,18 +108,19 @@ impl Node {
         let core = Core::new(cfg, Box::new(MemStore::new()), 0);
         let thread = std::thread::Builder::new()
             .name(format!("peer-ext-{port}"))
-            .spawn(move || run_external(core, rx, out_tx, addr, start))
+            .spawn(move || external::run(core, rx, out_tx, addr, start))
             .map_err(|e| Error::Io(format!("cannot start the peer thread: {e}")))?;
         let shared = Shared {
             tx,
             waker: None,
             closed: AtomicBool::new(false),
             thread: Mutex::new(Some(thread)),
-            outbox: Some(out_rx),
+            outbox: Some(Outbox(out_rx)),
         };
         Ok(Node { shared: Arc::new(shared), uid, addr, replication })
     }
 
+    /// The peer's uid.
     pub fn uid(&self) -> Id {
         self.uid
     }
@@ -145,14 +130,17 @@ impl Node {
         self.addr.port()
     }
 
+    /// The address the peer listens on (or its address on the program's network).
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
+    /// How many of the nearest peers hold each record this peer writes.
     pub fn replication(&self) -> u32 {
         self.replication
     }
 
+    /// True once `close` was called (later calls return `Error::Closed`).
     pub fn is_closed(&self) -> bool {
         self.shared.closed.load(Ordering::Acquire)
     }
@@ -192,7 +180,7 @@ impl Node {
         if value.len() > MAX_VALUE_SIZE {
             return Err(Error::TooLarge(value.len()));
         }
-        match self.call(Op::Set { value: Arc::new(value.to_vec()) })? {
+        match self.call(Op::Set { value: Arc::from(value) })? {
             OpResult::Key(k) => Ok(k),
             r => Err(unexpected(r)),
         }
@@ -201,11 +189,12 @@ impl Node {
     /// The value whose SHA-256 is `key`, or None when no peer has it.
     pub fn get(&self, key: &Id) -> Result<Option<Vec<u8>>> {
         match self.call(Op::Ref { key: *key })? {
-            OpResult::Value(v) => Ok(v),
+            OpResult::Value(v) => Ok(v.map(|v| v.to_vec())),
             r => Err(unexpected(r)),
         }
     }
 
+    /// Publish the 32-byte `value` in the bag `key` at the key's nearest peers.
     pub fn bag_publish(&self, key: &Id, value: &[u8; 32]) -> Result<()> {
         self.call(Op::BagPublish { key: *key, value: *value }).map(|_| ())
     }
@@ -249,6 +238,8 @@ impl Node {
         record(self.call(Op::NamespaceRef { public_key: *public_key, key: *key, pin: signature.copied() })?)
     }
 
+    /// As `namespace_ref`, but the local answer of the peer known as `uid` alone;
+    /// Err(Unreachable) when it cannot be found.
     pub fn namespace_ref_at(
         &self,
         uid: &Id,
@@ -269,8 +260,7 @@ impl Node {
         if self.shared.outbox.is_none() {
             return Err(Error::Invalid("not a peer on a program-supplied transport".into()));
         }
-        let (from, msg) = decode_envelope(envelope).map_err(|e| Error::Malformed(e.to_string()))?;
-        self.send(Command::Incoming(from, msg))
+        self.send(external::incoming(envelope)?)
     }
 
     /// External transport: the next envelope to deliver and where, waiting at most `timeout`.
@@ -281,13 +271,10 @@ impl Node {
         if self.is_closed() {
             return Err(Error::Closed);
         }
-        match out.recv_timeout(timeout) {
-            Ok(m) => Ok(Some(m)),
-            Err(RecvTimeoutError::Timeout) => Ok(None),
-            Err(RecvTimeoutError::Disconnected) => Err(Error::Closed),
-        }
+        out.pop(timeout)
     }
 
+    /// The peer's counters.
     pub fn stats(&self) -> Result<Stats> {
         let (tx, rx) = bounded(1);
         self.send(Command::Stats(tx))?;
@@ -330,172 +317,5 @@ fn record(r: OpResult) -> Result<Option<([u8; 32], [u8; 64])>> {
     match r {
         OpResult::Record(r) => Ok(r),
         r => Err(unexpected(r)),
-    }
-}
-
-/// What both transports' loops share: callers waiting on ops, and the command handling.
-struct Clients {
-    waiting: HashMap<u64, Sender<OpResult>>,
-    next: u64,
-}
-
-impl Clients {
-    /// Apply a command; false when the loop must stop.
-    fn command(
-        &mut self,
-        core: &mut Core,
-        now: u64,
-        cmd: Command,
-        open: usize,
-        incoming: &mut Vec<(SocketAddr, Message)>,
-    ) -> bool {
-        match cmd {
-            Command::Op(op, reply) => {
-                self.next += 1;
-                self.waiting.insert(self.next, reply);
-                core.start(now, self.next, *op);
-            }
-            Command::Stats(reply) => {
-                let (values, value_bytes, bag_entries, namespace_records) = core.store().counts();
-                let c = core.counters;
-                let _ = reply.send(Stats {
-                    contacts: core.routing().len(),
-                    values,
-                    value_bytes,
-                    bag_entries,
-                    namespace_records,
-                    requests_sent: c.requests_sent,
-                    requests_failed: c.requests_failed,
-                    requests_received: c.requests_received,
-                    open_connections: open,
-                });
-            }
-            Command::Incoming(from, msg) => incoming.push((from, msg)),
-            Command::Stop => return false,
-        }
-        true
-    }
-
-    fn deliver(&mut self, core: &mut Core) {
-        while let Some((client, r)) = core.poll_event() {
-            if let Some(tx) = self.waiting.remove(&client) {
-                let _ = tx.send(r);
-            }
-        }
-    }
-}
-
-fn run_tcp(mut net: Net, mut core: Core, rx: Receiver<Command>, start: Instant) {
-    let mut clients = Clients { waiting: HashMap::new(), next: 0 };
-    let mut events = Vec::new();
-    let mut unused = Vec::new();
-    loop {
-        let now = micros(start);
-        // Computed once a turn (it walks the requests in flight): anything due by the end of
-        // this turn was already scheduled, since new timers start from `now`.
-        let due = core.next_timeout();
-        let timeout = due.map(|t| Duration::from_micros(t.saturating_sub(now)));
-        if let Err(e) = net.poll(timeout, &mut events) {
-            // The poller itself failed: nothing can be served any more.
-            eprintln!("libpeer: event loop stopped: {e}");
-            return;
-        }
-        let now = micros(start);
-        while let Ok(cmd) = rx.try_recv() {
-            if !clients.command(&mut core, now, cmd, net.open_connections(), &mut unused) {
-                return;
-            }
-        }
-        for ev in events.drain(..) {
-            match ev {
-                NetEvent::Reply { token, reply, remote_static } => {
-                    core.handle_reply(now, token, Some((reply, remote_static)))
-                }
-                NetEvent::Failed { token } => core.handle_reply(now, token, None),
-                NetEvent::Request { conn, from, remote_static, request } => {
-                    let reply = core.handle_request(now, from, remote_static, request);
-                    net.send_reply(conn, &reply);
-                }
-            }
-        }
-        if due.is_some_and(|t| t <= now) {
-            core.handle_timeout(now);
-        }
-        while let Some(Transmit { token, to, expected_static, request }) = core.poll_transmit() {
-            net.send_request(token, to, expected_static, &request);
-        }
-        clients.deliver(&mut core);
-    }
-}
-
-fn run_external(
-    mut core: Core,
-    rx: Receiver<Command>,
-    out: Sender<(SocketAddr, Vec<u8>)>,
-    me: SocketAddr,
-    start: Instant,
-) {
-    let mut clients = Clients { waiting: HashMap::new(), next: 0 };
-    // Replies carry no request id: they come back in request order per address (SPEC 3),
-    // so each address keeps the tokens of its outstanding requests in order.
-    let mut outstanding: HashMap<SocketAddr, VecDeque<u64>> = HashMap::new();
-    let mut incoming = Vec::new();
-    let mut buf = Vec::new();
-    let envelope = |msg: &[u8]| {
-        let mut e = Vec::with_capacity(msg.len() + 40);
-        encode_envelope(me, msg, &mut e);
-        e
-    };
-    loop {
-        let now = micros(start);
-        let due = core.next_timeout();
-        let timeout = due.map_or(Duration::from_secs(1), |t| Duration::from_micros(t.saturating_sub(now)));
-        let first = match rx.recv_timeout(timeout) {
-            Ok(cmd) => Some(cmd),
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => return,
-        };
-        let now = micros(start);
-        for cmd in first.into_iter().chain(std::iter::from_fn(|| rx.try_recv().ok())) {
-            if !clients.command(&mut core, now, cmd, 0, &mut incoming) {
-                return;
-            }
-        }
-        for (from, msg) in incoming.drain(..) {
-            match msg {
-                Message::Request(req) => {
-                    let reply = core.handle_request(now, from, [0; 32], req);
-                    buf.clear();
-                    encode_reply(&reply, &mut buf);
-                    let _ = out.send((from, envelope(&buf)));
-                }
-                Message::Reply(reply) => {
-                    if let Some(q) = outstanding.get_mut(&from) {
-                        if let Some(token) = q.pop_front() {
-                            core.handle_reply(now, token, Some((reply, [0; 32])));
-                        }
-                        if q.is_empty() {
-                            outstanding.remove(&from);
-                        }
-                    }
-                }
-            }
-        }
-        if due.is_some_and(|t| t <= now) {
-            core.handle_timeout(now);
-        }
-        while let Some(t) = core.poll_transmit() {
-            buf.clear();
-            encode_request(&t.request, &mut buf);
-            let q = outstanding.entry(t.to).or_default();
-            // A destination that never answers must not grow this without bound: tokens
-            // this old were failed by the core's request timeout long ago.
-            if q.len() >= MAX_EXT_OUTSTANDING {
-                q.pop_front();
-            }
-            q.push_back(t.token);
-            let _ = out.send((t.to, envelope(&buf)));
-        }
-        clients.deliver(&mut core);
     }
 }

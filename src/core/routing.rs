@@ -67,10 +67,6 @@ impl RoutingTable {
         self.len == 0
     }
 
-    pub fn me(&self) -> Id {
-        self.me
-    }
-
     /// Record that `c` was heard from at `now` (it answered us, or introduced itself).
     pub fn insert(&mut self, c: Contact, now: u64) -> Insert {
         let Some(b) = self.me.common_prefix(&c.id) else { return Insert::Rejected };

@@ -1,0 +1,72 @@
+//! What this peer is, knows and holds: its identity, its routing table, its store and its
+//! random generator, with the rules that read them (who is heard from, who is forgotten,
+//! whether a store is ours to accept).
+
+use crate::consts::K;
+use crate::core::routing::{Insert, RoutingTable};
+use crate::core::rpc::{Purpose, Rpc};
+use crate::id::{Contact, Id};
+use crate::store::Store;
+use crate::wire::{BagEntry, BagKind};
+use rand::rngs::StdRng;
+use rand::Rng;
+
+pub(crate) struct Local {
+    pub me: Id,
+    /// How many of the nearest peers hold each record (PROTOCOL.md §6).
+    pub replication: usize,
+    /// Our Noise static public key (all zero on a program-supplied transport).
+    pub static_public: [u8; 32],
+    pub routing: RoutingTable,
+    pub store: Box<dyn Store>,
+    pub rng: StdRng,
+}
+
+impl Local {
+    /// `c` answered us or introduced itself: keep it in the routing table, pinging the
+    /// oldest contact of a full bucket to decide who stays (PROTOCOL.md §5).
+    pub fn heard_from(&mut self, rpc: &mut Rpc, c: Contact, now: u64) -> Insert {
+        let r = self.routing.insert(c, now);
+        if let Insert::Ping(old) = r {
+            let iam = rpc.iam();
+            rpc.send(now, Purpose::Ping, old, iam);
+        }
+        r
+    }
+
+    /// Drop a contact that failed us, but only the one we know: a failure reaching a uid at
+    /// an address or key someone else named must not evict the real contact.
+    pub fn forget(&mut self, c: &Contact) {
+        if self.routing.get(&c.id) == Some(*c) {
+            self.routing.remove(&c.id);
+        }
+    }
+
+    /// A store is accepted only by one of the K nearest peers we know, us included
+    /// (PROTOCOL.md §6).
+    pub fn accepts(&self, target: &Id) -> bool {
+        self.routing.nearer_than_me(target, K) < K
+    }
+
+    /// Contacts named in a reply, each replaced by the contact we already know under its uid:
+    /// a reply naming a known uid at another address or key must not steer a lookup there.
+    pub fn known(&self, named: Vec<Contact>) -> impl Iterator<Item = Contact> + '_ {
+        named.into_iter().map(|c| self.routing.get(&c.id).unwrap_or(c))
+    }
+
+    /// At most `max` entries of our own bag `key`, in the order `kind` asks for.
+    pub fn bag(&mut self, kind: BagKind, key: &Id, max: usize, now: u64) -> Vec<BagEntry> {
+        let rng = &mut self.rng;
+        self.store.bag_query(key, kind, max, now, &mut || rng.gen())
+    }
+
+    /// Who we are as a bag publisher: our static key, or our uid on a program-supplied
+    /// transport (which has no keys).
+    pub fn publisher(&self) -> [u8; 32] {
+        if self.static_public == [0; 32] {
+            self.me.0
+        } else {
+            self.static_public
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! Requests in flight: tokens, whom each reply belongs to, the queue of what the driver must
+//! send, introductions, and the request counters. Replies carry no request id on the wire
+//! (PROTOCOL.md §3: FIFO per connection); the driver gives each reply back with its token.
+
+use crate::consts::REQUEST_TIMEOUT_US;
+use crate::core::lookup::{ABANDON_US, STRAGGLER_US};
+use crate::id::{Contact, Id};
+use crate::wire::Request;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+
+/// A request the driver must send.
+#[derive(Clone, Debug)]
+pub struct Transmit {
+    /// Give it back with the reply (or the failure).
+    pub token: u64,
+    /// Where to send it.
+    pub to: SocketAddr,
+    /// The static key the responder must prove (None: any, for `connect`).
+    pub expected_static: Option<[u8; 32]>,
+    /// What to send.
+    pub request: Request,
+}
+
+/// Requests this peer sent, failed and answered.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Counters {
+    /// Requests sent (introductions and pings included).
+    pub requests_sent: u64,
+    /// Requests that failed (no reply within the timeout, refused, closed).
+    pub requests_failed: u64,
+    /// Requests other peers sent us.
+    pub requests_received: u64,
+}
+
+/// Which step of a task a request belongs to.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Step {
+    /// A request of the task's lookup number `n` (bootstrap runs several at once).
+    Lookup(usize),
+    /// One of the requests the task sends once its lookup is done (stores, queries).
+    Final,
+}
+
+/// Whom a reply goes back to.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Purpose {
+    /// Task `task`, at `step`.
+    Task { task: u64, step: Step },
+    /// Our `iam` ahead of the first request to a contact: requests carry no sender, so this
+    /// is how the peers we ask learn of us (and can route to us later).
+    Introduce,
+    /// Is the least recently seen contact of a full bucket still there?
+    Ping,
+}
+
+/// A request awaiting its reply.
+pub(crate) struct Sent {
+    pub purpose: Purpose,
+    pub to: Contact,
+    pub at: u64,
+}
+
+/// Introductions remembered at most; forgetting only costs a repeated `iam`.
+const MAX_INTRODUCED: usize = 4096;
+
+pub(crate) struct Rpc {
+    me: Id,
+    /// Our listening port, announced in `iam`; None when we accept no connections.
+    listen_port: Option<u16>,
+    next_token: u64,
+    sent: HashMap<u64, Sent>,
+    transmits: VecDeque<Transmit>,
+    /// Contacts we have sent `iam` to (forgotten wholesale past MAX_INTRODUCED).
+    introduced: HashSet<Id>,
+    pub counters: Counters,
+}
+
+impl Rpc {
+    pub fn new(me: Id, listen_port: Option<u16>) -> Rpc {
+        Rpc {
+            me,
+            listen_port,
+            next_token: 1,
+            sent: HashMap::new(),
+            transmits: VecDeque::new(),
+            introduced: HashSet::new(),
+            counters: Counters::default(),
+        }
+    }
+
+    /// Our `iam`.
+    pub fn iam(&self) -> Request {
+        Request::Iam { uid: self.me, port: self.listen_port }
+    }
+
+    /// A fresh number, never zero (tokens and task ids share the counter).
+    pub fn next_id(&mut self) -> u64 {
+        self.next_token += 1;
+        self.next_token
+    }
+
+    /// Send `request` to a known contact, which must prove its static key; introduce
+    /// ourselves first if we never did.
+    pub fn send(&mut self, now: u64, purpose: Purpose, to: Contact, request: Request) {
+        if self.listen_port.is_some() && !self.introduced.contains(&to.id) {
+            if self.introduced.len() >= MAX_INTRODUCED {
+                self.introduced.clear();
+            }
+            self.introduced.insert(to.id);
+            self.send_raw(now, Purpose::Introduce, to, Some(to.static_key), self.iam());
+        }
+        self.send_raw(now, purpose, to, Some(to.static_key), request);
+    }
+
+    /// Send without an introduction, to whatever key answers when `expected_static` is None.
+    pub fn send_raw(
+        &mut self,
+        now: u64,
+        purpose: Purpose,
+        to: Contact,
+        expected_static: Option<[u8; 32]>,
+        request: Request,
+    ) {
+        let token = self.next_id();
+        self.counters.requests_sent += 1;
+        self.sent.insert(token, Sent { purpose, to, at: now });
+        self.transmits.push_back(Transmit { token, to: to.addr, expected_static, request });
+    }
+
+    /// The request `token` got its answer (or failed): what it was for.
+    pub fn take(&mut self, token: u64) -> Option<Sent> {
+        let s = self.sent.remove(&token);
+        shrink(&mut self.sent);
+        s
+    }
+
+    /// Requests unanswered for REQUEST_TIMEOUT_US by `now`.
+    /// Oldest first, so the simulator stays deterministic.
+    pub fn overdue(&self, now: u64) -> Vec<u64> {
+        let mut v: Vec<u64> = self.sent.iter().filter(|(_, s)| now >= s.at + REQUEST_TIMEOUT_US).map(|(t, _)| *t).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// The next moment a request in flight changes state: it stops holding a lookup slot,
+    /// stops holding up its lookup's end, or fails.
+    pub fn next_mark(&self, now: u64) -> Option<u64> {
+        let mut next = None::<u64>;
+        for s in self.sent.values() {
+            for d in [STRAGGLER_US, ABANDON_US, REQUEST_TIMEOUT_US] {
+                if s.at + d > now {
+                    next = Some(next.map_or(s.at + d, |n| n.min(s.at + d)));
+                    break;
+                }
+            }
+        }
+        next
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        let t = self.transmits.pop_front();
+        if t.is_none() {
+            release_spare(&mut self.transmits);
+        }
+        t
+    }
+}
+
+/// An idle peer keeps little memory: a drained queue gives its buffer back once it had grown.
+pub(crate) fn release_spare<T>(q: &mut VecDeque<T>) {
+    if q.capacity() > 8 {
+        *q = VecDeque::new();
+    }
+}
+
+/// A map that emptied out after a burst gives back most of its table (keeping room to grow
+/// again without rehashing at once).
+pub(crate) fn shrink<K: std::hash::Hash + Eq, V>(m: &mut HashMap<K, V>) {
+    if m.capacity() > 32 && m.len() * 4 < m.capacity() {
+        m.shrink_to(m.len() * 2);
+    }
+}

@@ -1,0 +1,167 @@
+//! Store: a lookup of the record's target, then the record is written to its holders
+//! (PROTOCOL.md §6). A set stores a value, a bag publish a bag entry, a namespace set a
+//! record it signs once it has learned the highest seq the holders have.
+
+use super::{drive, holders, refuse, take_contacts, Cx, Progress, Task};
+use crate::core::lookup::Lookup;
+use crate::core::op::OpResult;
+use crate::core::rpc::Step;
+use crate::error::Error;
+use crate::id::{Contact, Id};
+use crate::sign;
+use crate::wire::{NamespaceRecord, Reply, Request};
+use std::sync::Arc;
+
+/// What is being stored.
+// Tasks are boxed, one per operation: a large variant costs nothing worth a box of its own.
+#[allow(clippy::large_enum_variant)]
+enum Record {
+    Value { key: Id, value: Arc<[u8]> },
+    BagEntry { key: Id, value: [u8; 32] },
+    /// `best`: the newest valid record seen while the lookup runs, then the one we signed.
+    Namespace { secret: [u8; 32], public_key: [u8; 32], key: [u8; 32], value: [u8; 32], seq_floor: u64, best: Option<NamespaceRecord> },
+}
+
+pub(crate) struct Store {
+    lookup: Lookup,
+    record: Record,
+    /// Stores sent and not yet answered; None while the lookup runs.
+    outstanding: Option<usize>,
+    /// Holders that accepted it (we count when we hold a copy).
+    accepted: usize,
+}
+
+impl Store {
+    pub fn value(cx: &Cx, value: Arc<[u8]>) -> Store {
+        let key = Id::hash(&value);
+        Store::new(cx, key, Record::Value { key, value })
+    }
+
+    pub fn bag_entry(cx: &Cx, key: Id, value: [u8; 32]) -> Store {
+        Store::new(cx, key, Record::BagEntry { key, value })
+    }
+
+    pub fn namespace(
+        cx: &Cx,
+        secret: [u8; 32],
+        public_key: [u8; 32],
+        key: [u8; 32],
+        value: [u8; 32],
+        seq_floor: u64,
+    ) -> Store {
+        let best = cx.local.store.namespace_get(&public_key, &key);
+        let record = Record::Namespace { secret, public_key, key, value, seq_floor, best };
+        Store::new(cx, sign::ns_target(&public_key, &key), record)
+    }
+
+    fn new(cx: &Cx, target: Id, record: Record) -> Store {
+        Store { lookup: cx.lookup(target, cx.local.replication), record, outstanding: None, accepted: 0 }
+    }
+
+    fn progress(&mut self, cx: &mut Cx) -> Progress {
+        if self.outstanding.is_some() {
+            return Progress::Pending;
+        }
+        let ask = |target| match self.record {
+            // A namespace set asks for the record as it goes, to sign above the highest seq.
+            Record::Namespace { public_key, key, .. } => Request::NamespaceRef { public_key, key },
+            _ => Request::Peers { key: target },
+        };
+        if !drive(cx, &mut self.lookup, 0, &ask) {
+            return Progress::Pending;
+        }
+        let (targets, local) = holders(cx, &self.lookup);
+        let request = match &mut self.record {
+            Record::Value { value, .. } => Request::Set { value: value.clone() },
+            Record::BagEntry { key, value } => Request::BagAdd { key: *key, value: *value },
+            Record::Namespace { secret, public_key, key, value, seq_floor, best } => {
+                let seq = best.map_or(0, |b| b.seq.saturating_add(1)).max(*seq_floor);
+                let r = sign::sign(secret, *public_key, *key, *value, seq);
+                *best = Some(r);
+                Request::NamespaceSet(r)
+            }
+        };
+        if local && self.store_here(cx) {
+            self.accepted += 1;
+        }
+        self.outstanding = Some(targets.len());
+        for c in targets {
+            cx.send(Step::Final, c, request.clone());
+        }
+        self.settle(false)
+    }
+
+    /// Keep our own copy (we are among the holders).
+    fn store_here(&self, cx: &mut Cx) -> bool {
+        let now = cx.now;
+        let publisher = cx.local.publisher();
+        let store = &mut cx.local.store;
+        match &self.record {
+            Record::Value { key, value } => store.put_value(*key, value.clone(), now),
+            Record::BagEntry { key, value } => store.bag_add(*key, *value, publisher, now),
+            Record::Namespace { best, .. } => best.is_some_and(|r| store.namespace_put(r, now).is_ok()),
+        }
+    }
+
+    /// One store answered (`answered`), or none yet: done when none is outstanding.
+    fn settle(&mut self, answered: bool) -> Progress {
+        let Some(n) = &mut self.outstanding else { return Progress::Pending };
+        *n = n.saturating_sub(answered as usize);
+        if *n > 0 {
+            return Progress::Pending;
+        }
+        Progress::Done(match &self.record {
+            _ if self.accepted == 0 => OpResult::Failed(Error::NotStored),
+            Record::Value { key, .. } => OpResult::Key(*key),
+            Record::BagEntry { .. } => OpResult::Done,
+            Record::Namespace { best, .. } => match best {
+                Some(r) => OpResult::Signature(r.signature),
+                None => OpResult::Failed(Error::Internal("namespace record not signed".into())),
+            },
+        })
+    }
+}
+
+impl Task for Store {
+    fn start(&mut self, cx: &mut Cx) -> Progress {
+        self.progress(cx)
+    }
+
+    fn on_reply(&mut self, cx: &mut Cx, step: Step, from: Contact, _: [u8; 32], reply: Reply) -> Progress {
+        if step == Step::Final {
+            cx.trust(from);
+            self.accepted += (reply == Reply::Bool(true)) as usize;
+            return self.settle(true);
+        }
+        let l = &mut self.lookup;
+        match (&mut self.record, take_contacts(cx, l, from, reply)) {
+            (_, None) => {}
+            (Record::Namespace { public_key, key, best, .. }, Some(Reply::Namespace { value, signature, seq })) => {
+                let r = NamespaceRecord { public_key: *public_key, key: *key, value, signature, seq };
+                if sign::verify(&r) {
+                    l.on_answer(&from, []);
+                    cx.trust(from);
+                    if best.is_none_or(|b| sign::newer(&r, &b)) {
+                        *best = Some(r);
+                    }
+                } else {
+                    refuse(cx, l, &from);
+                }
+            }
+            (_, Some(_)) => refuse(cx, l, &from),
+        }
+        self.progress(cx)
+    }
+
+    fn on_failure(&mut self, cx: &mut Cx, step: Step, to: Contact) -> Progress {
+        if step == Step::Final {
+            return self.settle(true);
+        }
+        self.lookup.on_failure(&to);
+        self.progress(cx)
+    }
+
+    fn on_tick(&mut self, cx: &mut Cx) -> Progress {
+        self.progress(cx)
+    }
+}

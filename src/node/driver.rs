@@ -1,0 +1,105 @@
+//! What both drivers of a peer's thread share: the commands a `Node` handle sends it, the
+//! callers waiting on operations, and the statistics it reports.
+
+use crate::core::{Core, Op, OpResult};
+use crate::wire::Message;
+use crossbeam_channel::Sender;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// Counters a node keeps about itself.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stats {
+    /// Contacts in the routing table.
+    pub contacts: usize,
+    /// Values held for others, and their bytes.
+    pub values: usize,
+    /// Total bytes of the values held.
+    pub value_bytes: usize,
+    /// Bag entries held, over all keys.
+    pub bag_entries: usize,
+    /// Namespace records held.
+    pub namespace_records: usize,
+    /// Requests sent, including introductions and pings.
+    pub requests_sent: u64,
+    /// Requests that failed.
+    pub requests_failed: u64,
+    /// Requests received from other peers.
+    pub requests_received: u64,
+    /// Open connections, both directions (0 on a program-supplied transport).
+    pub open_connections: usize,
+}
+
+pub(crate) enum Command {
+    /// Boxed: a command channel's blocks hold many slots, each as large as a command.
+    Op(Box<Op>, Sender<OpResult>),
+    Stats(Sender<Stats>),
+    /// A message that arrived on the program-supplied transport.
+    Incoming(SocketAddr, Message),
+    Stop,
+}
+
+/// Callers waiting on operations, by the client token the core knows them by.
+#[derive(Default)]
+pub(crate) struct Clients {
+    waiting: HashMap<u64, Sender<OpResult>>,
+    next: u64,
+}
+
+impl Clients {
+    /// Apply a command; false when the loop must stop. Messages from the program's transport
+    /// are handed back through `incoming`; `open` is the driver's open connection count.
+    pub fn command(
+        &mut self,
+        core: &mut Core,
+        now: u64,
+        cmd: Command,
+        open: usize,
+        incoming: &mut Vec<(SocketAddr, Message)>,
+    ) -> bool {
+        match cmd {
+            Command::Op(op, reply) => {
+                self.next += 1;
+                self.waiting.insert(self.next, reply);
+                core.start(now, self.next, *op);
+            }
+            Command::Stats(reply) => {
+                let _ = reply.send(stats(core, open));
+            }
+            Command::Incoming(from, msg) => incoming.push((from, msg)),
+            Command::Stop => return false,
+        }
+        true
+    }
+
+    /// Hand every finished operation's result to its caller.
+    pub fn deliver(&mut self, core: &mut Core) {
+        while let Some((client, r)) = core.poll_event() {
+            if let Some(tx) = self.waiting.remove(&client) {
+                let _ = tx.send(r);
+            }
+        }
+    }
+}
+
+fn stats(core: &Core, open_connections: usize) -> Stats {
+    let (values, value_bytes, bag_entries, namespace_records) = core.store().counts();
+    let c = core.counters();
+    Stats {
+        contacts: core.routing().len(),
+        values,
+        value_bytes,
+        bag_entries,
+        namespace_records,
+        requests_sent: c.requests_sent,
+        requests_failed: c.requests_failed,
+        requests_received: c.requests_received,
+        open_connections,
+    }
+}
+
+/// Microseconds since `start`: the core's clock.
+pub(crate) fn micros(start: Instant) -> u64 {
+    start.elapsed().as_micros() as u64
+}

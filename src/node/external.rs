@@ -1,0 +1,109 @@
+//! The program-supplied transport (PROTOCOL.md §8): a peer with no sockets whose messages
+//! the program moves. Each message travels as an envelope, the text
+//! `#(from "ip" port MESSAGE)`, where ip:port is the sender's address on the program's
+//! network. The program hands what arrives to `Node::ext_push_envelope` and delivers what
+//! `Node::ext_pop_envelope` gives. Nothing here is encrypted: the program's transport is
+//! trusted, and bag publishers are told apart by address.
+
+use super::driver::{micros, Clients, Command};
+use crate::consts::MAX_EXT_OUTSTANDING;
+use crate::core::Core;
+use crate::error::{Error, Result};
+use crate::wire::{decode_envelope, encode_envelope, encode_reply, encode_request, Message};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// What the peer wants sent: (destination, envelope), in order.
+pub(crate) struct Outbox(pub Receiver<(SocketAddr, Vec<u8>)>);
+
+impl Outbox {
+    /// The next envelope to deliver and where, waiting at most `timeout`.
+    pub fn pop(&self, timeout: Duration) -> Result<Option<(SocketAddr, Vec<u8>)>> {
+        match self.0.recv_timeout(timeout) {
+            Ok(m) => Ok(Some(m)),
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            Err(RecvTimeoutError::Disconnected) => Err(Error::Closed),
+        }
+    }
+}
+
+/// The command for one envelope that arrived.
+pub(crate) fn incoming(envelope: &[u8]) -> Result<Command> {
+    let (from, msg) = decode_envelope(envelope).map_err(|e| Error::Malformed(e.to_string()))?;
+    Ok(Command::Incoming(from, msg))
+}
+
+/// The thread's body, until a `Stop` command or every handle is gone.
+pub(crate) fn run(
+    mut core: Core,
+    rx: Receiver<Command>,
+    out: Sender<(SocketAddr, Vec<u8>)>,
+    me: SocketAddr,
+    start: Instant,
+) {
+    let mut clients = Clients::default();
+    // Replies carry no request id: they come back in request order per address
+    // (PROTOCOL.md §3), so each address keeps the tokens of its outstanding requests in order.
+    let mut outstanding: HashMap<SocketAddr, VecDeque<u64>> = HashMap::new();
+    let mut arrived = Vec::new();
+    let mut buf = Vec::new();
+    let envelope = |msg: &[u8]| {
+        let mut e = Vec::with_capacity(msg.len() + 40);
+        encode_envelope(me, msg, &mut e);
+        e
+    };
+    loop {
+        let now = micros(start);
+        let due = core.next_timeout();
+        let timeout = due.map_or(Duration::from_secs(1), |t| Duration::from_micros(t.saturating_sub(now)));
+        let first = match rx.recv_timeout(timeout) {
+            Ok(cmd) => Some(cmd),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        let now = micros(start);
+        for cmd in first.into_iter().chain(std::iter::from_fn(|| rx.try_recv().ok())) {
+            if !clients.command(&mut core, now, cmd, 0, &mut arrived) {
+                return;
+            }
+        }
+        for (from, msg) in arrived.drain(..) {
+            match msg {
+                Message::Request(req) => {
+                    let reply = core.handle_request(now, from, [0; 32], req);
+                    buf.clear();
+                    encode_reply(&reply, &mut buf);
+                    let _ = out.send((from, envelope(&buf)));
+                }
+                Message::Reply(reply) => {
+                    if let Some(q) = outstanding.get_mut(&from) {
+                        if let Some(token) = q.pop_front() {
+                            core.handle_reply(now, token, Some((reply, [0; 32])));
+                        }
+                        if q.is_empty() {
+                            outstanding.remove(&from);
+                        }
+                    }
+                }
+            }
+        }
+        if due.is_some_and(|t| t <= now) {
+            core.handle_timeout(now);
+        }
+        while let Some(t) = core.poll_transmit() {
+            buf.clear();
+            encode_request(&t.request, &mut buf);
+            let q = outstanding.entry(t.to).or_default();
+            // A destination that never answers must not grow this without bound: tokens
+            // this old were failed by the core's request timeout long ago.
+            if q.len() >= MAX_EXT_OUTSTANDING {
+                q.pop_front();
+            }
+            q.push_back(t.token);
+            let _ = out.send((t.to, envelope(&buf)));
+        }
+        clients.deliver(&mut core);
+    }
+}
