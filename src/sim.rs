@@ -173,7 +173,9 @@ impl Sim {
                 break;
             }
         }
-        self.results.remove(&client).unwrap_or(OpResult::Failed(crate::Error::Internal("simulation stalled".into())))
+        self.results
+            .remove(&client)
+            .unwrap_or(OpResult::Failed(crate::error::Error::Internal("simulation stalled".into())))
     }
 
     /// Run until nothing is left to do (or the event budget is spent).

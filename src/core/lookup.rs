@@ -104,8 +104,12 @@ impl Lookup {
         // nearer ones are all accounted for) are worth asking.
         let mut live = 0;
         for c in self.candidates.iter_mut() {
-            if c.state == State::Failed {
-                continue;
+            // An abandoned request no longer counts, here as in `is_finished`: otherwise it
+            // would keep the next candidate from being asked while the lookup waits for it.
+            match c.state {
+                State::Failed => continue,
+                State::InFlight(t) if now.saturating_sub(t) >= ABANDON_US => continue,
+                _ => {}
             }
             if live >= self.want {
                 break;
@@ -180,5 +184,147 @@ impl Lookup {
 
     pub fn find(&self, id: &Id) -> Option<Contact> {
         self.candidates.iter().find(|c| c.contact.id == *id).map(|c| c.contact)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::routing::RoutingTable;
+    use proptest::prelude::*;
+    use proptest::test_runner::RngSeed;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    use std::collections::HashSet;
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+    /// A network in memory: every peer's routing table holds every other peer it has room
+    /// for (complete buckets, as after a thorough bootstrap); `dead` peers fail when asked,
+    /// `slow` ones never answer.
+    struct Model {
+        contacts: Vec<Contact>,
+        tables: Vec<RoutingTable>,
+        dead: Vec<bool>,
+        slow: Vec<bool>,
+    }
+
+    impl Model {
+        fn new(n: usize, dead: f64, slow: f64, rng: &mut StdRng) -> Model {
+            let contacts: Vec<Contact> = (0..n)
+                .map(|i| Contact {
+                    id: Id::random(rng),
+                    addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 1000 + i as u16),
+                    static_key: [i as u8; 32],
+                })
+                .collect();
+            let tables = contacts
+                .iter()
+                .map(|me| {
+                    let mut t = RoutingTable::new(me.id);
+                    for c in &contacts {
+                        t.insert(*c, 0);
+                    }
+                    t
+                })
+                .collect();
+            // Peer 0 looks things up: it is alive and answers.
+            let mut pick = |p: f64| (0..n).map(|i| i > 0 && rng.gen_bool(p)).collect::<Vec<bool>>();
+            let dead = pick(dead);
+            let slow = pick(slow);
+            Model { contacts, tables, dead, slow }
+        }
+
+        fn index(&self, c: &Contact) -> usize {
+            self.contacts.iter().position(|x| x == c).expect("a contact of the model")
+        }
+
+        /// The true `want` nearest to `target` among the peers that answer, peer 0 excluded.
+        fn nearest_alive(&self, target: &Id, want: usize) -> Vec<Id> {
+            let mut ids: Vec<Id> =
+                (1..self.contacts.len()).filter(|&i| !self.dead[i] && !self.slow[i]).map(|i| self.contacts[i].id).collect();
+            ids.sort_by_key(|id| id.distance(target));
+            ids.truncate(want);
+            ids
+        }
+    }
+
+    /// Drive a lookup from peer 0 to its end, answering in a random order, checking on the way
+    /// that it never has more than ALPHA live requests out and never asks anyone twice.
+    /// Returns the lookup and the requests it sent.
+    fn run(m: &Model, target: Id, want: usize, rng: &mut StdRng) -> Result<(Lookup, usize), TestCaseError> {
+        let me = m.contacts[0].id;
+        let mut l = Lookup::new(me, target, want, m.tables[0].closest(&target, K));
+        let mut now = 0u64;
+        let mut in_flight: Vec<(Contact, u64)> = Vec::new();
+        let mut asked = HashSet::new();
+        for _ in 0..20 * m.contacts.len() + 100 {
+            while let Some(c) = l.next(now) {
+                prop_assert!(asked.insert(c), "asked {:?} twice", c.id);
+                prop_assert!(c.id != me);
+                in_flight.push((c, now));
+            }
+            let live = in_flight.iter().filter(|(_, t)| now - t < STRAGGLER_US).count();
+            prop_assert!(live <= ALPHA, "{live} live requests out");
+            if l.is_finished(now) {
+                return Ok((l, asked.len()));
+            }
+            let answerable: Vec<usize> = (0..in_flight.len()).filter(|&i| !m.slow[m.index(&in_flight[i].0)]).collect();
+            if answerable.is_empty() {
+                // Only slow peers are out: time passes to when the next one stops holding a
+                // slot or the lookup's end (the moments the core wakes up for).
+                let next = in_flight.iter().flat_map(|&(_, t)| [t + STRAGGLER_US, t + ABANDON_US]).filter(|&t| t > now).min();
+                now = next.ok_or_else(|| TestCaseError::fail("nothing out, yet not finished"))?;
+                continue;
+            }
+            let (c, _) = in_flight.remove(answerable[rng.gen_range(0..answerable.len())]);
+            let i = m.index(&c);
+            if m.dead[i] {
+                l.on_failure(&c);
+            } else {
+                l.on_answer(&c, m.tables[i].closest(&target, K));
+            }
+        }
+        Err(TestCaseError::fail("the lookup did not finish"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, rng_seed: RngSeed::Fixed(29), failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// In a network of complete tables, a lookup finds exactly the true nearest peers,
+        /// whatever the answer order, with at most ALPHA requests out and nobody asked twice.
+        #[test]
+        fn finds_the_true_nearest(seed in any::<u64>(), n in 2..250usize, want in 1..=K) {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let m = Model::new(n, 0.0, 0.0, &mut rng);
+            let target = Id::random(&mut rng);
+            let (l, sent) = run(&m, target, want, &mut rng)?;
+            let got: Vec<Id> = l.answered(want).iter().map(|c| c.id).collect();
+            prop_assert_eq!(got, m.nearest_alive(&target, want));
+            prop_assert_eq!(sent, l.sent);
+            prop_assert!(sent < n);
+            prop_assert!(l.rounds() >= 1 && l.rounds() as usize <= sent);
+        }
+
+        /// With peers that fail or never answer, the lookup still ends, counts only peers that
+        /// answered, and finds the nearest of those that can answer.
+        #[test]
+        fn survives_dead_and_slow_peers(seed in any::<u64>(), n in 30..250usize, dead in 0.0..0.3f64, slow in 0.0..0.2f64) {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let m = Model::new(n, dead, slow, &mut rng);
+            let target = Id::random(&mut rng);
+            let want = 5;
+            let (l, _) = run(&m, target, want, &mut rng)?;
+            let got: Vec<Id> = l.answered(want).iter().map(|c| c.id).collect();
+            prop_assert_eq!(got, m.nearest_alive(&target, want));
+        }
+    }
+
+    /// A lookup with no seeds has nobody to ask and is finished at once.
+    #[test]
+    fn no_seeds_is_finished() {
+        let mut l = Lookup::new(Id([1; 32]), Id([2; 32]), K, Vec::new());
+        assert!(l.is_finished(0));
+        assert!(l.next(0).is_none());
+        assert!(l.answered(K).is_empty());
     }
 }

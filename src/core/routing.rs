@@ -183,7 +183,10 @@ impl RoutingTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use proptest::test_runner::RngSeed;
     use rand::SeedableRng;
+    use std::collections::HashMap;
 
     fn contact(id: Id, key: u8) -> Contact {
         Contact { id, addr: "127.0.0.1:1".parse().unwrap(), static_key: [key; 32] }
@@ -242,4 +245,109 @@ mod tests {
         assert!(t.remove(&ids[0]));
         assert!(!t.remove(&ids[0]));
     }
+
+    /// What the table must hold after any sequence of operations.
+    fn check_invariants(t: &RoutingTable) {
+        let mut seen = std::collections::HashSet::new();
+        let mut total = 0;
+        for (b, bucket) in t.buckets.iter().enumerate() {
+            assert!(bucket.entries.len() <= K, "bucket {b} over K");
+            for e in &bucket.entries {
+                assert_eq!(t.me.common_prefix(&e.contact.id), Some(b), "contact in the wrong bucket");
+                assert!(seen.insert(e.contact.id), "uid twice in the table");
+            }
+            if let Some(p) = bucket.pending {
+                assert!(bucket.entries.iter().all(|e| e.contact.id != p.id), "pending contact also in the bucket");
+                assert_eq!(t.me.common_prefix(&p.id), Some(b), "pending contact for the wrong bucket");
+            }
+            total += bucket.entries.len();
+        }
+        assert_eq!(t.len(), total);
+        assert!(!seen.contains(&t.me));
+    }
+
+    fn all_contacts(t: &RoutingTable) -> Vec<Contact> {
+        t.buckets.iter().flat_map(|b| b.entries.iter().map(|e| e.contact)).collect()
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Insert { id: usize, key: u8, dt: u64 },
+        Remove { id: usize },
+        PingFailed { id: usize },
+        PingAnswered { id: usize },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        // Few distinct uids and keys, and time steps around the ping threshold, so buckets
+        // fill, pings are asked for, and keys collide.
+        let id = 0..60usize;
+        prop_oneof![
+            4 => (id.clone(), 0..3u8, prop_oneof![Just(0u64), Just(1_000), Just(PING_STALE_US + 1)])
+                .prop_map(|(id, key, dt)| Op::Insert { id, key, dt }),
+            1 => id.clone().prop_map(|id| Op::Remove { id }),
+            1 => id.clone().prop_map(|id| Op::PingFailed { id }),
+            1 => id.prop_map(|id| Op::PingAnswered { id }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, rng_seed: RngSeed::Fixed(17), failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Any sequence of inserts, removals and ping outcomes keeps the table well formed, a
+        /// present uid keeps the key it entered with, and `closest` and `nearer_than_me` agree
+        /// with a brute-force sort of what the table holds.
+        #[test]
+        fn any_operations_keep_the_table_consistent(seed in any::<u64>(), ops in prop::collection::vec(op(), 1..300)) {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            let me = Id::random(&mut rng);
+            // Uids crowded into the first four buckets (so they overflow), and a few anywhere.
+            let ids: Vec<Id> = (0..60).map(|i| if i < 50 { me.random_in_bucket(i % 4, &mut rng) } else { Id::random(&mut rng) }).collect();
+            let mut t = RoutingTable::new(me);
+            let mut now = 0;
+            for op in ops {
+                let before: HashMap<Id, Contact> = all_contacts(&t).into_iter().map(|c| (c.id, c)).collect();
+                match op {
+                    Op::Insert { id, key, dt } => {
+                        now += dt;
+                        let c = contact(ids[id], key);
+                        let r = t.insert(c, now);
+                        match before.get(&c.id) {
+                            Some(old) if old.static_key != c.static_key => prop_assert_eq!(r, Insert::Rejected),
+                            Some(_) => prop_assert_eq!(r, Insert::Updated),
+                            None => prop_assert!(r != Insert::Updated),
+                        }
+                        if let Insert::Ping(old) = r {
+                            prop_assert!(before.contains_key(&old.id), "pings a contact of the table");
+                            prop_assert_eq!(t.me.common_prefix(&old.id), t.me.common_prefix(&c.id));
+                        }
+                    }
+                    Op::Remove { id } => prop_assert_eq!(t.remove(&ids[id]), before.contains_key(&ids[id])),
+                    Op::PingFailed { id } => t.evict_for_pending(&ids[id], now),
+                    Op::PingAnswered { id } => t.drop_pending(&ids[id]),
+                }
+                check_invariants(&t);
+                for c in all_contacts(&t) {
+                    if let Some(old) = before.get(&c.id) {
+                        prop_assert_eq!(old.static_key, c.static_key, "a present uid kept its key");
+                    }
+                    prop_assert_eq!(t.get(&c.id), Some(c));
+                }
+            }
+            let contacts = all_contacts(&t);
+            for _ in 0..5 {
+                let target = Id::random(&mut rng);
+                let mut want = contacts.clone();
+                want.sort_by_key(|c| c.id.distance(&target));
+                for n in [0, 1, 7, K, 200] {
+                    let got = t.closest(&target, n);
+                    prop_assert_eq!(&got[..], &want[..n.min(want.len())]);
+                }
+                let mine = me.distance(&target);
+                let nearer = contacts.iter().filter(|c| c.id.distance(&target) < mine).count();
+                prop_assert_eq!(t.nearer_than_me(&target, K), nearer.min(K));
+            }
+        }
+    }
+
 }

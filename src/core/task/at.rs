@@ -1,7 +1,7 @@
 //! The `_at` queries: find the peer with a given uid (a node lookup that ends as soon as it
 //! answers), then ask it alone for its bag or its namespace record.
 
-use super::{drive, refuse, take_contacts, Cx, Progress, Task};
+use super::shared::{drive, refuse, take_contacts, Cx, Progress, Task};
 use crate::consts::{K, MAX_BAG_REPLY};
 use crate::core::lookup::Lookup;
 use crate::core::op::OpResult;

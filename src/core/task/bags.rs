@@ -1,7 +1,7 @@
 //! Bag query: a lookup of the key, then each of its holders is asked for its bag and the
 //! answers are merged (PROTOCOL.md §6: popularity is the largest count any holder reports).
 
-use super::{drive, holders, refuse, take_contacts, Cx, Progress, Task};
+use super::shared::{drive, holders, refuse, take_contacts, Cx, Progress, Task};
 use crate::consts::MAX_BAG_REPLY;
 use crate::core::lookup::Lookup;
 use crate::core::merge::merge_bags;

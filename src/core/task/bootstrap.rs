@@ -2,7 +2,7 @@
 //! one lookup of a random uid in every farther bucket that is not full, all at once.
 
 use super::find::no_known_peer;
-use super::{drive, refuse, take_contacts, Cx, Progress, Task};
+use super::shared::{drive, refuse, take_contacts, Cx, Progress, Task};
 use crate::consts::K;
 use crate::core::lookup::Lookup;
 use crate::core::op::OpResult;

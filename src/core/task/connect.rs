@@ -1,6 +1,6 @@
 //! Connect: one `iam` to an address, whoever answers there joins the routing table.
 
-use super::{Cx, Progress, Task};
+use super::shared::{Cx, Progress, Task};
 use crate::core::op::OpResult;
 use crate::core::routing::Insert;
 use crate::core::rpc::Step;

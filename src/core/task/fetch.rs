@@ -2,7 +2,7 @@
 //! the first one that hashes to its key; a namespace ref asks each of the `replication`
 //! nearest for the record and keeps the newest valid one (PROTOCOL.md §6).
 
-use super::{drive, refuse, take_contacts, Cx, Progress, Task};
+use super::shared::{drive, refuse, take_contacts, Cx, Progress, Task};
 use crate::core::lookup::Lookup;
 use crate::core::op::OpResult;
 use crate::core::rpc::Step;

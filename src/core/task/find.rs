@@ -1,6 +1,6 @@
 //! Find nodes: one lookup of a target, ending with the nearest contacts that answered.
 
-use super::{drive, refuse, take_contacts, Cx, Progress, Task};
+use super::shared::{drive, refuse, take_contacts, Cx, Progress, Task};
 use crate::consts::K;
 use crate::core::lookup::Lookup;
 use crate::core::op::OpResult;

@@ -2,7 +2,7 @@
 //! (PROTOCOL.md §6). A set stores a value, a bag publish a bag entry, a namespace set a
 //! record it signs once it has learned the highest seq the holders have.
 
-use super::{drive, holders, refuse, take_contacts, Cx, Progress, Task};
+use super::shared::{drive, holders, refuse, take_contacts, Cx, Progress, Task};
 use crate::core::lookup::Lookup;
 use crate::core::op::OpResult;
 use crate::core::rpc::Step;
