@@ -96,11 +96,13 @@ check-header: build
 	    echo "check-header: warning: $(HEADER) is not tracked by git yet; only its presence was checked"; \
 	fi
 
-# One formatting style (rustfmt.toml) and no clippy warning, in every target.
+# One formatting style (rustfmt.toml) and no clippy warning, in every target, and in the
+# library as shipped (without the `sim` feature the tests turn on).
 check-lint:
-	@echo "== check-lint: cargo fmt --check; cargo clippy --all-targets -D warnings"
+	@echo "== check-lint: cargo fmt --check; cargo clippy -D warnings"
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
+	$(CARGO) clippy --release --lib -- -D warnings
 
 # Every Rust test: unit tests, tests/, doc tests. At least one must have run.
 check-rust: build
@@ -145,7 +147,7 @@ check-scheme: check-guile check-chez check-chibi
 
 # ---------------------------------------------------------------------------------------
 bench:
-	$(CARGO) run --release --bin peer-bench -- $(BENCH_ARGS)
+	$(CARGO) run --release --features sim --bin peer-bench -- $(BENCH_ARGS)
 
 # Installs the shared library, the header and a pkg-config file. DESTDIR is for staging
 # (packaging); the paths written into peer.pc are the final ones, without DESTDIR.

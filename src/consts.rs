@@ -1,8 +1,8 @@
 //! Every protocol limit in one place, named, so hardening and tuning touch one file.
 
-/// Bucket size, size of a `peers` reply, and the global maximum replication (SPEC 1).
+/// Bucket size, size of a `peers` reply, and the global maximum replication (PROTOCOL.md §1).
 pub const K: usize = 20;
-/// Requests a lookup keeps in flight at once (SPEC 1).
+/// Requests a lookup keeps in flight at once (PROTOCOL.md §1).
 pub const ALPHA: usize = 3;
 /// Default replication factor: how many of the nearest peers hold each record.
 pub const DEFAULT_REPLICATION: u32 = 5;
@@ -14,13 +14,13 @@ pub const MAX_REPLICATION: u32 = 20;
 pub const ID_LEN: usize = 32;
 /// Length of an Ed25519 signature.
 pub const SIGNATURE_LEN: usize = 64;
-/// Largest message body on the wire, in bytes (SPEC 2).
+/// Largest message body on the wire, in bytes (PROTOCOL.md §2).
 pub const MAX_MESSAGE: usize = 1_048_576;
 /// Largest value `set` accepts: the largest whose worst-case `set` request *and* `value`
 /// reply both fit in MAX_MESSAGE. `#(value #u8(` is 12 bytes, each byte costs at most 4
 /// ("255 ", the last one 3), and `))` closes: 12 + 4n - 1 + 2 <= MAX_MESSAGE.
 pub const MAX_VALUE_SIZE: usize = (MAX_MESSAGE - 13) / 4;
-/// A request unanswered this long has failed (SPEC 3), in microseconds.
+/// A request unanswered this long has failed (PROTOCOL.md §3), in microseconds.
 pub const REQUEST_TIMEOUT_US: u64 = 5_000_000;
 /// How long an operation (a whole lookup plus its stores) may run before it gives up.
 pub const OP_TIMEOUT_US: u64 = 30_000_000;

@@ -1,4 +1,4 @@
-//! Ed25519 for namespaces: the signed bytes of SPEC 4, signing and verification.
+//! Ed25519 for namespaces: the signed bytes of PROTOCOL.md §4, signing and verification.
 
 use crate::id::Id;
 use crate::wire::NamespaceRecord;

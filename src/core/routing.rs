@@ -34,7 +34,7 @@ pub enum Insert {
     Ping(Contact),
     /// The bucket is full of live contacts: the newcomer waits as its replacement.
     Dropped,
-    /// The uid is known with another static key (SPEC 3: a uid is bound to its first key),
+    /// The uid is known with another static key (PROTOCOL.md §1: a uid is bound to its first key),
     /// or it is our own uid.
     Rejected,
 }
@@ -158,7 +158,7 @@ impl RoutingTable {
     }
 
     /// How many known contacts are nearer to `target` than we are (stopping at `limit`):
-    /// a store is accepted only when fewer than K are (SPEC 1).
+    /// a store is accepted only when fewer than K are (PROTOCOL.md §6).
     pub fn nearer_than_me(&self, target: &Id, limit: usize) -> usize {
         let mine = self.me.distance(target);
         let mut n = 0;

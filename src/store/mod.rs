@@ -9,7 +9,7 @@
 //!
 //! Bags (distinct-publisher popularity, bounds and eviction, expiry) are in `bags`.
 //!
-//! Namespaces (SPEC 4): a record for (public key, key) replaces the stored one when its seq
+//! Namespaces (PROTOCOL.md §6): a record for (public key, key) replaces the stored one when its seq
 //! is greater; with equal seq, the same value is a refresh (accepted), and a different value
 //! wins only if `sign::newer` says so (the larger signature), a deterministic tie-break so
 //! peers that saw racing writers in different orders keep the same record. The cheap seq
@@ -53,7 +53,7 @@ pub trait Store: Send {
         now: u64,
         rand: &mut dyn FnMut() -> u64,
     ) -> Vec<BagEntry>;
-    /// Verify and store a namespace record under SPEC 4's seq rules.
+    /// Verify and store a namespace record under the seq rules of PROTOCOL.md §6.
     fn namespace_put(&mut self, record: NamespaceRecord, now: u64) -> Result<(), NamespaceRefusal>;
     fn namespace_get(&self, public_key: &[u8; 32], key: &[u8; 32]) -> Option<NamespaceRecord>;
     /// Drop what has expired by `now`.

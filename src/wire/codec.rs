@@ -1,4 +1,4 @@
-//! Typed messages to and from their datum text (SPEC 4).
+//! Typed messages to and from their datum text (PROTOCOL.md §4).
 //!
 //! Encoding writes bytes directly; decoding walks the text with the datum reader's cursor, so a
 //! `set` or `value` bytevector costs one pass and one `Vec<u8>`, never a `Datum` per byte. Every

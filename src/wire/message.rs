@@ -31,7 +31,7 @@ pub struct BagEntry {
     pub seconds: u64,
 }
 
-/// A signed namespace record as it travels (SPEC 4).
+/// A signed namespace record as it travels (PROTOCOL.md §4).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct NamespaceRecord {
     pub public_key: [u8; 32],

@@ -1,4 +1,4 @@
-//! The safe datum reader and the R7RS `write` printer (SPEC 2).
+//! The safe datum reader and the R7RS `write` printer (PROTOCOL.md §2).
 //!
 //! The reader never evaluates and never interns: it accepts only exact integers (at most
 //! `MAX_INTEGER_DIGITS` digits), strings, symbols, booleans, bytevectors and vectors, bounds

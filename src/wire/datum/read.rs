@@ -1,4 +1,4 @@
-//! The safe reader (SPEC 2): `Reader`, the cursor the message codec parses with, and
+//! The safe reader (PROTOCOL.md §2): `Reader`, the cursor the message codec parses with, and
 //! `read_datum` on top of it, with the fast path for canonically written bytevectors.
 
 use super::syntax::{
