@@ -17,6 +17,7 @@ pub mod node;
 pub mod routing;
 pub mod sign;
 pub mod sim;
+pub mod status;
 pub mod store;
 pub mod wire;
 
