@@ -13,7 +13,8 @@
 //!
 //! Files: `types` (the shared leaf: handle, sizes, a failed call) and `support` (guards, last
 //! error, handle registry, pointer helpers) serve the rest; then one file per group of the
-//! C API, declared below in the header's order. No file imports from this one.
+//! C API, declared below in the header's order. No file imports from this one, except
+//! `tests`, which checks the flat `peer::ffi::*` paths Rust callers use.
 
 // The safety contract of each `unsafe extern "C"` fn is its C doc (which pointers are read or
 // written, and how many bytes); a `# Safety` heading would only clutter the header.
