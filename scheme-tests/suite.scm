@@ -84,7 +84,7 @@
         (loop (quotient a 2) (quotient b 2) (* bit 2)
               (if (= (remainder a 2) (remainder b 2)) acc (+ acc bit))))))
 
-;; XOR distance between two ids, as a 256-bit integer (SPEC 1).
+;; XOR distance between two ids, as a 256-bit integer (PROTOCOL.md §1).
 (define (distance a b)
   (let loop ((i 0) (acc 0))
     (if (= i 32)
@@ -219,7 +219,7 @@
            (check "closed-peer error says closed" (and text (string-contains? text "closed")))))))))
 
 ;;; ---------------------------------------------------------------------------------------
-;;; Wire conformance: the datums of SPEC section 4 as this Scheme writes them, through
+;;; Wire conformance: the datums of PROTOCOL.md §4 as this Scheme writes them, through
 ;;; libpeer's safe reader and canonical writer, and back through this Scheme's reader.
 
 (group "wire conformance"
