@@ -4,7 +4,7 @@
 #                      (leak checking on), and run each; fails on any failed check or ASan report
 #                      (check-c-header first: the header compiles as strict C99 and as C++)
 #   make check-header-fresh
-#                      fail when include/peer.h is not what src/ffi.rs generates (without git)
+#                      fail when include/peer.h is not what build.rs generates (without git)
 #
 # Overridable: CC, CXX, CARGO, LIBPEER_DIR (directory holding libpeer.so; default target/release).
 # The tests find libpeer.so through an rpath to LIBPEER_DIR, so no LD_LIBRARY_PATH is needed.

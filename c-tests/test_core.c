@@ -25,6 +25,52 @@ static void check_static_calls(void)
     CHECK(strcmp(peer_strerror(PEER_ERR_CLOSED), peer_strerror(PEER_ERR_NULL)) != 0);
 }
 
+/* The status table as bindings read it: every PEER_* number listed once, with its symbol. */
+static void check_status_table(void)
+{
+    static const struct { int code; const char *symbol; } expected[] = {
+        {PEER_OK, "ok"}, {PEER_NOT_FOUND, "not-found"}, {PEER_ERR_NULL, "null"},
+        {PEER_ERR_INVALID, "invalid"}, {PEER_ERR_TOO_LARGE, "too-large"},
+        {PEER_ERR_CLOSED, "closed"}, {PEER_ERR_OS, "os"},
+        {PEER_ERR_UNREACHABLE, "unreachable"}, {PEER_ERR_NOT_STORED, "not-stored"},
+        {PEER_ERR_KEY_MISMATCH, "key-mismatch"}, {PEER_ERR_INTERNAL, "internal"},
+        {PEER_ERR_MALFORMED, "malformed"},
+    };
+    const size_t n_expected = sizeof expected / sizeof expected[0];
+    int codes[32];
+    size_t i, j, n = 12345, count = peer_status_count();
+
+    CHECK(count == n_expected);
+    CHECK(count <= sizeof codes / sizeof codes[0]);
+    for (i = 0; i < n_expected; i++) {
+        const char *s = peer_status_symbol(expected[i].code);
+        CHECK(s != NULL && strcmp(s, expected[i].symbol) == 0);
+        CHECK(strcmp(peer_strerror(expected[i].code), "unknown status") != 0);
+    }
+    CHECK(peer_status_symbol(2) == NULL);
+    CHECK(peer_status_symbol(-11) == NULL);
+    CHECK(peer_status_symbol(12345) == NULL);
+
+    /* short, NULL: an error and nothing written */
+    memset(codes, 0x55, sizeof codes);
+    CHECK_RC(peer_status_codes(codes, count - 1, &n), PEER_ERR_INVALID);
+    CHECK(peer_last_error()[0] != '\0');
+    CHECK_RC(peer_status_codes(NULL, count, &n), PEER_ERR_NULL);
+    CHECK_RC(peer_status_codes(codes, count, NULL), PEER_ERR_NULL);
+    CHECK(n == 12345 && codes[0] == 0x55555555);
+
+    /* a roomy buffer: exactly count codes, each of them once, nothing past them */
+    CHECK_RC(peer_status_codes(codes, sizeof codes / sizeof codes[0], &n), PEER_OK);
+    CHECK(n == count && codes[n] == 0x55555555);
+    for (i = 0; i < n_expected; i++) {
+        int seen = 0;
+        for (j = 0; j < n; j++)
+            seen += codes[j] == expected[i].code;
+        CHECK(seen == 1);
+    }
+    CHECK(codes[0] == PEER_OK && codes[1] == PEER_NOT_FOUND);
+}
+
 static void check_bad_new(void)
 {
     uint8_t uid[PEER_KEY_LEN];
@@ -289,6 +335,7 @@ int main(void)
 
     srand(20240611);
     check_static_calls();
+    check_status_table();
     check_bad_new();
 
     if (net_start(&net, NPEERS) != 0) {

@@ -16,7 +16,7 @@
 #ifndef PEER_H
 #define PEER_H
 
-/* Generated from src/ffi.rs by cbindgen via build.rs. Do not edit: change src/ffi.rs. */
+/* Generated from src/ffi/ and src/status/table.rs by cbindgen via build.rs. Do not edit. */
 
 #include <stddef.h>
 #include <stdint.h>
@@ -381,6 +381,32 @@ void peer_random_uid(uint8_t *uid_out);
  * "unknown status" for other numbers). Never NULL; the caller must not free it.
  */
 const char *peer_strerror(int status);
+
+/**
+ * The stable symbol of a status: "ok", "not-found", "null", "invalid", "too-large",
+ * "closed", "os", "unreachable", "not-stored", "key-mismatch", "internal", "malformed"
+ * (lower case, words joined by '-'), so that bindings can match statuses by name instead
+ * of copying numbers. A status keeps its number and its symbol forever; a new status adds
+ * a new number and symbol. Static, never freed by the caller; NULL when `status` is not a
+ * status number.
+ */
+const char *peer_status_symbol(int status);
+
+/**
+ * The number of statuses libpeer defines (PEER_OK, PEER_NOT_FOUND and every PEER_ERR_*):
+ * the capacity peer_status_codes needs. It only grows from one release to the next.
+ */
+size_t peer_status_count(void);
+
+/**
+ * Write every status number libpeer defines to `codes_out` (caller-owned, room for `cap`
+ * ints): PEER_OK, PEER_NOT_FOUND, then the errors from -1 down, and their count (that is,
+ * peer_status_count()) to `*n_out`. With peer_status_symbol, a binding builds its
+ * number <-> symbol table from the library it loaded.
+ * Returns 0 ok; -1 codes_out or n_out is NULL; -2 cap is less than peer_status_count()
+ * (nothing written).
+ */
+int peer_status_codes(int *codes_out, size_t cap, size_t *n_out);
 
 /**
  * The message of this thread's last failed call ("" if none yet), saying which function

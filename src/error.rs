@@ -1,8 +1,10 @@
-//! One error type for the Rust API, with the fixed status numbers the C ABI returns.
-//! Numbers are never reused: a new error takes a new number.
+//! One error type for the Rust API. Each error is one status of the table in `status`,
+//! which gives its number for the C ABI and the name its message starts with.
 
+use crate::status::Status;
 use std::fmt;
 
+/// Why a call failed. Each kind is one status of the C ABI (`status()`).
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Error {
     /// A NULL pointer where one was required (C ABI only).
@@ -27,63 +29,77 @@ pub enum Error {
     Malformed(String),
 }
 
-/// Status codes of the C ABI (SPEC 6): 0 ok, 1 not found, negative errors.
-pub const PEER_OK: i32 = 0;
-pub const PEER_NOT_FOUND: i32 = 1;
-
 impl Error {
-    pub fn code(&self) -> i32 {
+    /// The status a C caller gets for this error.
+    pub fn status(&self) -> Status {
         match self {
-            Error::Null => -1,
-            Error::Invalid(_) => -2,
-            Error::TooLarge(_) => -3,
-            Error::Closed => -4,
-            Error::Io(_) => -5,
-            Error::Unreachable(_) => -6,
-            Error::NotStored => -7,
-            Error::KeyMismatch => -8,
-            Error::Internal(_) => -9,
-            Error::Malformed(_) => -10,
+            Error::Null => Status::Null,
+            Error::Invalid(_) => Status::Invalid,
+            Error::TooLarge(_) => Status::TooLarge,
+            Error::Closed => Status::Closed,
+            Error::Io(_) => Status::Os,
+            Error::Unreachable(_) => Status::Unreachable,
+            Error::NotStored => Status::NotStored,
+            Error::KeyMismatch => Status::KeyMismatch,
+            Error::Internal(_) => Status::Internal,
+            Error::Malformed(_) => Status::Malformed,
         }
     }
-}
 
-/// The fixed name of a status code, for `peer_strerror`.
-pub fn status_name(code: i32) -> &'static str {
-    match code {
-        0 => "ok",
-        1 => "not found",
-        -1 => "null pointer argument",
-        -2 => "invalid argument",
-        -3 => "value too large",
-        -4 => "peer is closed",
-        -5 => "operating system error",
-        -6 => "no peer could be reached",
-        -7 => "no peer accepted the store",
-        -8 => "secret key does not match public key",
-        -9 => "internal error",
-        -10 => "malformed message",
-        _ => "unknown status",
+    /// The status number a C caller gets for this error.
+    pub fn code(&self) -> i32 {
+        self.status().code()
     }
 }
 
+/// "status name" or "status name: detail".
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = self.status().name();
         match self {
-            Error::Null => write!(f, "null pointer argument"),
-            Error::Invalid(m) => write!(f, "invalid argument: {m}"),
-            Error::TooLarge(n) => write!(f, "value too large: {n} bytes, maximum {}", crate::consts::MAX_VALUE_SIZE),
-            Error::Closed => write!(f, "peer is closed"),
-            Error::Io(m) => write!(f, "operating system error: {m}"),
-            Error::Unreachable(m) => write!(f, "no peer could be reached: {m}"),
-            Error::NotStored => write!(f, "no peer accepted the store"),
-            Error::KeyMismatch => write!(f, "secret key does not match public key"),
-            Error::Internal(m) => write!(f, "internal error: {m}"),
-            Error::Malformed(m) => write!(f, "malformed message: {m}"),
+            Error::Null | Error::Closed | Error::NotStored | Error::KeyMismatch => f.write_str(name),
+            Error::TooLarge(n) => write!(f, "{name}: {n} bytes, maximum {}", crate::consts::MAX_VALUE_SIZE),
+            Error::Invalid(m) | Error::Io(m) | Error::Unreachable(m) | Error::Internal(m) | Error::Malformed(m) => {
+                write!(f, "{name}: {m}")
+            }
         }
     }
 }
 
 impl std::error::Error for Error {}
 
+/// The result of a libpeer call.
 pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The messages C and Scheme programs see (peer_last_error) stay word for word.
+    #[test]
+    fn messages_are_unchanged() {
+        let max = crate::consts::MAX_VALUE_SIZE;
+        let cases = [
+            (Error::Null, "null pointer argument".to_string()),
+            (Error::Invalid("x".into()), "invalid argument: x".into()),
+            (Error::TooLarge(7), format!("value too large: 7 bytes, maximum {max}")),
+            (Error::Closed, "peer is closed".into()),
+            (Error::Io("x".into()), "operating system error: x".into()),
+            (Error::Unreachable("x".into()), "no peer could be reached: x".into()),
+            (Error::NotStored, "no peer accepted the store".into()),
+            (Error::KeyMismatch, "secret key does not match public key".into()),
+            (Error::Internal("x".into()), "internal error: x".into()),
+            (Error::Malformed("x".into()), "malformed message: x".into()),
+        ];
+        for (e, text) in cases {
+            assert_eq!(e.to_string(), text);
+        }
+    }
+
+    #[test]
+    fn codes_come_from_the_table() {
+        assert_eq!(Error::Null.code(), -1);
+        assert_eq!(Error::Io(String::new()).code(), Status::Os.code());
+        assert_eq!(Error::Malformed(String::new()).code(), -10);
+    }
+}

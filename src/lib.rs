@@ -33,11 +33,11 @@
 #![deny(missing_docs)]
 
 pub mod consts;
-#[allow(missing_docs)] // documented by the status-table change being merged
 mod error;
 mod id;
 mod node;
 pub mod sign;
+pub mod status;
 
 /// The internal layers: public only with the `sim` feature (tests and the benchmark).
 macro_rules! internal {

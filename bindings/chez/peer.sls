@@ -71,6 +71,9 @@
   (define %random-uid (foreign-procedure "peer_random_uid" (u8*) void))
   (define %strerror (foreign-procedure "peer_strerror" (int) utf-8))
   (define %last-error (foreign-procedure "peer_last_error" () utf-8))
+  (define %status-symbol (foreign-procedure "peer_status_symbol" (int) utf-8))
+  (define %status-count (foreign-procedure "peer_status_count" () size_t))
+  (define %status-codes (foreign-procedure "peer_status_codes" (u8* size_t u8*) int))
   (define %max-value-size (foreign-procedure "peer_max_value_size" () size_t))
   (define %ext-push (foreign-procedure __collect_safe "peer_ext_push" (uptr u8* size_t) int))
   (define %ext-pop (foreign-procedure __collect_safe "peer_ext_pop"
@@ -81,8 +84,29 @@
 
   ;; ---- small helpers ------------------------------------------------------------------
 
-  (define status-invalid -2)
-  (define status-closed -4)
+  ;; libpeer's statuses as ((symbol . number) ...), read from the library once at load time
+  ;; (peer_status_codes, peer_status_symbol), so no status number is copied here.
+  (define status-table
+    (let* ([n (%status-count)]
+           [int-size (foreign-sizeof 'int)]
+           [size-size (foreign-sizeof 'size_t)]
+           [codes (make-bytevector (* (max n 1) int-size) 0)]
+           [count (make-bytevector size-size 0)])
+      (unless (eqv? (%status-codes codes n count) 0)
+        (error 'peer "cannot read libpeer's status codes" (%last-error)))
+      (map (lambda (i)
+             (let ([code (bytevector-sint-ref codes (* i int-size) (native-endianness) int-size)])
+               (cons (string->symbol (%status-symbol code)) code)))
+           (iota (bytevector-uint-ref count 0 (native-endianness) size-size)))))
+
+  ;; The number of the status named `symbol`.
+  (define (status-code symbol)
+    (cond [(assq symbol status-table) => cdr]
+          [else (error 'peer "libpeer has no status" symbol)]))
+
+  (define status-invalid (status-code 'invalid))
+  (define status-closed (status-code 'closed))
+  (define status-unreachable (status-code 'unreachable))
 
   (define (invalid who message . irritants)
     (apply raise-peer-error who status-invalid message irritants))
@@ -383,7 +407,7 @@
       (check-range 'peer-connect "port" port 0 65535)
       (let* ([ipz (c-string ip)]
              [res (call (ipz) (%connect ptr ipz port))])
-        (if (eqv? (car res) -6) #f (begin (status 'peer-connect res) #t)))))
+        (if (eqv? (car res) status-unreachable) #f (begin (status 'peer-connect res) #t)))))
 
   (define (peer-bootstrap p)
     (drain!)

@@ -112,9 +112,9 @@ static void job_run(struct peer_job *j) {
   case JOB_BAG: rc = run_bag(j); break;
   case JOB_NS_SET: rc = peer_namespace_set(j->p, j->a, j->b, j->key, j->uid, j->out64); break;
   case JOB_NS_REF: rc = run_ns_ref(j); break;
-  default: rc = -9; break;
+  default: rc = PEER_ERR_INTERNAL; break;
   }
-  if (rc != 0 && rc != 1) {
+  if (rc != PEER_OK && rc != PEER_NOT_FOUND) {
     /* The message is thread-local: this is the only thread that can read it. */
     const char *msg = peer_last_error();
     strncpy(j->err, msg ? msg : "", GLUE_ERR_LEN - 1);
@@ -344,7 +344,9 @@ int peer_glue_job_wait(struct peer_job *j, int usec) {
 }
 
 /* Only meaningful once done. */
-int peer_glue_job_status(struct peer_job *j) { return atomic_load(&j->done) ? j->rc : -9; }
+int peer_glue_job_status(struct peer_job *j) {
+  return atomic_load(&j->done) ? j->rc : PEER_ERR_INTERNAL;
+}
 
 const char *peer_glue_job_error(struct peer_job *j) {
   return atomic_load(&j->done) ? j->err : "";
@@ -366,13 +368,13 @@ sexp peer_glue_job_result(sexp ctx, sexp self, struct peer_job *j) {
   case JOB_SET: return bytes_from(ctx, j->out32, 32);
   case JOB_NS_SET: return bytes_from(ctx, j->out64, 64);
   case JOB_REF:
-    if (j->rc != 0) return SEXP_FALSE;
+    if (j->rc != PEER_OK) return SEXP_FALSE;
     res = bytes_from(ctx, j->out, j->out_len);
     if (j->out) peer_bytes_free(j->out, j->out_len);
     j->out = NULL;
     return res;
   case JOB_NS_REF:
-    return j->rc == 0 ? bytes_from(ctx, j->out32, 32) : SEXP_FALSE;
+    return j->rc == PEER_OK ? bytes_from(ctx, j->out32, 32) : SEXP_FALSE;
   case JOB_BAG:
     if (j->n > j->cap) j->n = j->cap;  /* never trust a count past the buffer */
     sexp_gc_preserve2(ctx, res, bv);
@@ -396,11 +398,12 @@ struct peer *peer_glue_new(sexp uid, const char *ip, int port, unsigned int repl
                            int external) {
   struct peer *p = NULL;
   uint8_t u[32];
-  if (!copy32(u, uid)) { glue_last_status = -2; return NULL; }
+  if (!copy32(u, uid)) { glue_last_status = PEER_ERR_INVALID; return NULL; }
   glue_last_status = external ? peer_new_external(u, ip, (uint16_t)port, replication, &p)
                               : peer_new(u, ip, (uint16_t)port, replication, &p);
-  if (glue_last_status != 0) {
-    if (glue_last_status > 0) glue_last_status = -9;  /* a handle-less success is a bug */
+  if (glue_last_status != PEER_OK) {
+    /* a handle-less success is a bug */
+    if (glue_last_status > 0) glue_last_status = PEER_ERR_INTERNAL;
     return NULL;
   }
   return p;
@@ -421,7 +424,7 @@ sexp peer_glue_close(sexp ctx, sexp self, sexp x) {
 
 sexp peer_glue_uid(sexp ctx, sexp self, struct peer *p) {
   uint8_t u[32];
-  if (peer_uid(p, u) != 0) return SEXP_FALSE;
+  if (peer_uid(p, u) != PEER_OK) return SEXP_FALSE;
   return bytes_from(ctx, u, 32);
 }
 
@@ -452,17 +455,17 @@ sexp peer_glue_wire_normalize(sexp ctx, sexp self, sexp text) {
   uint8_t *out = NULL;
   size_t len = 0;
   sexp res;
-  if (!sexp_bytesp(text)) { glue_last_status = -2; return SEXP_FALSE; }
+  if (!sexp_bytesp(text)) { glue_last_status = PEER_ERR_INVALID; return SEXP_FALSE; }
   glue_last_status = peer_wire_normalize((const uint8_t *)sexp_bytes_data(text),
                                          sexp_bytes_length(text), &out, &len);
-  if (glue_last_status != 0) return SEXP_FALSE;
+  if (glue_last_status != PEER_OK) return SEXP_FALSE;
   res = sexp_c_string(ctx, (const char *)out, len);
   peer_bytes_free(out, len + 1);
   return res;
 }
 
 int peer_glue_ext_push(struct peer *p, sexp envelope) {
-  if (!sexp_bytesp(envelope)) return -2;
+  if (!sexp_bytesp(envelope)) return PEER_ERR_INVALID;
   return peer_ext_push(p, (const uint8_t *)sexp_bytes_data(envelope),
                        sexp_bytes_length(envelope));
 }
@@ -478,8 +481,8 @@ sexp peer_glue_ext_pop(sexp ctx, sexp self, struct peer *p) {
   sexp_gc_var3(res, s, bv);
   memset(ip, 0, sizeof ip);
   rc = peer_ext_pop(p, 0, ip, &port, &env, &len);
-  if (rc == 1) return SEXP_FALSE;
-  if (rc != 0) return sexp_make_fixnum(rc);
+  if (rc == PEER_NOT_FOUND) return SEXP_FALSE;
+  if (rc != PEER_OK) return sexp_make_fixnum(rc);
   ip[sizeof ip - 1] = '\0';
   sexp_gc_preserve3(ctx, res, s, bv);
   bv = bytes_from(ctx, env, len);
@@ -493,5 +496,25 @@ sexp peer_glue_ext_pop(sexp ctx, sexp self, struct peer *p) {
     res = sexp_cons(ctx, s, res);
   }
   sexp_gc_release3(ctx);
+  return res;
+}
+
+/* Every status number libpeer defines (peer_status_codes), as a list of fixnums; #f if they
+ * cannot be read. peer.scm pairs each with its peer_status_symbol at load time. */
+sexp peer_glue_status_codes(sexp ctx, sexp self) {
+  size_t i, n = peer_status_count(), got = 0;
+  int *codes = malloc((n ? n : 1) * sizeof *codes);
+  sexp_gc_var1(res);
+  if (!codes) return SEXP_FALSE;
+  if (peer_status_codes(codes, n, &got) != PEER_OK || got > n) {
+    free(codes);
+    return SEXP_FALSE;
+  }
+  sexp_gc_preserve1(ctx, res);
+  res = SEXP_NULL;
+  for (i = got; i > 0 && !sexp_exceptionp(res); i--)
+    res = sexp_cons(ctx, sexp_make_fixnum(codes[i - 1]), res);
+  sexp_gc_release1(ctx);
+  free(codes);
   return res;
 }

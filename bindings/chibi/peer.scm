@@ -18,6 +18,22 @@
 
 ;;; Errors
 
+;; libpeer's statuses as ((symbol . number) ...), read from the library once at load time
+;; (peer_status_codes, peer_status_symbol), so no status number is copied here.
+(define status-table
+  (let ((codes (%peer-status-codes)))
+    (unless (pair? codes) (error "peer: cannot read libpeer's status codes"))
+    (map (lambda (code) (cons (string->symbol (%peer-status-symbol code)) code)) codes)))
+
+;; The number of the status named `symbol`.
+(define (status-code symbol)
+  (let ((entry (assq symbol status-table)))
+    (unless entry (error "peer: libpeer has no status" symbol))
+    (cdr entry)))
+
+(define status-not-found (status-code 'not-found))
+(define status-unreachable (status-code 'unreachable))
+
 (define (status-error who rc detail)
   (let ((text (%peer-strerror rc)))
     (error (string-append who ": " text
@@ -87,7 +103,7 @@
             (unless (bytevector? payload)
               (error "peer: recv must return #f or a bytevector" payload))
             (set! moved #t)
-            ;; A malformed envelope (-10) is the network's fault, not the caller's: drop it.
+            ;; A malformed envelope is the network's fault, not the caller's: drop it.
             (let ((h (peer-handle p)))
               (when h (%ext-push h payload)))
             (in (+ i 1))))))
@@ -142,7 +158,7 @@
   (await! job)
   (let ((rc (%job-status job)))
     (cond ((= rc 0) (%job-result job))
-          ((= rc 1) #f)
+          ((= rc status-not-found) #f)
           ;; The message was read on the call's own pthread and kept in the job.
           (else (status-error who rc (%job-error job))))))
 
@@ -202,7 +218,7 @@
       (await! job)
       (let ((rc (%job-status job)))
         (cond ((= rc 0) #t)
-              ((= rc -6) #f)
+              ((= rc status-unreachable) #f)
               (else (status-error "peer-connect" rc (%job-error job))))))))
 
 (define (peer-bootstrap p)

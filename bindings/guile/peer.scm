@@ -71,6 +71,9 @@
 (define %random-uid   (c-proc void "peer_random_uid" (list '*)))
 (define %strerror     (c-proc '* "peer_strerror" (list int)))
 (define %last-error   (c-proc '* "peer_last_error" '()))
+(define %status-symbol (c-proc '* "peer_status_symbol" (list int)))
+(define %status-count (c-proc size_t "peer_status_count" '()))
+(define %status-codes (c-proc int "peer_status_codes" (list '* size_t '*)))
 (define %max-value-size (c-proc size_t "peer_max_value_size" '()))
 (define %ext-push     (c-proc int "peer_ext_push" (list '* '* size_t)))
 (define %ext-pop      (c-proc int "peer_ext_pop" (list '* uint32 '* '* '* '*)))
@@ -99,6 +102,30 @@
 (define (c-string ptr)
   (if (null-pointer? ptr) "" (pointer->string ptr -1 "UTF-8")))
 
+;; libpeer's statuses as ((symbol . number) ...), read from the library once at load time
+;; (peer_status_codes, peer_status_symbol), so no status number is copied here.
+(define status-table
+  (let* ((n (%status-count))
+         (int-size (sizeof int))
+         (codes (make-bytevector (* (max n 1) int-size) 0))
+         (count (make-bytevector size-t-size 0)))
+    (unless (zero? (%status-codes (bytevector->pointer codes) n (bytevector->pointer count)))
+      (error "peer: cannot read libpeer's status codes" (c-string (%last-error))))
+    (map (lambda (i)
+           (let ((code (bytevector-sint-ref codes (* i int-size) (native-endianness) int-size)))
+             (cons (string->symbol (pointer->string (%status-symbol code))) code)))
+         (iota (bytevector-uint-ref count 0 (native-endianness) size-t-size)))))
+
+;; The number of the status named `symbol`.
+(define (status-code symbol)
+  (let ((entry (assq symbol status-table)))
+    (unless entry (error "peer: libpeer has no status" symbol))
+    (cdr entry)))
+
+(define status-invalid (status-code 'invalid))
+(define status-closed (status-code 'closed))
+(define status-unreachable (status-code 'unreachable))
+
 ;; What went wrong, as libpeer explains it; its fixed status name when it says nothing.
 ;; Must run on the thread that made the failing call (the message is thread-local).
 (define (error-text status)
@@ -115,7 +142,7 @@
       result))
 
 (define (invalid who what)
-  (raise-peer-error who -2 (string-append "invalid argument: " what)))
+  (raise-peer-error who status-invalid (string-append "invalid argument: " what)))
 
 ;; An argument as an error message shows it: never a whole large bytevector.
 (define (describe x)
@@ -168,7 +195,7 @@
 (define (handle who p)
   (unless (peer? p) (invalid who (format #f "not a peer: ~a" (describe p))))
   (or (atomic-box-ref (peer-box p))
-      (raise-peer-error who -4 "peer is closed")))
+      (raise-peer-error who status-closed "peer is closed")))
 
 ;; Unreachable peers are closed after a collection (and whenever a peer is made).
 (define guardian (make-guardian))
@@ -448,7 +475,7 @@
     (let* ((ip* (string->pointer ip "UTF-8"))
            (r (blocking p (lambda () (outcome (%connect ptr ip* port))))))
       (cond ((eqv? r 0) #t)
-            ((and (pair? r) (= (car r) -6)) #f)
+            ((and (pair? r) (= (car r) status-unreachable)) #f)
             (else (check 'peer-connect r) #f)))))
 
 (define (peer-bootstrap p)

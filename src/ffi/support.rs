@@ -1,11 +1,11 @@
-//! The machinery behind the C boundary in `ffi.rs`: failures and the panic guard, this
-//! thread's last-error message, the handle registry, and the pointer and argument helpers.
+//! The machinery behind the C boundary: the panic guards, this thread's last-error message,
+//! the handle registry, and the pointer helpers that make a NULL check one line.
 //! Nothing here is part of the C API, so cbindgen emits nothing from this file.
 
-use super::{peer, peer_stats, PEER_ERR_CLOSED, PEER_ERR_INTERNAL, PEER_ERR_NULL};
-use crate::consts::{MAX_REPLICATION, MIN_REPLICATION};
+use super::types::{peer, Fail, Outcome};
 use crate::error::Error;
-use crate::node::{Node, Stats};
+use crate::node::Node;
+use crate::status::Status;
 use parking_lot::Mutex;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -16,50 +16,22 @@ use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 
-/// The C view of a peer's counters (peer_stats).
-impl From<Stats> for peer_stats {
-    fn from(s: Stats) -> Self {
-        peer_stats {
-            contacts: s.contacts as u64,
-            values: s.values as u64,
-            value_bytes: s.value_bytes as u64,
-            bag_entries: s.bag_entries as u64,
-            namespace_records: s.namespace_records as u64,
-            requests_sent: s.requests_sent,
-            requests_failed: s.requests_failed,
-            requests_received: s.requests_received,
-            open_connections: s.open_connections as u64,
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------
-// Failures, the panic guard, the last-error message, the handle registry.
-
-/// A failed call: its status and the message peer_last_error will return.
-pub(super) struct Fail {
-    pub(super) code: c_int,
-    pub(super) msg: String,
-}
-
-impl From<Error> for Fail {
-    fn from(e: Error) -> Fail {
-        Fail { code: e.code(), msg: e.to_string() }
-    }
-}
+// Failures
 
 pub(super) fn null(arg: &str) -> Fail {
-    Fail { code: PEER_ERR_NULL, msg: format!("null pointer argument: `{arg}` is NULL") }
+    Fail { status: Status::Null, msg: format!("{}: `{arg}` is NULL", Status::Null.name()) }
 }
 
 pub(super) fn invalid(msg: String) -> Fail {
     Error::Invalid(msg).into()
 }
 
-pub(super) type Status = Result<c_int, Fail>;
+// ---------------------------------------------------------------------------------------
+// The last-error message
 
 thread_local! {
-    pub(super) static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
 }
 
 pub(super) fn set_last_error(func: &str, msg: &str) {
@@ -68,6 +40,20 @@ pub(super) fn set_last_error(func: &str, msg: &str) {
     // try_with: during thread teardown the slot may be gone; losing the message is fine.
     let _ = LAST_ERROR.try_with(|slot| *slot.borrow_mut() = c);
 }
+
+/// This thread's last message, valid until set_last_error replaces it (the CString's heap
+/// buffer stays put until then).
+pub(super) fn last_error() -> *const c_char {
+    LAST_ERROR.try_with(|slot| slot.borrow().as_ptr()).unwrap_or(c"".as_ptr())
+}
+
+#[cfg(test)]
+pub(super) fn last_error_text() -> String {
+    unsafe { CStr::from_ptr(last_error()) }.to_string_lossy().into_owned()
+}
+
+// ---------------------------------------------------------------------------------------
+// The panic guards
 
 fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
@@ -87,18 +73,18 @@ fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
 }
 
 /// Run a status-returning body: its Err becomes its status plus a last-error message, a
-/// panic becomes -9.
-pub(super) fn guard(func: &'static str, body: impl FnOnce() -> Status) -> c_int {
+/// panic becomes PEER_ERR_INTERNAL.
+pub(super) fn guard(func: &'static str, body: impl FnOnce() -> Outcome) -> c_int {
     match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(code)) => code,
+        Ok(Ok(status)) => status.code(),
         Ok(Err(fail)) => {
             set_last_error(func, &fail.msg);
-            fail.code
+            fail.status.code()
         }
         Err(payload) => {
-            set_last_error(func, &format!("internal error: panic: {}", panic_text(&*payload)));
+            set_last_error(func, &format!("{}: panic: {}", Status::Internal.name(), panic_text(&*payload)));
             drop_payload(payload);
-            PEER_ERR_INTERNAL
+            Status::Internal.code()
         }
     }
 }
@@ -108,22 +94,30 @@ pub(super) fn guard_or<T>(func: &'static str, fallback: T, body: impl FnOnce() -
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(v) => v,
         Err(payload) => {
-            set_last_error(func, &format!("internal error: panic: {}", panic_text(&*payload)));
+            set_last_error(func, &format!("{}: panic: {}", Status::Internal.name(), panic_text(&*payload)));
             drop_payload(payload);
             fallback
         }
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// The handle registry
+
 /// Live handles. A token is a counter times 16 (so it looks like an aligned pointer to
 /// tools that care); the counter only grows, so a freed token is never handed out again.
-pub(super) static HANDLES: LazyLock<Mutex<HashMap<usize, Arc<Node>>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+static HANDLES: LazyLock<Mutex<HashMap<usize, Arc<Node>>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
 static NEXT_TOKEN: AtomicUsize = AtomicUsize::new(1);
 
 pub(super) fn register(node: Node) -> *mut peer {
     let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed) << 4;
     HANDLES.lock().insert(token, Arc::new(node));
     token as *mut peer
+}
+
+/// Take a handle out of the registry; None when it is not (or no longer) there.
+pub(super) fn unregister(p: *mut peer) -> Option<Arc<Node>> {
+    HANDLES.lock().remove(&(p as usize))
 }
 
 /// The node behind a handle. The lock is held only for the lookup: calls run unlocked, so
@@ -136,9 +130,10 @@ pub(super) fn node(p: *const peer) -> Result<Arc<Node>, Fail> {
         .lock()
         .get(&(p as usize))
         .cloned()
-        .ok_or_else(|| Fail { code: PEER_ERR_CLOSED, msg: "peer is closed (freed or unknown handle)".into() })
+        .ok_or_else(|| Fail { status: Status::Closed, msg: "peer is closed (freed or unknown handle)".into() })
 }
 
+// ---------------------------------------------------------------------------------------
 // Pointer helpers: a NULL check is one line at each use.
 
 /// Copy `N` bytes from `p`. Safety: `p` is NULL or points to `N` readable bytes.
@@ -195,28 +190,31 @@ pub(super) fn leak_bytes(v: Vec<u8>) -> (*mut u8, usize) {
     (Box::into_raw(b) as *mut u8, len)
 }
 
-pub(super) fn check_replication(r: u32) -> Result<(), Fail> {
-    if (MIN_REPLICATION..=MAX_REPLICATION).contains(&r) {
-        Ok(())
-    } else {
-        Err(invalid(format!("replication {r} is outside {MIN_REPLICATION}..{MAX_REPLICATION}")))
-    }
+/// Take back a buffer leak_bytes handed out. Safety: `(bytes, len)` came from leak_bytes
+/// and has not been taken back before.
+pub(super) unsafe fn free_bytes(bytes: *mut u8, len: usize) {
+    // SAFETY: see above.
+    drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(bytes, len)) });
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ffi::peer_last_error;
-
-    fn last_error() -> String {
-        unsafe { CStr::from_ptr(peer_last_error()) }.to_string_lossy().into_owned()
-    }
 
     #[test]
     fn a_panic_becomes_internal_error() {
         let code = guard("test_fn", || panic!("boom"));
-        assert_eq!(code, PEER_ERR_INTERNAL);
-        assert!(last_error().contains("boom"), "{}", last_error());
+        assert_eq!(code, Status::Internal.code());
+        assert!(last_error_text().contains("boom"), "{}", last_error_text());
         assert_eq!(guard_or("test_fn", 42u16, || panic!("bang")), 42);
+    }
+
+    #[test]
+    fn failures_carry_their_status_and_message() {
+        assert_eq!(guard("test_fn", || Err(null("x"))), Status::Null.code());
+        assert_eq!(last_error_text(), "test_fn: null pointer argument: `x` is NULL");
+        assert_eq!(guard("test_fn", || Ok(Status::NotFound)), Status::NotFound.code());
+        let (b, len) = leak_bytes(vec![1, 2, 3]);
+        unsafe { free_bytes(b, len) };
     }
 }

@@ -4,7 +4,8 @@
   (export &peer-error make-peer-error peer-error? peer-error-status raise-peer-error)
   (import (chezscheme))
 
-  ;; status: libpeer's C status code (-2 invalid argument, -4 peer is closed, ...).
+  ;; status: libpeer's C status number (PEER_ERR_INVALID, PEER_ERR_CLOSED, ...; the C function
+  ;; peer_status_symbol names it).
   (define-condition-type &peer-error &error make-peer-error peer-error?
     (status peer-error-status))
 

@@ -1,0 +1,184 @@
+//! Peers: making one (peer_new, peer_new_external), releasing it (peer_free), and the calls
+//! on a whole peer (peer_port, peer_uid, peer_connect, peer_bootstrap).
+
+use super::support::{check_out, guard, guard_or, node, read_arr, read_ip, register, unregister, write_bytes};
+use super::types::{peer, Outcome};
+use crate::id::Id;
+use crate::node::Node;
+use crate::status::Status;
+use std::ffi::{c_char, c_int};
+
+/// Shared body of peer_new and peer_new_external. The replication range is `Node`'s to check.
+unsafe fn new_peer(
+    external: bool,
+    uid: *const u8,
+    ip: *const c_char,
+    port: u16,
+    replication: u32,
+    out: *mut *mut peer,
+) -> Outcome {
+    let uid = Id(unsafe { read_arr::<32>(uid, "uid") }?);
+    let ip = unsafe { read_ip(ip, "ip") }?;
+    check_out(out, "out")?;
+    let node =
+        if external { Node::new_external(uid, ip, port, replication)? } else { Node::new(uid, ip, port, replication)? };
+    // SAFETY: `out` checked non-NULL; the caller gives a writable `struct peer *` slot.
+    unsafe { *out = register(node) };
+    Ok(Status::Ok)
+}
+
+/// Create a peer on the built-in encrypted TCP transport, listening on `ip`:`port`.
+///
+/// `uid`: 32 bytes, read. `ip`: NUL-terminated IPv4 or IPv6 address text, read. `port` 0
+/// picks an ephemeral port (see peer_port). `replication`: 5..20 (5 is the usual value).
+/// On success `*out` receives a new handle that the caller owns and releases with peer_free;
+/// on failure `*out` is untouched.
+/// Returns 0 ok; -1 uid, ip or out is NULL; -2 replication out of range or ip not an IP
+/// address; -5 the OS refused (address in use, ...); -9 internal error.
+#[no_mangle]
+pub unsafe extern "C" fn peer_new(
+    uid: *const u8,
+    ip: *const c_char,
+    port: u16,
+    replication: u32,
+    out: *mut *mut peer,
+) -> c_int {
+    guard("peer_new", || unsafe { new_peer(false, uid, ip, port, replication, out) })
+}
+
+/// Create a peer on a program-supplied transport: it opens no sockets. `ip`:`port` is its
+/// address on the program's network. The program moves its messages with peer_ext_pop and
+/// peer_ext_push; blocking calls on it complete only while someone does.
+///
+/// Arguments, ownership and statuses as for peer_new (no -5 for a bind).
+#[no_mangle]
+pub unsafe extern "C" fn peer_new_external(
+    uid: *const u8,
+    ip: *const c_char,
+    port: u16,
+    replication: u32,
+    out: *mut *mut peer,
+) -> c_int {
+    guard("peer_new_external", || unsafe { new_peer(true, uid, ip, port, replication, out) })
+}
+
+/// Stop a peer, join its thread and release its handle. NULL is a no-op, and so is a handle
+/// already freed. Calls blocked on this handle in other threads return -4; later calls on it
+/// return -4 too (handles are never reused).
+#[no_mangle]
+pub extern "C" fn peer_free(p: *mut peer) {
+    guard_or("peer_free", (), || {
+        if p.is_null() {
+            return;
+        }
+        // Out of the registry (and its lock) before close(): joining the thread may take a while.
+        if let Some(node) = unregister(p) {
+            node.close();
+        }
+    })
+}
+
+/// The port the peer listens on (the bound port when it was created with port 0; the given
+/// port for an external peer). 0 when `p` is NULL or freed.
+#[no_mangle]
+pub extern "C" fn peer_port(p: *const peer) -> u16 {
+    guard_or("peer_port", 0, || node(p).map(|n| n.port()).unwrap_or(0))
+}
+
+/// Copy the peer's 32-byte uid into `uid_out` (caller-owned, 32 bytes).
+/// Returns 0 ok; -1 p or uid_out is NULL; -4 peer is closed.
+#[no_mangle]
+pub unsafe extern "C" fn peer_uid(p: *const peer, uid_out: *mut u8) -> c_int {
+    guard("peer_uid", || {
+        let n = node(p)?;
+        check_out(uid_out, "uid_out")?;
+        unsafe { write_bytes(uid_out, &n.uid().0) };
+        Ok(Status::Ok)
+    })
+}
+
+/// Greet the peer at `ip`:`port` (`ip` NUL-terminated text) and add it to the routing table.
+/// Returns 0 ok; -1 p or ip is NULL; -2 ip is not an IP address; -4 peer is closed;
+/// -6 nobody answered there.
+#[no_mangle]
+pub unsafe extern "C" fn peer_connect(p: *mut peer, ip: *const c_char, port: u16) -> c_int {
+    guard("peer_connect", || {
+        let n = node(p)?;
+        let ip = unsafe { read_ip(ip, "ip") }?;
+        n.connect(ip, port)?;
+        Ok(Status::Ok)
+    })
+}
+
+/// Fill the routing table by looking up the peer's own uid through the peers it knows.
+/// Returns 0 ok; -1 p is NULL; -4 peer is closed; -6 no known peer answered.
+#[no_mangle]
+pub extern "C" fn peer_bootstrap(p: *mut peer) -> c_int {
+    guard("peer_bootstrap", || {
+        node(p)?.bootstrap()?;
+        Ok(Status::Ok)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::support::last_error_text;
+    use super::*;
+    use crate::status::codes::{PEER_ERR_CLOSED, PEER_ERR_INVALID, PEER_ERR_NULL, PEER_OK};
+    use std::ptr;
+
+    #[test]
+    fn null_and_unknown_handles_are_errors() {
+        let mut uid = [0u8; 32];
+        assert_eq!(unsafe { peer_uid(ptr::null(), uid.as_mut_ptr()) }, PEER_ERR_NULL);
+        assert!(last_error_text().contains("peer_uid"), "{}", last_error_text());
+        let forged = 0xdead_0000usize as *mut peer;
+        assert_eq!(unsafe { peer_uid(forged, uid.as_mut_ptr()) }, PEER_ERR_CLOSED);
+        assert_eq!(peer_bootstrap(forged), PEER_ERR_CLOSED);
+        assert_eq!(peer_port(forged), 0);
+        peer_free(forged);
+        peer_free(ptr::null_mut());
+        assert_eq!(uid, [0u8; 32], "out-param written on failure");
+    }
+
+    #[test]
+    fn peer_new_checks_arguments_before_creating() {
+        let uid = [7u8; 32];
+        let mut out: *mut peer = ptr::null_mut();
+        let ip = c"127.0.0.1";
+        let call = |u: *const u8, ip: *const c_char, r: u32, o: *mut *mut peer| unsafe { peer_new(u, ip, 0, r, o) };
+        assert_eq!(call(ptr::null(), ip.as_ptr(), 5, &mut out), PEER_ERR_NULL);
+        assert_eq!(call(uid.as_ptr(), ptr::null(), 5, &mut out), PEER_ERR_NULL);
+        assert_eq!(call(uid.as_ptr(), ip.as_ptr(), 5, ptr::null_mut()), PEER_ERR_NULL);
+        assert_eq!(call(uid.as_ptr(), ip.as_ptr(), 4, &mut out), PEER_ERR_INVALID);
+        assert_eq!(call(uid.as_ptr(), ip.as_ptr(), 21, &mut out), PEER_ERR_INVALID);
+        assert_eq!(call(uid.as_ptr(), c"999.1.1.1".as_ptr(), 5, &mut out), PEER_ERR_INVALID);
+        assert_eq!(call(uid.as_ptr(), c"nonsense".as_ptr(), 5, &mut out), PEER_ERR_INVALID);
+        assert!(last_error_text().contains("nonsense"), "{}", last_error_text());
+        let not_utf8 = [0xffu8, 0xfe, 0];
+        assert_eq!(call(uid.as_ptr(), not_utf8.as_ptr() as *const c_char, 5, &mut out), PEER_ERR_INVALID);
+        assert!(out.is_null(), "out written on failure");
+    }
+
+    /// The range check is Node's now: the status and its place after the pointer checks hold.
+    #[test]
+    fn replication_is_checked_by_node() {
+        let uid = [8u8; 32];
+        let mut out: *mut peer = ptr::null_mut();
+        for r in [0, 4, 21, u32::MAX] {
+            let rc = unsafe { peer_new_external(uid.as_ptr(), c"127.0.0.1".as_ptr(), 4000, r, &mut out) };
+            assert_eq!(rc, PEER_ERR_INVALID, "replication {r}");
+            assert!(last_error_text().contains(&format!("replication {r}")), "{}", last_error_text());
+        }
+        let rc = unsafe { peer_new_external(uid.as_ptr(), c"127.0.0.1".as_ptr(), 4000, 4, ptr::null_mut()) };
+        assert_eq!(rc, PEER_ERR_NULL, "pointers are checked first");
+        assert!(out.is_null(), "out written on failure");
+        for r in [5, 20] {
+            let rc = unsafe { peer_new_external(uid.as_ptr(), c"127.0.0.1".as_ptr(), 4000, r, &mut out) };
+            assert_eq!(rc, PEER_OK, "replication {r}");
+            assert!(!out.is_null());
+            peer_free(out);
+            out = ptr::null_mut();
+        }
+    }
+}
