@@ -1,10 +1,12 @@
 //! Property tests of the wire: datum and message round trips, hostile input never panics and
-//! allocates in proportion to its length, and framing survives any chunking.
+//! allocates in proportion to its length, and framing (the decoder `net` runs on every
+//! connection) survives any chunking, passes whole frames in place, refuses oversized lengths
+//! at the header and holds memory in proportion to what arrived.
 
-use peer::consts::{K, MAX_BAG_REPLY};
+use peer::consts::{K, MAX_BAG_REPLY, MAX_MESSAGE};
 use peer::wire::codec::{decode_message, encode_message, normalize};
 use peer::wire::datum::{read_datum, write_datum, Datum, Integer};
-use peer::wire::frame::{write_frame, FrameDecoder};
+use peer::wire::frame::{write_frame, FrameDecoder, FrameError};
 use peer::wire::{decode_envelope, encode_envelope, BagEntry, BagKind, Message, NamespaceRecord, Reply, Request};
 use peer::{Contact, Id};
 use proptest::prelude::*;
@@ -320,31 +322,144 @@ proptest! {
         encode_envelope("127.0.0.1:9".parse().unwrap(), &text, &mut env);
         let _ = decode_envelope(&env);
     }
+}
 
+// ---- framing -----------------------------------------------------------------------------
+
+/// What a partial frame may hold on top of twice the bytes received (its first allocation).
+const SMALL_START: usize = 1024;
+
+/// The frames of `bodies` back to back, and where each frame (header included) lies.
+fn frame_stream(bodies: &[Vec<u8>]) -> (Vec<u8>, Vec<std::ops::Range<usize>>) {
+    let mut stream = Vec::new();
+    let mut spans = Vec::new();
+    for b in bodies {
+        let start = stream.len();
+        write_frame(&mut stream, |o| o.extend_from_slice(b)).unwrap();
+        spans.push(start..stream.len());
+    }
+    (stream, spans)
+}
+
+/// Cut points (any, in any order) into sorted chunk boundaries covering `0..len`.
+fn boundaries(cuts: &[usize], len: usize) -> Vec<usize> {
+    let mut b: Vec<usize> = cuts.iter().map(|c| c % (len + 1)).collect();
+    b.push(0);
+    b.push(len);
+    b.sort_unstable();
+    b
+}
+
+proptest! {
+    #![proptest_config(config(1024))]
+
+    /// Any chunking gives back the bodies in order; a frame lying wholly inside one chunk is
+    /// passed in place (a slice of that chunk); a partial frame holds at most about twice what
+    /// arrived of it; nothing is held at the end.
     #[test]
     fn framing_survives_any_chunking(
         bodies in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..600), 0..8),
         cuts in prop::collection::vec(any::<usize>(), 0..12),
     ) {
-        let mut stream = Vec::new();
-        for b in &bodies {
-            write_frame(b, &mut stream);
-        }
-        let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (stream.len() + 1)).collect();
-        cuts.push(0);
-        cuts.push(stream.len());
-        cuts.sort_unstable();
+        let (stream, spans) = frame_stream(&bodies);
+        let bounds = boundaries(&cuts, stream.len());
         let mut d = FrameDecoder::new();
-        let mut got = Vec::new();
-        for w in cuts.windows(2) {
-            d.push(&stream[w[0]..w[1]]);
-            while let Some(f) = d.next_frame().unwrap() {
-                got.push(f);
-            }
+        let mut got: Vec<Vec<u8>> = Vec::new();
+        for w in bounds.windows(2) {
+            let chunk = &stream[w[0]..w[1]];
+            d.push(chunk, |body| {
+                let span = &spans[got.len()];
+                if w[0] <= span.start && span.end <= w[1] {
+                    let at = span.start + 4 - w[0];
+                    assert_eq!(body.as_ptr(), chunk[at..].as_ptr(), "frame {} copied", got.len());
+                }
+                got.push(body.to_vec());
+                Ok::<(), FrameError>(())
+            }).unwrap();
+            prop_assert!(d.capacity() <= (2 * d.buffered()).max(SMALL_START), "{} held for {}", d.capacity(), d.buffered());
         }
         prop_assert_eq!(got, bodies);
-        prop_assert_eq!(d.buffered(), 0);
+        prop_assert_eq!((d.buffered(), d.capacity()), (0, 0));
     }
+
+    /// A declared length over MAX_MESSAGE fails in the call that completes its header, however
+    /// the stream is cut, after every frame before it was delivered, with nothing kept.
+    #[test]
+    fn oversized_lengths_fail_at_the_header(
+        bodies in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..300), 0..4),
+        declared in (MAX_MESSAGE as u32 + 1)..=u32::MAX,
+        junk in prop::collection::vec(any::<u8>(), 0..2000),
+        cuts in prop::collection::vec(any::<usize>(), 0..10),
+    ) {
+        let (mut stream, _) = frame_stream(&bodies);
+        let header_end = stream.len() + 4;
+        stream.extend_from_slice(&declared.to_be_bytes());
+        stream.extend_from_slice(&junk);
+        let bounds = boundaries(&cuts, stream.len());
+        let mut d = FrameDecoder::new();
+        let mut got = Vec::new();
+        let mut failed = None;
+        for w in bounds.windows(2) {
+            let r = d.push(&stream[w[0]..w[1]], |body| {
+                got.push(body.to_vec());
+                Ok::<(), FrameError>(())
+            });
+            if let Err(e) = r {
+                failed = Some((e, w[0], w[1]));
+                break;
+            }
+        }
+        let (e, from, to) = failed.expect("the oversized header was accepted");
+        prop_assert_eq!(e, FrameError::TooLarge(declared as usize));
+        prop_assert!(from < header_end && header_end <= to, "failed in chunk {}..{}, header ends at {}", from, to, header_end);
+        prop_assert_eq!(got, bodies);
+        prop_assert_eq!((d.buffered(), d.capacity()), (0, 0));
+    }
+
+    /// A frame announced at up to 1 MiB and arriving in pieces costs memory in proportion to
+    /// the bytes received so far, never to the length announced.
+    #[test]
+    fn partial_frame_memory_follows_bytes_received(
+        declared in 2..=MAX_MESSAGE,
+        pieces in prop::collection::vec(1..20_000usize, 1..12),
+    ) {
+        let mut header = (declared as u32).to_be_bytes().to_vec();
+        header.push(b'#');
+        let body = vec![b' '; declared];
+        let mut received = 1;
+        let mut d = FrameDecoder::new();
+        let mut peak_bound = 0;
+        let peak = peak_of(|| {
+            let deliver = |d: &mut FrameDecoder, data: &[u8]| d.push(data, |_| Ok::<(), FrameError>(())).unwrap();
+            deliver(&mut d, &header);
+            for &n in &pieces {
+                // Stop one byte short: the frame stays incomplete.
+                let n = n.min(declared - 1 - received);
+                if n == 0 {
+                    break;
+                }
+                deliver(&mut d, &body[received..received + n]);
+                received += n;
+                assert!(d.capacity() <= (2 * d.buffered()).max(SMALL_START));
+                assert!(d.capacity() <= 4 + declared);
+                assert_eq!(d.buffered(), 4 + received);
+            }
+            // A realloc briefly holds the old block and the new one.
+            peak_bound = 3 * (4 + received) + 2 * SMALL_START;
+        });
+        prop_assert!(peak <= peak_bound, "{} bytes allocated for {} received", peak, received);
+    }
+}
+
+/// A peer announcing 1 MiB and sending one byte costs about a kilobyte, not a megabyte.
+#[test]
+fn announced_megabyte_costs_what_arrived() {
+    let mut data = (MAX_MESSAGE as u32).to_be_bytes().to_vec();
+    data.push(b'#');
+    let mut d = FrameDecoder::new();
+    let peak = peak_of(|| d.push(&data, |_| Ok::<(), FrameError>(())).unwrap());
+    assert!(peak <= SMALL_START, "{peak}");
+    assert!(d.capacity() <= SMALL_START);
 }
 
 fn arb_element() -> impl Strategy<Value = String> {

@@ -1,10 +1,13 @@
-//! One TCP connection: socket I/O, records (u16 length + Noise message), the decrypted
-//! frame stream (SPEC 2 frames), and matching requests to replies.
+//! One TCP connection (PROTOCOL.md §3): socket I/O, records, the handshake's actions
+//! applied, the decrypted byte stream split into frames (`wire::frame`), and requests
+//! matched to replies.
 
-use super::noise::{Handshake, MAX_CHUNK, MAX_RECORD};
-use super::scratch::{self, Scratch};
-use super::{ConnId, NetEvent};
-use crate::consts::{MAX_IN_FLIGHT_PER_CONNECTION, MAX_MESSAGE};
+use super::event::{ConnError, ConnId, NetEvent};
+use super::noise::{Action, Confirmed, Dial, Finished, Handshake, Session};
+use super::record::{self, record_len, HEADER_LEN, MAX_CHUNK};
+use super::scratch::{Pool, Scratch};
+use crate::consts::MAX_IN_FLIGHT_PER_CONNECTION;
+use crate::wire::frame::FrameDecoder;
 use crate::wire::{decode_reply, decode_request};
 use mio::net::TcpStream;
 use snow::TransportState;
@@ -13,90 +16,62 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-/// Why a connection is being closed.
-#[derive(Debug)]
-pub(super) enum ConnError {
-    Io(io::Error),
-    Noise(snow::Error),
-    Protocol(&'static str),
-    /// The peer closed the connection.
-    Closed,
-}
-
-impl std::fmt::Display for ConnError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ConnError::Io(e) => write!(f, "I/O: {}", e),
-            ConnError::Noise(e) => write!(f, "Noise: {}", e),
-            ConnError::Protocol(s) => f.write_str(s),
-            ConnError::Closed => f.write_str("closed by peer"),
-        }
-    }
-}
-
-impl From<io::Error> for ConnError {
-    fn from(e: io::Error) -> Self {
-        ConnError::Io(e)
-    }
-}
-
-impl From<snow::Error> for ConnError {
-    fn from(e: snow::Error) -> Self {
-        ConnError::Noise(e)
-    }
-}
-
-/// State of the event loop that connections borrow while they work. The scratch buffers
-/// are the process's (`scratch`), held only while one call of the `Net` runs.
-pub(super) struct Shared {
-    pub secret: [u8; 32],
-    bufs: Option<Box<Scratch>>,
-    pub request_timeout: Duration,
-    pub idle_timeout: Duration,
-}
-
-impl Shared {
-    pub fn new(secret: [u8; 32]) -> Shared {
-        Shared {
-            secret,
-            bufs: None,
-            request_timeout: Duration::from_micros(crate::consts::REQUEST_TIMEOUT_US),
-            idle_timeout: Duration::from_micros(crate::consts::IDLE_TIMEOUT_US),
-        }
-    }
-
-    /// The scratch buffers, checked out of the process pool on first use.
-    pub fn bufs(&mut self) -> &mut Scratch {
-        self.bufs.get_or_insert_with(scratch::take)
-    }
-
-    /// Hand the scratch buffers back (the call is done with them).
-    pub fn release(&mut self) {
-        if let Some(b) = self.bufs.take() {
-            scratch::give(b);
-        }
-    }
-
-    #[cfg(test)]
-    pub fn holds_bufs(&self) -> bool {
-        self.bufs.is_some()
-    }
-}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        self.release();
-    }
-}
-
 /// A request awaiting its reply (dialer side), in send order.
 pub(super) struct Pending {
     pub token: u64,
     pub deadline: Instant,
 }
 
-pub(super) enum Phase {
-    Handshake(Box<Handshake>),
+/// A request that arrived while the handshake was still running: held back because in XX
+/// the responder's key, which the request may insist on, is not known yet.
+struct Queued {
+    token: u64,
+    deadline: Instant,
+    expected: Option<[u8; 32]>,
+    frame: Vec<u8>,
+}
+
+/// Everything only a handshaking connection needs; dropped when it completes.
+struct Opening {
+    noise: Handshake,
+    /// The handshake fails if not complete by then.
+    deadline: Instant,
+    /// Dialer: requests held back until the responder's key is known.
+    queued: Vec<Queued>,
+    /// Dialer: the first request's bytes that did not ride in message 1 (all of them in XX);
+    /// its token is already pending.
+    unsent: Vec<u8>,
+}
+
+/// Spare handshake boxes (~1 KiB each), shared by every peer of the process: a connection
+/// needs one only for its first round trip, and a peer thread's allocator cache would
+/// otherwise keep several freed ones per thread.
+static SPARE: Pool<Opening> = Pool::new(64);
+
+impl Opening {
+    /// A handshake in a spare box when there is one.
+    fn boxed(noise: Handshake, deadline: Instant) -> Box<Opening> {
+        let o = Opening { noise, deadline, queued: Vec::new(), unsent: Vec::new() };
+        match SPARE.take() {
+            Some(mut b) => {
+                *b = o;
+                b
+            }
+            None => Box::new(o),
+        }
+    }
+
+    /// Done with (complete or abandoned): free what it holds and keep the box.
+    fn recycle(mut self: Box<Self>) {
+        self.noise = Handshake::Spent;
+        self.queued = Vec::new();
+        self.unsent = Vec::new();
+        SPARE.give(self);
+    }
+}
+
+enum Phase {
+    Handshake(Box<Opening>),
     Open(TransportState),
 }
 
@@ -110,13 +85,13 @@ struct Partial {
     wpos: usize,
     /// An incomplete record.
     rbuf: Vec<u8>,
-    /// An incomplete decrypted frame (header included).
-    frame: Vec<u8>,
+    /// The decrypted stream's incomplete frame.
+    frames: FrameDecoder,
 }
 
 impl Partial {
     fn is_empty(&self) -> bool {
-        self.wbuf.is_empty() && self.rbuf.is_empty() && self.frame.is_empty()
+        self.wbuf.is_empty() && self.rbuf.is_empty() && self.frames.buffered() == 0
     }
 }
 
@@ -129,18 +104,18 @@ pub(super) struct Conn {
     /// The TCP connect has completed.
     pub connected: bool,
     /// Valid once the handshake is complete.
-    pub remote_static: [u8; 32],
-    pub phase: Phase,
+    remote_static: [u8; 32],
+    phase: Phase,
     part: Option<Box<Partial>>,
-    /// Dialer: requests sent and not yet answered.
-    pub pending: VecDeque<Pending>,
+    /// Dialer: requests sent (during the handshake: committed to it) and not yet answered.
+    pending: VecDeque<Pending>,
     /// Acceptor: requests handed to the loop and not yet answered.
-    pub unanswered: usize,
+    unanswered: usize,
     pub last_active: Instant,
 }
 
 impl Conn {
-    pub fn new(id: ConnId, sock: TcpStream, peer: SocketAddr, outbound: bool, phase: Phase, now: Instant) -> Conn {
+    fn new(id: ConnId, sock: TcpStream, peer: SocketAddr, outbound: bool, o: Box<Opening>, now: Instant) -> Conn {
         Conn {
             id,
             sock,
@@ -148,7 +123,7 @@ impl Conn {
             outbound,
             connected: !outbound,
             remote_static: [0; 32],
-            phase,
+            phase: Phase::Handshake(o),
             part: None,
             pending: VecDeque::new(),
             unanswered: 0,
@@ -156,10 +131,36 @@ impl Conn {
         }
     }
 
+    /// An accepted connection, waiting for the dialer's first record until `deadline`.
+    pub fn accepted(id: ConnId, sock: TcpStream, peer: SocketAddr, deadline: Instant, now: Instant) -> Conn {
+        Conn::new(id, sock, peer, false, Opening::boxed(Handshake::Accepting, deadline), now)
+    }
+
+    /// A connection being dialed, whose handshake started with `dial` and whose first
+    /// request is `frame` (for `first`). The first record is sent once the TCP connect
+    /// completes; the request's bytes that did not ride in it wait for the handshake.
+    pub fn dialed(
+        id: ConnId,
+        sock: TcpStream,
+        peer: SocketAddr,
+        dial: Dial,
+        frame: &[u8],
+        first: Pending,
+        now: Instant,
+    ) -> Conn {
+        let mut o = Opening::boxed(dial.handshake, first.deadline);
+        o.unsent.extend_from_slice(&frame[dial.carried..]);
+        let mut c = Conn::new(id, sock, peer, true, o, now);
+        c.pending.push_back(first);
+        c.write_later(dial.record);
+        c
+    }
+
     /// The handshake is complete: switch to transport mode, recycling the handshake's box.
-    pub fn open(&mut self, ts: TransportState) {
-        if let Phase::Handshake(h) = std::mem::replace(&mut self.phase, Phase::Open(ts)) {
-            h.recycle();
+    fn open(&mut self, s: Session) {
+        self.remote_static = s.remote_static;
+        if let Phase::Handshake(o) = std::mem::replace(&mut self.phase, Phase::Open(s.transport)) {
+            o.recycle();
         }
     }
 
@@ -177,20 +178,77 @@ impl Conn {
     }
 
     /// Requests queued or in flight (dialer).
-    pub fn load(&self) -> usize {
+    fn load(&self) -> usize {
         let queued = match &self.phase {
-            Phase::Handshake(h) => h.queued.len(),
+            Phase::Handshake(o) => o.queued.len(),
             Phase::Open(_) => 0,
         };
         self.pending.len() + queued
     }
 
+    /// Whether another request, insisting on `expected` if some, may go on this connection:
+    /// not if it authenticated (or must authenticate) another key, nor past the in-flight bound.
+    pub fn takes(&self, expected: Option<[u8; 32]>) -> bool {
+        let other_key = match (expected, &self.phase) {
+            (Some(k), Phase::Open(_)) => k != self.remote_static,
+            (Some(k), Phase::Handshake(o)) => o.noise.expected().is_some_and(|e| e != k),
+            (None, _) => false,
+        };
+        !other_key && self.load() < MAX_IN_FLIGHT_PER_CONNECTION
+    }
+
+    /// Send one framed request, or hold it back until the handshake completes.
+    pub fn request(
+        &mut self,
+        p: Pending,
+        expected: Option<[u8; 32]>,
+        frame: &[u8],
+        crypt: &mut [u8],
+        now: Instant,
+    ) -> Result<(), ConnError> {
+        match &mut self.phase {
+            Phase::Handshake(o) => {
+                o.queued.push(Queued { token: p.token, deadline: p.deadline, expected, frame: frame.to_vec() });
+                Ok(())
+            }
+            Phase::Open(_) => {
+                self.pending.push_back(p);
+                self.last_active = now;
+                self.send_plain(frame, crypt)
+            }
+        }
+    }
+
+    /// An accepted, open connection with a request the loop has not answered yet.
+    pub fn awaits_reply(&self) -> bool {
+        !self.outbound && self.unanswered > 0 && self.is_open()
+    }
+
+    /// Send the framed reply to the oldest unanswered request.
+    pub fn reply(&mut self, frame: &[u8], crypt: &mut [u8], now: Instant) -> Result<(), ConnError> {
+        self.unanswered = self.unanswered.saturating_sub(1);
+        self.last_active = now;
+        self.send_plain(frame, crypt)
+    }
+
+    /// The connection is closed: every request still waiting on it fails, in send order.
+    pub fn fail_all(self, events: &mut Vec<NetEvent>) {
+        for p in self.pending {
+            events.push(NetEvent::Failed { token: p.token });
+        }
+        if let Phase::Handshake(o) = self.phase {
+            for q in &o.queued {
+                events.push(NetEvent::Failed { token: q.token });
+            }
+            o.recycle();
+        }
+    }
+
     /// Heap bytes this connection holds in its buffers (for diagnostics and tests).
     pub fn buffered(&self) -> usize {
-        let part = self
-            .part
-            .as_ref()
-            .map_or(0, |p| std::mem::size_of::<Partial>() + p.wbuf.capacity() + p.rbuf.capacity() + p.frame.capacity());
+        let part = self.part.as_ref().map_or(0, |p| {
+            std::mem::size_of::<Partial>() + p.wbuf.capacity() + p.rbuf.capacity() + p.frames.capacity()
+        });
         part + self.pending.capacity() * std::mem::size_of::<Pending>()
     }
 
@@ -205,17 +263,13 @@ impl Conn {
         }
     }
 
-    fn frame_len_so_far(&self) -> usize {
-        self.part.as_ref().map_or(0, |p| p.frame.len())
-    }
-
     /// When this connection must be closed if nothing changes: the oldest request's
     /// deadline, the handshake deadline, or the end of its idle time. None: no deadline
     /// (an acceptor waiting for the loop's replies).
     pub fn deadline(&self, idle: Duration, inbound_idle: Duration) -> Option<Instant> {
         let first = self.pending.front().map(|p| p.deadline);
         match &self.phase {
-            Phase::Handshake(h) => Some(first.map_or(h.deadline, |d| d.min(h.deadline))),
+            Phase::Handshake(o) => Some(first.map_or(o.deadline, |d| d.min(o.deadline))),
             Phase::Open(_) if self.outbound => Some(first.unwrap_or(self.last_active + idle)),
             Phase::Open(_) if self.unanswered > 0 => None,
             Phase::Open(_) => Some(self.last_active + inbound_idle),
@@ -223,7 +277,7 @@ impl Conn {
     }
 
     /// Write `data` now as far as the socket takes it; keep the rest for `flush`.
-    pub fn write_out(&mut self, data: &[u8]) -> io::Result<()> {
+    fn write_out(&mut self, data: &[u8]) -> io::Result<()> {
         let mut off = 0;
         if self.connected && self.part.as_ref().is_none_or(|p| p.wpos == p.wbuf.len()) {
             while off < data.len() {
@@ -249,7 +303,7 @@ impl Conn {
 
     /// Keep `data` whole for `flush` (the socket is not connected yet); an empty output
     /// buffer becomes `data` itself, without a copy.
-    pub fn write_later(&mut self, data: Vec<u8>) {
+    fn write_later(&mut self, data: Vec<u8>) {
         let p = self.part();
         if p.wbuf.is_empty() {
             p.wpos = 0;
@@ -298,29 +352,27 @@ impl Conn {
     }
 
     /// Encrypt a stretch of the plaintext stream as transport messages and send them.
-    pub fn send_plain(&mut self, plain: &[u8], crypt: &mut [u8]) -> Result<(), ConnError> {
+    fn send_plain(&mut self, plain: &[u8], crypt: &mut [u8]) -> Result<(), ConnError> {
         for chunk in plain.chunks(MAX_CHUNK) {
             let ts = match &mut self.phase {
                 Phase::Open(ts) => ts,
                 Phase::Handshake(_) => return Err(ConnError::Protocol("send before handshake")),
             };
-            let n = ts.write_message(chunk, &mut crypt[2..])?;
-            crypt[..2].copy_from_slice(&(n as u16).to_be_bytes());
-            self.write_out(&crypt[..2 + n])?;
+            let n = ts.write_message(chunk, &mut crypt[HEADER_LEN..])?;
+            self.write_out(record::finish(crypt, n))?;
         }
         Ok(())
     }
 
     /// Read until the socket has nothing more, handling every complete record.
-    pub fn read_all(&mut self, sh: &mut Shared, events: &mut Vec<NetEvent>) -> Result<(), ConnError> {
-        // Taken out so records can be parsed from it while `sh` is lent to them.
-        let mut rx = std::mem::take(&mut sh.bufs().rx);
-        let r = self.read_into(&mut rx, sh, events);
-        sh.bufs().rx = rx;
-        r
-    }
-
-    fn read_into(&mut self, rx: &mut [u8], sh: &mut Shared, events: &mut Vec<NetEvent>) -> Result<(), ConnError> {
+    /// `secret` is this peer's static key, for a handshake it answers.
+    pub fn read_all(
+        &mut self,
+        secret: &[u8; 32],
+        bufs: &mut Scratch,
+        events: &mut Vec<NetEvent>,
+    ) -> Result<(), ConnError> {
+        let Scratch { rx, crypt, .. } = bufs;
         loop {
             let n = match self.sock.read(rx) {
                 Ok(0) => return Err(ConnError::Closed),
@@ -329,25 +381,31 @@ impl Conn {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e.into()),
             };
-            self.on_bytes(&rx[..n], sh, events)?;
+            self.on_bytes(&rx[..n], secret, crypt, events)?;
         }
     }
 
     /// Split received bytes into records: whole ones are handled straight from `data`,
     /// only an incomplete tail is copied into `rbuf`.
-    fn on_bytes(&mut self, mut data: &[u8], sh: &mut Shared, events: &mut Vec<NetEvent>) -> Result<(), ConnError> {
+    fn on_bytes(
+        &mut self,
+        mut data: &[u8],
+        secret: &[u8; 32],
+        crypt: &mut [u8],
+        events: &mut Vec<NetEvent>,
+    ) -> Result<(), ConnError> {
         if let Some(p) = self.part.as_mut().filter(|p| !p.rbuf.is_empty()) {
             // Complete the record started by an earlier read.
             let rbuf = &mut p.rbuf;
-            if rbuf.len() < 2 {
-                let take = (2 - rbuf.len()).min(data.len());
+            if rbuf.len() < HEADER_LEN {
+                let take = (HEADER_LEN - rbuf.len()).min(data.len());
                 rbuf.extend_from_slice(&data[..take]);
                 data = &data[take..];
-                if rbuf.len() < 2 {
+                if rbuf.len() < HEADER_LEN {
                     return Ok(());
                 }
             }
-            let want = 2 + record_len(rbuf)?;
+            let want = HEADER_LEN + record_len(rbuf)?;
             rbuf.reserve_exact(want - rbuf.len());
             let take = (want - rbuf.len()).min(data.len());
             rbuf.extend_from_slice(&data[..take]);
@@ -358,18 +416,19 @@ impl Conn {
             // Taken (and freed once handled): an idle connection holds no input buffer.
             let rec = std::mem::take(rbuf);
             self.tidy();
-            self.on_record(&rec[2..], sh, events)?;
+            self.on_record(&rec[HEADER_LEN..], secret, crypt, events)?;
         }
-        while data.len() >= 2 {
-            let len = record_len(data)?;
-            if data.len() < 2 + len {
+        while data.len() >= HEADER_LEN {
+            let end = HEADER_LEN + record_len(data)?;
+            let Some(rec) = data.get(HEADER_LEN..end) else {
                 break;
-            }
-            self.on_record(&data[2..2 + len], sh, events)?;
-            data = &data[2 + len..];
+            };
+            self.on_record(rec, secret, crypt, events)?;
+            data = &data[end..];
         }
         if !data.is_empty() {
-            let want = if data.len() >= 2 { 2 + record_len(data)? } else { 2 };
+            // A record is at most 16 KiB: reserved whole, it is copied once.
+            let want = if data.len() >= HEADER_LEN { HEADER_LEN + record_len(data)? } else { HEADER_LEN };
             let rbuf = &mut self.part().rbuf;
             rbuf.reserve_exact(want);
             rbuf.extend_from_slice(data);
@@ -377,52 +436,72 @@ impl Conn {
         Ok(())
     }
 
-    fn on_record(&mut self, rec: &[u8], sh: &mut Shared, events: &mut Vec<NetEvent>) -> Result<(), ConnError> {
-        match &mut self.phase {
+    fn on_record(
+        &mut self,
+        rec: &[u8],
+        secret: &[u8; 32],
+        crypt: &mut [u8],
+        events: &mut Vec<NetEvent>,
+    ) -> Result<(), ConnError> {
+        let o = match &mut self.phase {
             Phase::Open(ts) => {
-                let crypt = &mut sh.bufs().crypt;
                 let n = ts.read_message(rec, crypt)?;
-                self.feed_plain(&crypt[..n], events)
+                return self.feed_plain(&crypt[..n], events);
             }
-            Phase::Handshake(_) => self.handshake_record(rec, sh, events),
-        }
-    }
-
-    /// Split decrypted bytes into frames: whole ones are decoded in place, only an
-    /// incomplete one is copied into `frame` (after its length passed the 1 MiB check).
-    pub fn feed_plain(&mut self, mut data: &[u8], events: &mut Vec<NetEvent>) -> Result<(), ConnError> {
-        while !data.is_empty() {
-            if self.frame_len_so_far() == 0 && data.len() >= 4 {
-                let len = frame_len(&data[..4])?;
-                if data.len() >= 4 + len {
-                    self.on_frame(&data[4..4 + len], events)?;
-                    data = &data[4 + len..];
-                    continue;
+            Phase::Handshake(o) => o,
+        };
+        match o.noise.on_record(rec, secret, crypt)? {
+            Action::Send(reply) => self.write_out(reply.record())?,
+            Action::Open { reply, session, plain } => {
+                if let Some(r) = reply {
+                    self.write_out(r.record())?;
                 }
+                self.open(session);
+                self.feed_plain(plain, events)?;
             }
-            let frame = &mut self.part().frame;
-            if frame.len() < 4 {
-                let take = (4 - frame.len()).min(data.len());
-                frame.extend_from_slice(&data[..take]);
-                data = &data[take..];
-                if frame.len() == 4 {
-                    let len = frame_len(frame)?;
-                    frame.reserve_exact(len);
-                }
-            }
-            if frame.len() >= 4 {
-                let len = frame_len(&frame[..4])?;
-                let take = (4 + len - frame.len()).min(data.len());
-                frame.extend_from_slice(&data[..take]);
-                data = &data[take..];
-                if frame.len() == 4 + len {
-                    let f = std::mem::take(frame);
-                    self.tidy();
-                    self.on_frame(&f[4..], events)?;
-                }
-            }
+            Action::Confirmed(c) => self.confirmed(c, crypt, events)?,
         }
         Ok(())
+    }
+
+    /// Dialer, message 2 read: send everything that waited for the handshake, in order (the
+    /// first request's unsent bytes, then the held-back requests whose key, if they named
+    /// one, is the responder's), its head in XX message 3.
+    fn confirmed(&mut self, c: Confirmed, crypt: &mut [u8], events: &mut Vec<NetEvent>) -> Result<(), ConnError> {
+        let remote = c.remote_static();
+        let Phase::Handshake(o) = &mut self.phase else {
+            return Err(ConnError::Protocol("handshake state lost"));
+        };
+        let mut plain = std::mem::take(&mut o.unsent);
+        for q in std::mem::take(&mut o.queued) {
+            if q.expected.is_some_and(|k| k != remote) {
+                events.push(NetEvent::Failed { token: q.token });
+            } else {
+                plain.extend_from_slice(&q.frame);
+                self.pending.push_back(Pending { token: q.token, deadline: q.deadline });
+            }
+        }
+        let Finished { session, record, carried } = c.finish(&plain, crypt)?;
+        if !record.is_empty() {
+            self.write_out(record)?;
+        }
+        self.open(session);
+        self.send_plain(&plain[carried..], crypt)
+    }
+
+    /// Split decrypted bytes into frames: whole ones are decoded in place, an incomplete
+    /// one is kept by the decoder (in the partial box).
+    fn feed_plain(&mut self, data: &[u8], events: &mut Vec<NetEvent>) -> Result<(), ConnError> {
+        // Taken out so frames can be handled while `self` is lent to them; an empty
+        // decoder holds no heap memory, so this costs nothing when no frame is partial.
+        let mut frames = self.part.as_mut().map(|p| std::mem::take(&mut p.frames)).unwrap_or_default();
+        let r = frames.push(data, |body| self.on_frame(body, events));
+        if frames.buffered() > 0 {
+            self.part().frames = frames;
+        } else {
+            self.tidy();
+        }
+        r
     }
 
     fn on_frame(&mut self, body: &[u8], events: &mut Vec<NetEvent>) -> Result<(), ConnError> {
@@ -459,172 +538,5 @@ fn guarded<T, E>(f: impl FnOnce() -> Result<T, E>) -> Option<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok().and_then(|r| r.ok())
 }
 
-/// A record header's length, refused past `MAX_RECORD` before any of the body is kept.
-fn record_len(header: &[u8]) -> Result<usize, ConnError> {
-    let len = u16::from_be_bytes([header[0], header[1]]) as usize;
-    if len > MAX_RECORD {
-        return Err(ConnError::Protocol("record longer than the maximum"));
-    }
-    Ok(len)
-}
-
-/// A frame header's length, refused past SPEC 2's 1 MiB before any of the body is kept.
-fn frame_len(header: &[u8]) -> Result<usize, ConnError> {
-    let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
-    if len > MAX_MESSAGE {
-        return Err(ConnError::Protocol("frame longer than 1 MiB"));
-    }
-    Ok(len)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::id::Id;
-    use crate::wire::{encode_request, Request};
-
-    /// An accepted-side connection over a real (unused) loopback socket.
-    fn inbound() -> (Conn, std::net::TcpListener) {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap();
-        let sock = TcpStream::connect(addr).unwrap();
-        let h = Handshake::boxed(super::super::noise::Step::First, None, Instant::now());
-        (Conn::new(9, sock, addr, false, Phase::Handshake(h), Instant::now()), l)
-    }
-
-    fn frames(n: u8) -> (Vec<u8>, Vec<Request>) {
-        let mut stream = Vec::new();
-        let mut reqs = Vec::new();
-        for i in 0..n {
-            let r = if i % 2 == 0 { Request::Ref { key: Id([i; 32]) } } else { Request::Set { value: vec![i; 300].into() } };
-            let mut text = Vec::new();
-            encode_request(&r, &mut text);
-            stream.extend_from_slice(&(text.len() as u32).to_be_bytes());
-            stream.extend_from_slice(&text);
-            reqs.push(r);
-        }
-        (stream, reqs)
-    }
-
-    /// Frames split at every possible point come out whole and in order, and the partial
-    /// frame buffer is empty afterwards.
-    #[test]
-    fn frames_reassemble_across_any_split() {
-        let (stream, reqs) = frames(3);
-        for cut in 0..=stream.len() {
-            let (mut c, _l) = inbound();
-            let mut ev = Vec::new();
-            c.feed_plain(&stream[..cut], &mut ev).unwrap();
-            c.feed_plain(&stream[cut..], &mut ev).unwrap();
-            let got: Vec<&Request> = ev
-                .iter()
-                .map(|e| match e {
-                    NetEvent::Request { request, conn: 9, .. } => request,
-                    other => panic!("{:?}", other),
-                })
-                .collect();
-            assert_eq!(got, reqs.iter().collect::<Vec<_>>(), "cut at {cut}");
-            assert!(c.part.is_none(), "cut at {cut}");
-            assert_eq!(c.unanswered, 3);
-        }
-        // Byte by byte.
-        let (mut c, _l) = inbound();
-        let mut ev = Vec::new();
-        for b in &stream {
-            c.feed_plain(std::slice::from_ref(b), &mut ev).unwrap();
-        }
-        assert_eq!(ev.len(), 3);
-    }
-
-    /// A fresh Noise session (NN: no static keys needed here): the sender's records
-    /// carrying `plain` in pieces of 200 bytes, and the receiver's transport state.
-    fn sealed(plain: &[u8]) -> (Vec<u8>, TransportState) {
-        let params: snow::params::NoiseParams = "Noise_NN_25519_ChaChaPoly_SHA256".parse().unwrap();
-        let mut i = snow::Builder::new(params.clone()).build_initiator().unwrap();
-        let mut r = snow::Builder::new(params).build_responder().unwrap();
-        let (mut buf, mut out) = ([0u8; 256], [0u8; 256]);
-        let n = i.write_message(&[], &mut buf).unwrap();
-        r.read_message(&buf[..n], &mut out).unwrap();
-        let n = r.write_message(&[], &mut buf).unwrap();
-        i.read_message(&buf[..n], &mut out).unwrap();
-        let mut send = i.into_transport_mode().unwrap();
-        let mut wire = Vec::new();
-        for chunk in plain.chunks(200) {
-            let mut rec = vec![0u8; 2 + chunk.len() + 16];
-            let n = send.write_message(chunk, &mut rec[2..]).unwrap();
-            rec[..2].copy_from_slice(&(n as u16).to_be_bytes());
-            wire.extend_from_slice(&rec[..2 + n]);
-        }
-        (wire, r.into_transport_mode().unwrap())
-    }
-
-    /// Records split at every possible point (the frames cut across records too) are
-    /// decrypted and decoded whole and in order; afterwards the connection holds no
-    /// partial buffer, and the loop no scratch set once it has handed it back.
-    #[test]
-    fn records_reassemble_across_any_split() {
-        let (plain, reqs) = frames(3);
-        let len = sealed(&plain).0.len();
-        for cut in 0..=len {
-            let (wire, ts) = sealed(&plain);
-            let (mut c, _l) = inbound();
-            c.open(ts);
-            let mut sh = Shared::new([1; 32]);
-            let mut ev = Vec::new();
-            c.on_bytes(&wire[..cut], &mut sh, &mut ev).unwrap();
-            c.on_bytes(&wire[cut..], &mut sh, &mut ev).unwrap();
-            let got: Vec<&Request> = ev
-                .iter()
-                .map(|e| match e {
-                    NetEvent::Request { request, .. } => request,
-                    other => panic!("{:?}", other),
-                })
-                .collect();
-            assert_eq!(got, reqs.iter().collect::<Vec<_>>(), "cut at {cut}");
-            assert!(c.part.is_none(), "cut at {cut}");
-            assert!(sh.holds_bufs());
-            sh.release();
-            assert!(!sh.holds_bufs());
-        }
-    }
-
-    /// A header declaring more than 1 MiB is refused as soon as its 4 bytes are in, before
-    /// any body is buffered, even when the header arrives split.
-    #[test]
-    fn oversized_frame_refused_at_the_header() {
-        let header = ((MAX_MESSAGE + 1) as u32).to_be_bytes();
-        let (mut c, _l) = inbound();
-        let mut ev = Vec::new();
-        c.feed_plain(&header[..2], &mut ev).unwrap();
-        assert!(c.feed_plain(&header[2..], &mut ev).is_err());
-        assert!(c.buffered() < 1024);
-        let (mut c, _l) = inbound();
-        assert!(c.feed_plain(&header, &mut ev).is_err());
-        // Exactly 1 MiB is allowed (the body is then awaited).
-        let (mut c, _l) = inbound();
-        c.feed_plain(&(MAX_MESSAGE as u32).to_be_bytes(), &mut ev).unwrap();
-        assert!(ev.is_empty());
-    }
-
-    /// A request past the in-flight bound, or garbage, is an error for this connection.
-    #[test]
-    fn too_many_unanswered_or_malformed() {
-        let (stream, _) = frames(1);
-        let (mut c, _l) = inbound();
-        let mut ev = Vec::new();
-        for _ in 0..MAX_IN_FLIGHT_PER_CONNECTION {
-            c.feed_plain(&stream, &mut ev).unwrap();
-        }
-        assert!(c.feed_plain(&stream, &mut ev).is_err());
-        assert_eq!(ev.len(), MAX_IN_FLIGHT_PER_CONNECTION);
-        let (mut c, _l) = inbound();
-        assert!(c.feed_plain(b"\0\0\0\x03#t)", &mut ev).is_err());
-    }
-
-    /// Record headers longer than the maximum are refused before the body arrives.
-    #[test]
-    fn record_length_bounded() {
-        assert_eq!(record_len(&(MAX_RECORD as u16).to_be_bytes()).unwrap(), MAX_RECORD);
-        assert!(record_len(&((MAX_RECORD + 1) as u16).to_be_bytes()).is_err());
-    }
-}
+mod tests;

@@ -1,4 +1,4 @@
-//! The built-in transport (SPEC 3): encrypted, authenticated TCP on one mio event loop.
+//! The built-in transport (PROTOCOL.md §3): encrypted, authenticated TCP on one mio event loop.
 //!
 //! # Connection layout
 //! Both directions of a connection are a sequence of *records*: a u16 big-endian length
@@ -14,14 +14,15 @@
 //! - XX: `-> e` / `<- e, ee, s, es` / `-> s, se` + payload. IK (the dialer already knows the
 //!   responder's static key, from a `peer` reply): `-> e, es, s, ss` + payload /
 //!   `<- e, ee, se`. Message 2 payloads are empty; the responder never sends first.
-//! - The plaintext is one byte stream per direction: SPEC 2 frames (u32 big-endian length
-//!   at most 1 MiB, then datum text) back to back, cut anywhere into pieces of at most
-//!   16 KiB, each carried as one transport message (Noise allows 64 KiB; 16 KiB records,
-//!   as in TLS, keep the scratch buffers and a connection's partial input small). The dialer's first requests ride
-//!   in the payload of XX message 3 or IK message 1 (as much as fits), so a request to a
-//!   known key costs one round trip. Like all 0-RTT data, an IK message 1 recorded by an
-//!   eavesdropper can be replayed to the responder (it cannot be read or altered); the
-//!   requests are idempotent reads and stores, so a replay changes nothing.
+//! - The plaintext is one byte stream per direction: frames (PROTOCOL.md §2: u32 big-endian
+//!   length at most 1 MiB, then datum text) back to back, cut anywhere into pieces of at
+//!   most 16 KiB, each carried as one transport message (Noise allows 64 KiB; 16 KiB
+//!   records, as in TLS, keep the scratch buffers and a connection's partial input small).
+//!   The dialer's first requests ride in the payload of XX message 3 or IK message 1 (as
+//!   much as fits), so a request to a known key costs one round trip. Like all 0-RTT data,
+//!   an IK message 1 recorded by an eavesdropper can be replayed to the responder (it
+//!   cannot be read or altered); the requests are idempotent reads and stores, so a replay
+//!   changes nothing.
 //!
 //! # Rules
 //! Requests flow dialer -> acceptor only; the acceptor answers in arrival order and replies
@@ -40,54 +41,49 @@
 //!   `Net` or a connection: a `Net` checks a set out of a pool (`scratch`) when one of its
 //!   calls first needs one and hands it back when the call returns.
 //! - A connection keeps output only for what its socket refused, input only for an
-//!   incomplete record or frame (all three in one box, absent when idle), its request queue
-//!   only while requests are in flight, and frees each once emptied. Its handshake state is
-//!   dropped when the handshake completes, and the box that held it goes to a process-wide
-//!   spare list for the next connection.
+//!   incomplete record or frame (all three in one box, absent when idle; a partial frame's
+//!   buffer grows with the bytes received, not with the length announced), its request
+//!   queue only while requests are in flight, and frees each once emptied. Its handshake
+//!   state is dropped when the handshake completes, and the box that held it goes to a
+//!   process-wide spare list for the next connection.
 //! - Connections are boxed in the map (a table of pointers, not of connections), and the
 //!   maps shrink when connections close; a caller's event vector grown by a burst is freed
 //!   when the loop goes to sleep.
+//!
+//! # Code
+//! This file runs the loop (listener, dials, the connection table and its bounds, timers).
+//! `conn` is one connection: socket, records, the handshake's actions applied, frames (with
+//! `wire::frame`), replies matched to requests. `noise` is the handshake, a state machine
+//! that returns actions. `budget` (the process's connection count), `scratch` (shared
+//! buffers), `record` (record limits) and `event` (events, `ConnId`, `ConnError`) are
+//! leaves. Imports run one way, in that order.
 
+mod budget;
 mod conn;
+mod event;
 mod noise;
+mod record;
 mod scratch;
 
-use crate::consts::{
-    FD_BUDGET_PERCENT, MAX_INBOUND_CONNECTIONS, MAX_IN_FLIGHT_PER_CONNECTION, MAX_MESSAGE, MAX_OUTBOUND_CONNECTIONS,
-    MIN_CONNECTIONS_PER_PEER,
-};
+use crate::consts::{MAX_INBOUND_CONNECTIONS, MAX_OUTBOUND_CONNECTIONS, MIN_CONNECTIONS_PER_PEER};
+use crate::wire::frame::write_frame;
 use crate::wire::{encode_reply, encode_request, Reply, Request};
-use conn::{Conn, Pending, Phase, Shared};
+use conn::{Conn, Pending};
+use event::ConnError;
+pub use event::{ConnId, NetEvent};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
-use noise::{Handshake, Queued, Step};
+use noise::Handshake;
+use scratch::Lease;
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-pub type ConnId = u64;
-
-/// Connections open in this process, over every `Net` (for the shared descriptor budget).
-static OPEN_CONNECTIONS: AtomicUsize = AtomicUsize::new(0);
-
-/// How many connections this process's peers may hold together before closing idle ones.
-fn fd_budget() -> usize {
-    static BUDGET: OnceLock<usize> = OnceLock::new();
-    *BUDGET.get_or_init(|| {
-        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        // SAFETY: getrlimit only writes the struct it is given.
-        let soft =
-            if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 { lim.rlim_cur as usize } else { 1024 };
-        (soft.min(1 << 20) * FD_BUDGET_PERCENT / 100).max(64)
-    })
-}
 
 impl Drop for Net {
     fn drop(&mut self) {
-        OPEN_CONNECTIONS.fetch_sub(self.conns.len(), Ordering::Relaxed);
+        budget::closed(self.conns.len());
     }
 }
 
@@ -95,18 +91,6 @@ pub struct NetConfig {
     pub bind: SocketAddr,
     /// X25519 static secret of this peer's Noise identity.
     pub static_secret: [u8; 32],
-}
-
-#[derive(Debug)]
-pub enum NetEvent {
-    /// Reply to the request sent with `token`; `remote_static` = responder's authenticated Noise static key.
-    Reply { token: u64, reply: Reply, remote_static: [u8; 32] },
-    /// The request sent with `token` failed (connect refused, handshake failed, wrong static key,
-    /// connection closed or reset, malformed reply, no reply within 5 s).
-    Failed { token: u64 },
-    /// A request arrived on an inbound connection. The loop answers it immediately with send_reply
-    /// (so replies leave in arrival order, FIFO, as SPEC 3 requires).
-    Request { conn: ConnId, from: SocketAddr, remote_static: [u8; 32], request: Request },
 }
 
 const LISTENER: Token = Token(0);
@@ -135,7 +119,12 @@ pub struct Net {
     outbound: usize,
     inbound: usize,
     next_id: ConnId,
-    sh: Shared,
+    /// X25519 static secret of this peer's Noise identity.
+    secret: [u8; 32],
+    /// This loop's scratch buffers, held only while one of its calls runs.
+    scratch: Lease,
+    request_timeout: Duration,
+    idle_timeout: Duration,
     /// Events produced outside `poll` (a request that failed at once), delivered by the next poll.
     deferred: Vec<NetEvent>,
     /// No connection deadline falls before this.
@@ -167,7 +156,10 @@ impl Net {
             outbound: 0,
             inbound: 0,
             next_id: 2,
-            sh: Shared::new(cfg.static_secret),
+            secret: cfg.static_secret,
+            scratch: Lease::default(),
+            request_timeout: Duration::from_micros(crate::consts::REQUEST_TIMEOUT_US),
+            idle_timeout: Duration::from_micros(crate::consts::IDLE_TIMEOUT_US),
             deferred: Vec::new(),
             next_check: Instant::now() + MAX_TIMER_SLEEP,
             failures: 0,
@@ -195,14 +187,14 @@ impl Net {
 
     /// How long a request may wait for its reply (default `REQUEST_TIMEOUT_US`).
     pub fn set_request_timeout(&mut self, d: Duration) {
-        self.sh.request_timeout = d;
+        self.request_timeout = d;
         self.next_check = Instant::now();
     }
 
     /// How long an unused outbound connection stays open (default `IDLE_TIMEOUT_US`;
     /// inbound ones stay one request timeout longer).
     pub fn set_idle_timeout(&mut self, d: Duration) {
-        self.sh.idle_timeout = d;
+        self.idle_timeout = d;
         self.next_check = Instant::now();
     }
 
@@ -222,22 +214,18 @@ impl Net {
     /// and uses Noise IK carrying the first request; with None it uses XX.
     pub fn send_request(&mut self, token: u64, to: SocketAddr, expected_static: Option<[u8; 32]>, request: &Request) {
         self.queue_request(token, to, expected_static, request);
-        self.sh.release();
+        self.scratch.release();
     }
 
     fn queue_request(&mut self, token: u64, to: SocketAddr, expected_static: Option<[u8; 32]>, request: &Request) {
         let now = Instant::now();
-        let deadline = now + self.sh.request_timeout;
-        let enc = &mut self.sh.bufs().enc;
+        let deadline = now + self.request_timeout;
+        let enc = &mut self.scratch.get().enc;
         enc.clear();
-        enc.extend_from_slice(&[0; 4]);
-        encode_request(request, enc);
-        let len = enc.len() - 4;
-        if len > MAX_MESSAGE {
+        if write_frame(enc, |body| encode_request(request, body)).is_err() {
             self.deferred.push(NetEvent::Failed { token });
             return;
         }
-        enc[..4].copy_from_slice(&(len as u32).to_be_bytes());
         let id = match self.by_addr.get(&to) {
             Some(&id) => id,
             None => {
@@ -251,33 +239,15 @@ impl Net {
             self.deferred.push(NetEvent::Failed { token });
             return;
         };
-        let wanted_other_key = match (expected_static, &c.phase) {
-            (Some(k), Phase::Open(_)) => k != c.remote_static,
-            (Some(k), Phase::Handshake(h)) => h.expected.is_some_and(|e| e != k),
-            (None, _) => false,
-        };
-        if wanted_other_key || c.load() >= MAX_IN_FLIGHT_PER_CONNECTION {
+        if !c.takes(expected_static) {
             self.deferred.push(NetEvent::Failed { token });
             return;
         }
-        let bufs = self.sh.bufs();
-        let result = match &mut c.phase {
-            Phase::Handshake(h) => {
-                h.queued.push(Queued { token, deadline, expected: expected_static, frame: bufs.enc.clone() });
-                Ok(())
-            }
-            Phase::Open(_) => {
-                c.pending.push_back(Pending { token, deadline });
-                c.last_active = now;
-                c.send_plain(&bufs.enc, &mut bufs.crypt)
-            }
-        };
+        let bufs = self.scratch.get();
+        let result = c.request(Pending { token, deadline }, expected_static, &bufs.enc, &mut bufs.crypt, now);
         self.arm(deadline);
         if let Err(e) = result {
-            self.note(&e);
-            let mut ev = std::mem::take(&mut self.deferred);
-            self.close(id, &mut ev);
-            self.deferred = ev;
+            self.close_later(id, &e);
         }
     }
 
@@ -285,37 +255,34 @@ impl Net {
     /// meanwhile is ignored (its dialer sees the request fail).
     pub fn send_reply(&mut self, conn: ConnId, reply: &Reply) {
         self.queue_reply(conn, reply);
-        self.sh.release();
+        self.scratch.release();
     }
 
     fn queue_reply(&mut self, conn: ConnId, reply: &Reply) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        if c.outbound || c.unanswered == 0 || !c.is_open() {
+        if !c.awaits_reply() {
             return;
         }
-        c.unanswered -= 1;
-        let bufs = self.sh.bufs();
-        let enc = &mut bufs.enc;
-        enc.clear();
-        enc.extend_from_slice(&[0; 4]);
-        encode_reply(reply, enc);
-        let len = enc.len() - 4;
-        let result = if len > MAX_MESSAGE {
+        let bufs = self.scratch.get();
+        bufs.enc.clear();
+        let result = match write_frame(&mut bufs.enc, |body| encode_reply(reply, body)) {
             // Cannot be sent; closing beats leaving the dialer's FIFO out of step.
-            Err(conn::ConnError::Protocol("reply longer than 1 MiB"))
-        } else {
-            enc[..4].copy_from_slice(&(len as u32).to_be_bytes());
-            c.last_active = Instant::now();
-            c.send_plain(&bufs.enc, &mut bufs.crypt)
+            Err(_) => Err(ConnError::Protocol("reply longer than 1 MiB")),
+            Ok(()) => c.reply(&bufs.enc, &mut bufs.crypt, Instant::now()),
         };
         if let Err(e) = result {
-            self.note(&e);
-            let mut ev = std::mem::take(&mut self.deferred);
-            self.close(conn, &mut ev);
-            self.deferred = ev;
+            self.close_later(conn, &e);
         }
+    }
+
+    /// Close a connection that failed outside `poll`; the next poll delivers its failures.
+    fn close_later(&mut self, id: ConnId, e: &ConnError) {
+        self.note(e);
+        let mut ev = std::mem::take(&mut self.deferred);
+        self.close(id, &mut ev);
+        self.deferred = ev;
     }
 
     /// Wait at most `timeout` for I/O or a wake; process everything ready; append events.
@@ -323,7 +290,7 @@ impl Net {
     /// Before sleeping, an empty `events` with more than a few slots is freed.
     pub fn poll(&mut self, timeout: Option<Duration>, events: &mut Vec<NetEvent>) -> io::Result<()> {
         let r = self.poll_batch(timeout, events);
-        self.sh.release();
+        self.scratch.release();
         r
     }
 
@@ -385,20 +352,20 @@ impl Net {
             }
             if readable {
                 c.last_active = now;
-                c.read_all(&mut self.sh, events)?;
+                c.read_all(&self.secret, self.scratch.get(), events)?;
             }
-            Ok::<(), conn::ConnError>(())
+            Ok::<(), ConnError>(())
         })();
         if let Err(e) = result {
             // A peer closing a connection nothing waits on is routine, not a failure.
-            if !(matches!(e, conn::ConnError::Closed) && self.conns.get(&id).is_some_and(|c| c.is_idle())) {
+            if !(matches!(e, ConnError::Closed) && self.conns.get(&id).is_some_and(|c| c.is_idle())) {
                 self.note(&e);
             }
             self.close(id, events);
         }
     }
 
-    fn note(&mut self, e: &conn::ConnError) {
+    fn note(&mut self, e: &ConnError) {
         self.failures += 1;
         self.last_failure = Some(e.to_string());
     }
@@ -411,7 +378,7 @@ impl Net {
         if mine >= max {
             return self.evict(outbound);
         }
-        if OPEN_CONNECTIONS.load(Ordering::Relaxed) >= fd_budget() {
+        if budget::exhausted() {
             return self.evict(outbound) || mine < MIN_CONNECTIONS_PER_PEER;
         }
         true
@@ -443,21 +410,28 @@ impl Net {
                 continue;
             }
             self.next_id += 1;
-            let deadline = now + self.sh.request_timeout;
-            let h = Handshake::boxed(Step::First, None, deadline);
-            self.conns.insert(id, Box::new(Conn::new(id, sock, peer, false, Phase::Handshake(h), now)));
+            let deadline = now + self.request_timeout;
+            self.conns.insert(id, Box::new(Conn::accepted(id, sock, peer, deadline, now)));
             self.inbound += 1;
-            OPEN_CONNECTIONS.fetch_add(1, Ordering::Relaxed);
+            budget::opened();
             self.arm(deadline);
         }
     }
 
-    /// Open a connection to `to` carrying the request encoded in `sh.enc`.
+    /// Open a connection to `to` carrying the request framed in the scratch set's `enc`.
     fn dial(&mut self, token: u64, to: SocketAddr, expected: Option<[u8; 32]>, deadline: Instant, now: Instant) {
         if !self.make_room(true) {
             self.deferred.push(NetEvent::Failed { token });
             return;
         }
+        let dial = match Handshake::dial(&self.secret, expected, &self.scratch.get().enc) {
+            Ok(d) => d,
+            Err(e) => {
+                self.note(&e);
+                self.deferred.push(NetEvent::Failed { token });
+                return;
+            }
+        };
         let id = self.next_id;
         let setup = (|| {
             let mut sock = TcpStream::connect(to)?;
@@ -473,25 +447,13 @@ impl Net {
             }
         };
         self.next_id += 1;
-        let h = Handshake::boxed(Step::Second, expected, deadline);
-        let mut c = Box::new(Conn::new(id, sock, to, true, Phase::Handshake(h), now));
-        let secret = self.sh.secret;
-        let started = c.start_dial(&secret, token, deadline, &self.sh.bufs().enc);
-        self.conns.insert(id, c);
+        let first = Pending { token, deadline };
+        let c = Conn::dialed(id, sock, to, dial, &self.scratch.get().enc, first, now);
+        self.conns.insert(id, Box::new(c));
         self.by_addr.insert(to, id);
         self.outbound += 1;
-        OPEN_CONNECTIONS.fetch_add(1, Ordering::Relaxed);
+        budget::opened();
         self.arm(deadline);
-        if let Err(e) = started {
-            self.note(&e);
-            let mut ev = std::mem::take(&mut self.deferred);
-            self.close(id, &mut ev);
-            // start_dial may fail before the request was queued; never lose its token.
-            if !ev.iter().any(|e| matches!(e, NetEvent::Failed { token: t } if *t == token)) {
-                ev.push(NetEvent::Failed { token });
-            }
-            self.deferred = ev;
-        }
     }
 
     /// Close the least recently used idle connection of one direction; false if none is idle.
@@ -515,12 +477,11 @@ impl Net {
 
     /// Drop a connection, failing every request still waiting on it.
     fn close(&mut self, id: ConnId, events: &mut Vec<NetEvent>) {
-        let Some(c) = self.conns.remove(&id) else {
+        let Some(mut c) = self.conns.remove(&id) else {
             return;
         };
-        let mut c = *c;
         let _ = self.poll.registry().deregister(&mut c.sock);
-        OPEN_CONNECTIONS.fetch_sub(1, Ordering::Relaxed);
+        budget::closed(1);
         if c.outbound {
             self.outbound -= 1;
             if self.by_addr.get(&c.peer) == Some(&id) {
@@ -529,15 +490,7 @@ impl Net {
         } else {
             self.inbound -= 1;
         }
-        for p in c.pending.drain(..) {
-            events.push(NetEvent::Failed { token: p.token });
-        }
-        if let Phase::Handshake(h) = c.phase {
-            for q in &h.queued {
-                events.push(NetEvent::Failed { token: q.token });
-            }
-            h.recycle();
-        }
+        c.fail_all(events);
         shrink(&mut self.conns);
         shrink(&mut self.by_addr);
     }
@@ -547,8 +500,8 @@ impl Net {
         if now < self.next_check {
             return;
         }
-        let idle = self.sh.idle_timeout;
-        let inbound_idle = idle + self.sh.request_timeout;
+        let idle = self.idle_timeout;
+        let inbound_idle = idle + self.request_timeout;
         let mut next = now + MAX_TIMER_SLEEP;
         let mut expired = Vec::new();
         for c in self.conns.values() {
@@ -561,7 +514,7 @@ impl Net {
         }
         for id in expired {
             if self.conns.get(&id).is_some_and(|c| !c.is_idle()) {
-                self.note(&conn::ConnError::Protocol("timed out"));
+                self.note(&ConnError::Protocol("timed out"));
             }
             self.close(id, events);
         }
@@ -599,9 +552,9 @@ mod tests {
     #[test]
     fn default_timeouts_are_the_spec_constants() {
         let n = net(3);
-        assert_eq!(n.sh.request_timeout, Duration::from_micros(crate::consts::REQUEST_TIMEOUT_US));
-        assert_eq!(n.sh.request_timeout, Duration::from_secs(5));
-        assert_eq!(n.sh.idle_timeout, Duration::from_micros(crate::consts::IDLE_TIMEOUT_US));
+        assert_eq!(n.request_timeout, Duration::from_micros(crate::consts::REQUEST_TIMEOUT_US));
+        assert_eq!(n.request_timeout, Duration::from_secs(5));
+        assert_eq!(n.idle_timeout, Duration::from_micros(crate::consts::IDLE_TIMEOUT_US));
     }
 
     /// Two `Net`s on one thread, alternately polled: a request and its reply cross, and a
@@ -634,7 +587,7 @@ mod tests {
             other => panic!("expected the reply, got {:?}", other),
         }
         // Between calls neither holds scratch buffers (they went back to the pool).
-        assert!(!a.sh.holds_bufs() && !b.sh.holds_bufs());
+        assert!(!a.scratch.holds() && !b.scratch.holds());
         // A port nobody listens on (b's listener closed by dropping b).
         let gone = b.local_addr();
         drop(b);

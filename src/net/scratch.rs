@@ -1,14 +1,14 @@
 //! Buffers and boxes shared by every event loop of the process, so that hundreds of mostly
 //! idle peers in one process do not each keep their own.
 //!
-//! - Scratch sets (socket reads, Noise records, frame encoding): a `Net` checks one out when
-//!   one of its calls (`poll`, `send_request`, `send_reply`) first needs it and hands it back
-//!   when the call returns, so only loops that are working hold one (33 KiB each). Nothing
-//!   in a set outlives the call that used it.
+//! - Scratch sets (socket reads, Noise records, frame encoding): a `Net` checks one out
+//!   (`Lease`) when one of its calls (`poll`, `send_request`, `send_reply`) first needs it and
+//!   hands it back when the call returns, so only loops that are working hold one (33 KiB
+//!   each). Nothing in a set outlives the call that used it.
 //! - Spare boxes of short-lived objects (a connection's handshake state): reused by the next
 //!   connection of any peer, instead of each peer thread's allocator cache keeping a few.
 
-use super::noise::MAX_RECORD;
+use super::record::{HEADER_LEN, MAX_RECORD};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 /// Bytes read from a socket per `read` call.
@@ -75,15 +75,15 @@ fn take_from(p: &Pool<Scratch>) -> Box<Scratch> {
     p.take().unwrap_or_else(|| {
         Box::new(Scratch {
             rx: vec![0; READ_SIZE].into_boxed_slice(),
-            crypt: vec![0; 2 + MAX_RECORD].into_boxed_slice(),
+            crypt: vec![0; HEADER_LEN + MAX_RECORD].into_boxed_slice(),
             enc: Vec::new(),
         })
     })
 }
 
 fn give_to(p: &Pool<Scratch>, mut s: Box<Scratch>) -> bool {
-    if s.rx.len() != READ_SIZE || s.crypt.len() != 2 + MAX_RECORD {
-        return false; // a buffer was taken out and not put back (a panic mid-read)
+    if s.rx.len() != READ_SIZE || s.crypt.len() != HEADER_LEN + MAX_RECORD {
+        return false; // not a set this pool made (defensive: only whole sets are handed out again)
     }
     s.enc.clear();
     if s.enc.capacity() > KEEP_ENC {
@@ -93,13 +93,41 @@ fn give_to(p: &Pool<Scratch>, mut s: Box<Scratch>) -> bool {
 }
 
 /// A scratch set from the pool, or a new one.
-pub(super) fn take() -> Box<Scratch> {
+fn take() -> Box<Scratch> {
     take_from(sets())
 }
 
 /// Return a scratch set (freed when the pool is full).
-pub(super) fn give(s: Box<Scratch>) {
+fn give(s: Box<Scratch>) {
     give_to(sets(), s);
+}
+
+/// A loop's hold on a scratch set: checked out on first use during a call, handed back by
+/// `release` when the call returns (or when the loop is dropped).
+#[derive(Default)]
+pub(super) struct Lease(Option<Box<Scratch>>);
+
+impl Lease {
+    pub fn get(&mut self) -> &mut Scratch {
+        self.0.get_or_insert_with(take)
+    }
+
+    pub fn release(&mut self) {
+        if let Some(b) = self.0.take() {
+            give(b);
+        }
+    }
+
+    #[cfg(test)]
+    pub fn holds(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 #[cfg(test)]
@@ -119,7 +147,7 @@ mod tests {
         let a = take_from(&p);
         assert_eq!(&*a as *const Scratch, addr);
         assert_eq!(a.enc.capacity(), 0);
-        assert!(a.rx.len() == READ_SIZE && a.crypt.len() == 2 + MAX_RECORD);
+        assert!(a.rx.len() == READ_SIZE && a.crypt.len() == HEADER_LEN + MAX_RECORD);
         let (b, c) = (take_from(&p), take_from(&p));
         assert!(give_to(&p, a) && give_to(&p, b));
         assert!(!give_to(&p, c));
