@@ -181,6 +181,12 @@
          (let ((text (raised-text (lambda () (peer-set p (bytes (+ peer-max-value-size 1) 7))))))
            (check "too-large error names peer-set" (and text (string-contains? text "peer-set"))))
          (check-raises "peer-connect with a bad ip" (lambda () (peer-connect p "nowhere" 4000)))
+         ;; -> #f, not an error: each library finds that status by its symbol, `unreachable`.
+         (let* ((q (peer-open (peer-random-uid) "127.0.0.1" 0))
+                (dead-port (peer-port q)))
+           (peer-close q)
+           (check "peer-connect to a port nobody listens on is #f"
+                  (guard (e (#t #f)) (eq? (peer-connect p "127.0.0.1" dead-port) #f))))
          (check-raises "peer-bag-publish with a 31-byte value" (lambda () (peer-bag-publish p key (bytes 31 0))))
          (check-raises "peer-bag-publish with a 33-byte key" (lambda () (peer-bag-publish p (bytes 33 0) v32)))
          (check-raises "peer-bag-popular with a short key" (lambda () (peer-bag-popular p (bytes 3 0))))
