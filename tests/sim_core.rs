@@ -2,6 +2,7 @@
 
 use peer::core::{Op, OpResult};
 use peer::sim::Sim;
+use peer::wire::{Reply, Request};
 use peer::Id;
 use rand::{Rng, SeedableRng};
 
@@ -90,7 +91,6 @@ fn set_and_ref_on_a_simulated_network_with_churn() {
 
 #[test]
 fn replies_naming_known_uids_at_false_addresses_do_not_evict_them() {
-    use peer::wire::{Reply, Request};
     let mut sim = Sim::new(300, 31);
     sim.bootstrap_all();
     let before: Vec<usize> = (0..sim.len()).map(|i| sim.peers[i].routing().len()).collect();
@@ -126,4 +126,33 @@ fn replies_naming_known_uids_at_false_addresses_do_not_evict_them() {
     let after: Vec<usize> = (0..sim.len()).map(|i| sim.peers[i].routing().len()).collect();
     let lost: usize = before.iter().zip(&after).map(|(b, a)| b.saturating_sub(*a)).sum();
     assert_eq!(lost, 0, "routing tables lost {lost} contacts to false addresses");
+}
+
+/// A set shares its value from the API down to every holder: each replica's `set` request
+/// and each holder's stored copy are the caller's allocation, never a copy of it (the
+/// simulator hands requests over without encoding them, so what arrives is what was sent).
+#[test]
+fn a_set_shares_its_value_with_every_replica() {
+    use std::sync::{Arc, Mutex};
+    let mut sim = Sim::new(60, 31);
+    sim.bootstrap_all();
+    let value: Arc<[u8]> = (0..4096u32).map(|i| i as u8).collect::<Vec<u8>>().into();
+    let key = Id::hash(&value);
+    let seen: Arc<Mutex<Vec<bool>>> = Arc::default();
+    let (v, s) = (value.clone(), seen.clone());
+    sim.tamper = Some(Box::new(move |_, req: &Request, reply: Reply| {
+        if let Request::Set { value } = req {
+            s.lock().unwrap().push(Arc::ptr_eq(value, &v));
+        }
+        reply
+    }));
+    assert_eq!(sim.run(7, Op::Set { value: value.clone() }), OpResult::Key(key));
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen.len() >= 4 && seen.iter().all(|&same| same), "set requests sharing the value: {seen:?}");
+    let holders: Vec<usize> = (0..sim.len()).filter(|&i| sim.peers[i].store().get_value(&key).is_some()).collect();
+    assert_eq!(holders.len(), peer::consts::DEFAULT_REPLICATION as usize);
+    for i in holders {
+        let stored = sim.peers[i].store().get_value(&key).unwrap();
+        assert!(Arc::ptr_eq(&stored, &value), "peer {i} holds a copy");
+    }
 }

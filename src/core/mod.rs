@@ -251,7 +251,7 @@ impl Core {
         }
         let ids: Vec<u64> = self.tasks.keys().copied().collect();
         for id in ids {
-            self.dispatch(id, |t, cx| t.on_tick(cx));
+            self.dispatch(id, |t, cx| t.progress(cx));
         }
         if now >= self.next_expire {
             self.local.store.expire(now);

@@ -424,14 +424,6 @@ impl Net {
             self.deferred.push(NetEvent::Failed { token });
             return;
         }
-        let dial = match Handshake::dial(&self.secret, expected, &self.scratch.get().enc) {
-            Ok(d) => d,
-            Err(e) => {
-                self.note(&e);
-                self.deferred.push(NetEvent::Failed { token });
-                return;
-            }
-        };
         let id = self.next_id;
         let setup = (|| {
             let mut sock = TcpStream::connect(to)?;
@@ -442,6 +434,20 @@ impl Net {
         let sock = match setup {
             Ok(s) => s,
             Err(_) => {
+                self.deferred.push(NetEvent::Failed { token });
+                return;
+            }
+        };
+        // The handshake's first message (an X25519 key pair, and in IK two DH) only once the
+        // connect is under way: a refused address costs no cryptography, and starting the
+        // TCP connect first keeps the budget's eviction pattern as it was (measured: with
+        // the handshake first, W1 at N = 300 made 3.7% more handshakes).
+        let dial = match Handshake::dial(&self.secret, expected, &self.scratch.get().enc) {
+            Ok(d) => d,
+            Err(e) => {
+                self.note(&e);
+                let mut sock = sock;
+                let _ = self.poll.registry().deregister(&mut sock);
                 self.deferred.push(NetEvent::Failed { token });
                 return;
             }

@@ -56,17 +56,6 @@ impl At {
         Progress::Pending
     }
 
-    fn progress(&mut self, cx: &mut Cx) -> Progress {
-        let Some(l) = &mut self.finding else { return Progress::Pending };
-        if !drive(cx, l, 0, &|key| Request::Peers { key }) {
-            return Progress::Pending;
-        }
-        match l.answered_by(&self.uid).or_else(|| l.find(&self.uid)) {
-            Some(c) => self.ask(cx, c),
-            None => Progress::Done(unreachable("no peer with that uid was found")),
-        }
-    }
-
     /// What the peer answered.
     fn answer(&self, reply: Reply) -> OpResult {
         match (&self.query, reply) {
@@ -91,6 +80,17 @@ fn unreachable(why: &str) -> OpResult {
 }
 
 impl Task for At {
+    fn progress(&mut self, cx: &mut Cx) -> Progress {
+        let Some(l) = &mut self.finding else { return Progress::Pending };
+        if !drive(cx, l, 0, &|key| Request::Peers { key }) {
+            return Progress::Pending;
+        }
+        match l.answered_by(&self.uid).or_else(|| l.find(&self.uid)) {
+            Some(c) => self.ask(cx, c),
+            None => Progress::Done(unreachable("no peer with that uid was found")),
+        }
+    }
+
     fn start(&mut self, cx: &mut Cx) -> Progress {
         if self.uid == cx.local.me {
             return Progress::Done(self.local(cx));
@@ -128,10 +128,6 @@ impl Task for At {
         if let Some(l) = &mut self.finding {
             l.on_failure(&to);
         }
-        self.progress(cx)
-    }
-
-    fn on_tick(&mut self, cx: &mut Cx) -> Progress {
         self.progress(cx)
     }
 }

@@ -26,6 +26,18 @@ impl BagQuery {
         BagQuery { kind, key, cap, lookup, replies: Vec::new(), outstanding: None }
     }
 
+    fn settle(&mut self, cx: &mut Cx, answered: bool) -> Progress {
+        let Some(n) = &mut self.outstanding else { return Progress::Pending };
+        *n = n.saturating_sub(answered as usize);
+        if *n > 0 {
+            return Progress::Pending;
+        }
+        let replies = std::mem::take(&mut self.replies);
+        Progress::Done(OpResult::Values(merge_bags(self.kind, replies, self.cap, &mut cx.local.rng)))
+    }
+}
+
+impl Task for BagQuery {
     fn progress(&mut self, cx: &mut Cx) -> Progress {
         if self.outstanding.is_some() {
             return Progress::Pending;
@@ -43,22 +55,6 @@ impl BagQuery {
             cx.send(Step::Final, c, Request::BagQuery { kind: self.kind, key: self.key });
         }
         self.settle(cx, false)
-    }
-
-    fn settle(&mut self, cx: &mut Cx, answered: bool) -> Progress {
-        let Some(n) = &mut self.outstanding else { return Progress::Pending };
-        *n = n.saturating_sub(answered as usize);
-        if *n > 0 {
-            return Progress::Pending;
-        }
-        let replies = std::mem::take(&mut self.replies);
-        Progress::Done(OpResult::Values(merge_bags(self.kind, replies, self.cap, &mut cx.local.rng)))
-    }
-}
-
-impl Task for BagQuery {
-    fn start(&mut self, cx: &mut Cx) -> Progress {
-        self.progress(cx)
     }
 
     fn on_reply(&mut self, cx: &mut Cx, step: Step, from: Contact, _: [u8; 32], reply: Reply) -> Progress {
@@ -80,10 +76,6 @@ impl Task for BagQuery {
             return self.settle(cx, true);
         }
         self.lookup.on_failure(&to);
-        self.progress(cx)
-    }
-
-    fn on_tick(&mut self, cx: &mut Cx) -> Progress {
         self.progress(cx)
     }
 }

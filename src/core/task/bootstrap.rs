@@ -30,6 +30,9 @@ impl Bootstrap {
         }
     }
 
+}
+
+impl Task for Bootstrap {
     fn progress(&mut self, cx: &mut Cx) -> Progress {
         let mut finished = true;
         for (i, l) in self.lookups.iter_mut().enumerate() {
@@ -60,9 +63,7 @@ impl Bootstrap {
         self.lookups = far;
         self.progress(cx)
     }
-}
 
-impl Task for Bootstrap {
     fn start(&mut self, cx: &mut Cx) -> Progress {
         if cx.local.routing.is_empty() {
             return Progress::Done(no_known_peer());
@@ -89,10 +90,6 @@ impl Task for Bootstrap {
         if let Some(l) = self.lookup(step) {
             l.on_failure(&to);
         }
-        self.progress(cx)
-    }
-
-    fn on_tick(&mut self, cx: &mut Cx) -> Progress {
         self.progress(cx)
     }
 }

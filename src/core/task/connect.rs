@@ -28,6 +28,10 @@ impl Connect {
 }
 
 impl Task for Connect {
+    fn progress(&mut self, _: &mut Cx) -> Progress {
+        Progress::Pending
+    }
+
     fn start(&mut self, cx: &mut Cx) -> Progress {
         // Whoever listens there: no uid or key is known yet, so no introduction either.
         let to = Contact { id: Id::ZERO, addr: self.addr, static_key: [0; 32] };
@@ -49,9 +53,5 @@ impl Task for Connect {
 
     fn on_failure(&mut self, _: &mut Cx, _: Step, _: Contact) -> Progress {
         self.end(false)
-    }
-
-    fn on_tick(&mut self, _: &mut Cx) -> Progress {
-        Progress::Pending
     }
 }

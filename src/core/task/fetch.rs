@@ -34,6 +34,9 @@ impl Fetch {
         Fetch { lookup, wanted: Wanted::Record { public_key, key, pin, best: None } }
     }
 
+}
+
+impl Task for Fetch {
     fn progress(&mut self, cx: &mut Cx) -> Progress {
         let ask = |target| match self.wanted {
             Wanted::Value { .. } => Request::Ref { key: target },
@@ -47,9 +50,7 @@ impl Fetch {
             Wanted::Record { best, .. } => OpResult::Record(best.map(|r| (r.value, r.signature))),
         })
     }
-}
 
-impl Task for Fetch {
     fn start(&mut self, cx: &mut Cx) -> Progress {
         match &mut self.wanted {
             Wanted::Value { key } => {
@@ -93,10 +94,6 @@ impl Task for Fetch {
 
     fn on_failure(&mut self, cx: &mut Cx, _: Step, to: Contact) -> Progress {
         self.lookup.on_failure(&to);
-        self.progress(cx)
-    }
-
-    fn on_tick(&mut self, cx: &mut Cx) -> Progress {
         self.progress(cx)
     }
 }

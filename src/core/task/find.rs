@@ -18,6 +18,9 @@ impl Find {
         Find { lookup: cx.lookup(target, K) }
     }
 
+}
+
+impl Task for Find {
     fn progress(&mut self, cx: &mut Cx) -> Progress {
         if !drive(cx, &mut self.lookup, 0, &|key| Request::Peers { key }) {
             return Progress::Pending;
@@ -25,9 +28,7 @@ impl Find {
         let l = &self.lookup;
         Progress::Done(OpResult::Nodes { contacts: l.answered(K), rounds: l.rounds(), sent: l.sent })
     }
-}
 
-impl Task for Find {
     fn start(&mut self, cx: &mut Cx) -> Progress {
         if cx.local.routing.is_empty() {
             return Progress::Done(no_known_peer());
@@ -44,10 +45,6 @@ impl Task for Find {
 
     fn on_failure(&mut self, cx: &mut Cx, _: Step, to: Contact) -> Progress {
         self.lookup.on_failure(&to);
-        self.progress(cx)
-    }
-
-    fn on_tick(&mut self, cx: &mut Cx) -> Progress {
         self.progress(cx)
     }
 }

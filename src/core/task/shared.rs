@@ -62,13 +62,16 @@ impl<'a> Cx<'a> {
 /// What every task does.
 pub(crate) trait Task: Send {
     /// Begin: send the first requests, or finish at once.
-    fn start(&mut self, cx: &mut Cx) -> Progress;
+    fn start(&mut self, cx: &mut Cx) -> Progress {
+        self.progress(cx)
+    }
     /// `from` (authenticated as `remote_static`) answered the request this task sent at `step`.
     fn on_reply(&mut self, cx: &mut Cx, step: Step, from: Contact, remote_static: [u8; 32], reply: Reply) -> Progress;
     /// The request this task sent to `to` at `step` failed.
     fn on_failure(&mut self, cx: &mut Cx, step: Step, to: Contact) -> Progress;
-    /// Time passed: a lookup may ask again (a slow request no longer holds a slot).
-    fn on_tick(&mut self, cx: &mut Cx) -> Progress;
+    /// Look again: ask what can be asked now, finish if done. The core calls it as time
+    /// passes (a slow request no longer holds a lookup slot); tasks call it after each event.
+    fn progress(&mut self, cx: &mut Cx) -> Progress;
 }
 
 /// Ask whatever `lookup` wants asked (`ask` builds the request for its target), as step

@@ -58,6 +58,38 @@ impl Store {
         Store { lookup: cx.lookup(target, cx.local.replication), record, outstanding: None, accepted: 0 }
     }
 
+    /// Keep our own copy (we are among the holders).
+    fn store_here(&self, cx: &mut Cx) -> bool {
+        let now = cx.now;
+        let publisher = cx.local.publisher();
+        let store = &mut cx.local.store;
+        match &self.record {
+            Record::Value { key, value } => store.put_value(*key, value.clone(), now),
+            Record::BagEntry { key, value } => store.bag_add(*key, *value, publisher, now),
+            Record::Namespace { best, .. } => best.is_some_and(|r| store.namespace_put(r, now).is_ok()),
+        }
+    }
+
+    /// One store answered (`answered`), or none yet: done when none is outstanding.
+    fn settle(&mut self, answered: bool) -> Progress {
+        let Some(n) = &mut self.outstanding else { return Progress::Pending };
+        *n = n.saturating_sub(answered as usize);
+        if *n > 0 {
+            return Progress::Pending;
+        }
+        Progress::Done(match &self.record {
+            _ if self.accepted == 0 => OpResult::Failed(Error::NotStored),
+            Record::Value { key, .. } => OpResult::Key(*key),
+            Record::BagEntry { .. } => OpResult::Done,
+            Record::Namespace { best, .. } => match best {
+                Some(r) => OpResult::Signature(r.signature),
+                None => OpResult::Failed(Error::Internal("namespace record not signed".into())),
+            },
+        })
+    }
+}
+
+impl Task for Store {
     fn progress(&mut self, cx: &mut Cx) -> Progress {
         if self.outstanding.is_some() {
             return Progress::Pending;
@@ -91,42 +123,6 @@ impl Store {
         self.settle(false)
     }
 
-    /// Keep our own copy (we are among the holders).
-    fn store_here(&self, cx: &mut Cx) -> bool {
-        let now = cx.now;
-        let publisher = cx.local.publisher();
-        let store = &mut cx.local.store;
-        match &self.record {
-            Record::Value { key, value } => store.put_value(*key, value.clone(), now),
-            Record::BagEntry { key, value } => store.bag_add(*key, *value, publisher, now),
-            Record::Namespace { best, .. } => best.is_some_and(|r| store.namespace_put(r, now).is_ok()),
-        }
-    }
-
-    /// One store answered (`answered`), or none yet: done when none is outstanding.
-    fn settle(&mut self, answered: bool) -> Progress {
-        let Some(n) = &mut self.outstanding else { return Progress::Pending };
-        *n = n.saturating_sub(answered as usize);
-        if *n > 0 {
-            return Progress::Pending;
-        }
-        Progress::Done(match &self.record {
-            _ if self.accepted == 0 => OpResult::Failed(Error::NotStored),
-            Record::Value { key, .. } => OpResult::Key(*key),
-            Record::BagEntry { .. } => OpResult::Done,
-            Record::Namespace { best, .. } => match best {
-                Some(r) => OpResult::Signature(r.signature),
-                None => OpResult::Failed(Error::Internal("namespace record not signed".into())),
-            },
-        })
-    }
-}
-
-impl Task for Store {
-    fn start(&mut self, cx: &mut Cx) -> Progress {
-        self.progress(cx)
-    }
-
     fn on_reply(&mut self, cx: &mut Cx, step: Step, from: Contact, _: [u8; 32], reply: Reply) -> Progress {
         if step == Step::Final {
             cx.trust(from);
@@ -158,10 +154,6 @@ impl Task for Store {
             return self.settle(true);
         }
         self.lookup.on_failure(&to);
-        self.progress(cx)
-    }
-
-    fn on_tick(&mut self, cx: &mut Cx) -> Progress {
         self.progress(cx)
     }
 }
