@@ -1,0 +1,79 @@
+//! Tests of `net`.
+
+use super::*;
+use crate::id::Id;
+
+fn net(secret: u8) -> Net {
+    Net::new(NetConfig { bind: "127.0.0.1:0".parse().unwrap(), static_secret: [secret; 32] }).unwrap()
+}
+
+/// Poll `n` until `done` says so, at most `max` rounds of 10 ms.
+fn pump(n: &mut Net, evs: &mut Vec<NetEvent>, max: usize, done: impl Fn(&[NetEvent]) -> bool) {
+    for _ in 0..max {
+        if done(evs) {
+            return;
+        }
+        n.poll(Some(Duration::from_millis(10)), evs).unwrap();
+    }
+}
+
+#[test]
+fn default_timeouts_are_the_spec_constants() {
+    let n = net(3);
+    assert_eq!(n.request_timeout, Duration::from_micros(crate::consts::REQUEST_TIMEOUT_US));
+    assert_eq!(n.request_timeout, Duration::from_secs(5));
+    assert_eq!(n.idle_timeout, Duration::from_micros(crate::consts::IDLE_TIMEOUT_US));
+}
+
+/// Two `Net`s on one thread, alternately polled: a request and its reply cross, and a
+/// closed peer address fails at once instead of waiting out the timeout.
+#[test]
+fn single_thread_round_trip_and_refused() {
+    let mut a = net(1);
+    let mut b = net(2);
+    let req = Request::Peers { key: Id([3; 32]) };
+    a.send_request(7, b.local_addr(), Some(b.static_public()), &req);
+    let (mut ea, mut eb) = (Vec::new(), Vec::new());
+    for _ in 0..500 {
+        a.poll(Some(Duration::from_millis(1)), &mut ea).unwrap();
+        b.poll(Some(Duration::from_millis(1)), &mut eb).unwrap();
+        for e in eb.drain(..) {
+            if let NetEvent::Request { conn, request, remote_static, .. } = e {
+                assert_eq!(request, req);
+                assert_eq!(remote_static, a.static_public());
+                b.send_reply(conn, &Reply::Bool(true));
+            }
+        }
+        if !ea.is_empty() {
+            break;
+        }
+    }
+    match ea.pop() {
+        Some(NetEvent::Reply { token: 7, reply: Reply::Bool(true), remote_static }) => {
+            assert_eq!(remote_static, b.static_public())
+        }
+        other => panic!("expected the reply, got {:?}", other),
+    }
+    // Between calls neither holds scratch buffers (they went back to the pool).
+    assert!(!a.scratch.holds() && !b.scratch.holds());
+    // A port nobody listens on (b's listener closed by dropping b).
+    let gone = b.local_addr();
+    drop(b);
+    a.send_request(8, gone, None, &req);
+    pump(&mut a, &mut ea, 200, |e| !e.is_empty());
+    assert!(matches!(ea.as_slice(), [NetEvent::Failed { token: 8 }]), "{:?}", ea);
+}
+
+/// A map emptied by closes gives its table back, but not one still half full.
+#[test]
+fn maps_shrink_after_closes() {
+    let mut m: HashMap<u64, u64> = (0..1000).map(|i| (i, i)).collect();
+    m.retain(|&k, _| k < 10);
+    shrink(&mut m);
+    assert!(m.capacity() < 64, "{}", m.capacity());
+    assert_eq!(m.len(), 10);
+    let mut m: HashMap<u64, u64> = (0..1000).map(|i| (i, i)).collect();
+    m.retain(|&k, _| k < 500);
+    shrink(&mut m);
+    assert!(m.capacity() >= 1000, "{}", m.capacity());
+}
