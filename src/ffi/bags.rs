@@ -33,10 +33,7 @@ unsafe fn bag_query(
     n_out: *mut usize,
 ) -> Outcome {
     let n = node(p)?;
-    let uid = match uid {
-        Some(u) => Some(Id(unsafe { read_arr::<32>(u, "uid") }?)),
-        None => None,
-    };
+    let uid = uid.map(|u| unsafe { read_arr::<32>(u, "uid") }).transpose()?.map(Id);
     let key = Id(unsafe { read_arr::<32>(key, "key") }?);
     if cap > 0 {
         check_out(values_out, "values_out")?;

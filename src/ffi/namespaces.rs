@@ -51,16 +51,10 @@ unsafe fn namespace_ref(
     signature_out: *mut u8,
 ) -> Outcome {
     let n = node(p)?;
-    let uid = match uid {
-        Some(u) => Some(Id(unsafe { read_arr::<32>(u, "uid") }?)),
-        None => None,
-    };
+    let uid = uid.map(|u| unsafe { read_arr::<32>(u, "uid") }).transpose()?.map(Id);
     let public_key = unsafe { read_arr::<32>(public_key, "public_key") }?;
     let key = unsafe { read_arr::<32>(key, "key") }?;
-    let pinned = match pinned {
-        Some(s) => Some(unsafe { read_arr::<64>(s, "signature") }?),
-        None => None,
-    };
+    let pinned = pinned.map(|s| unsafe { read_arr::<64>(s, "signature") }).transpose()?;
     check_out(value_out, "value_out")?;
     let found = match uid {
         Some(uid) => n.namespace_ref_at(&uid, &public_key, &key, pinned.as_ref())?,

@@ -1,7 +1,7 @@
 //! Bag query: a lookup of the key, then each of its holders is asked for its bag and the
 //! answers are merged (PROTOCOL.md §6: popularity is the largest count any holder reports).
 
-use super::shared::{drive, holders, refuse, take_contacts, Cx, Progress, Task};
+use super::shared::{drive, holders, refuse, take_contacts, Cx, Fanout, Progress, Task};
 use crate::consts::MAX_BAG_REPLY;
 use crate::core::lookup::Lookup;
 use crate::core::merge::merge_bags;
@@ -16,20 +16,19 @@ pub(crate) struct BagQuery {
     cap: usize,
     lookup: Lookup,
     replies: Vec<Vec<BagEntry>>,
-    /// Queries sent and not yet answered; None while the lookup runs.
-    outstanding: Option<usize>,
+    /// The queries, once the lookup is over.
+    fanout: Fanout,
 }
 
 impl BagQuery {
     pub fn new(cx: &Cx, kind: BagKind, key: Id, cap: usize) -> BagQuery {
         let lookup = cx.lookup(key, cx.local.replication);
-        BagQuery { kind, key, cap, lookup, replies: Vec::new(), outstanding: None }
+        BagQuery { kind, key, cap, lookup, replies: Vec::new(), fanout: Fanout::default() }
     }
 
-    fn settle(&mut self, cx: &mut Cx, answered: bool) -> Progress {
-        let Some(n) = &mut self.outstanding else { return Progress::Pending };
-        *n = n.saturating_sub(answered as usize);
-        if *n > 0 {
+    /// One query answered or failed (`one`), or none: merge once none is out.
+    fn settle(&mut self, cx: &mut Cx, one: bool) -> Progress {
+        if !self.fanout.settle(one) {
             return Progress::Pending;
         }
         let replies = std::mem::take(&mut self.replies);
@@ -39,7 +38,7 @@ impl BagQuery {
 
 impl Task for BagQuery {
     fn progress(&mut self, cx: &mut Cx) -> Progress {
-        if self.outstanding.is_some() {
+        if self.fanout.started() {
             return Progress::Pending;
         }
         if !drive(cx, &mut self.lookup, 0, &|key| Request::Peers { key }) {
@@ -50,10 +49,7 @@ impl Task for BagQuery {
             let now = cx.now;
             self.replies.push(cx.local.bag(self.kind, &self.key, MAX_BAG_REPLY, now));
         }
-        self.outstanding = Some(targets.len());
-        for c in targets {
-            cx.send(Step::Final, c, Request::BagQuery { kind: self.kind, key: self.key });
-        }
+        self.fanout.send(cx, targets, Request::BagQuery { kind: self.kind, key: self.key });
         self.settle(cx, false)
     }
 

@@ -117,3 +117,30 @@ pub(crate) fn holders(cx: &Cx, lookup: &Lookup) -> (Vec<Contact>, bool) {
     }
     (targets, local)
 }
+
+/// The requests a task sends once its lookup is over (stores, queries), counted until each
+/// has been answered or has failed. Nothing is out while the lookup runs.
+#[derive(Default)]
+pub(crate) struct Fanout(Option<usize>);
+
+impl Fanout {
+    /// Whether the requests have gone out (the lookup is over).
+    pub fn started(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Send `request` to each of `targets` as the task's final step.
+    pub fn send(&mut self, cx: &mut Cx, targets: Vec<Contact>, request: Request) {
+        self.0 = Some(targets.len());
+        for c in targets {
+            cx.send(Step::Final, c, request.clone());
+        }
+    }
+
+    /// One request answered or failed (`one`), or none: true once none is out any more.
+    pub fn settle(&mut self, one: bool) -> bool {
+        let Some(n) = &mut self.0 else { return false };
+        *n = n.saturating_sub(one as usize);
+        *n == 0
+    }
+}

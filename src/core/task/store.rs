@@ -2,7 +2,7 @@
 //! (PROTOCOL.md §6). A set stores a value, a bag publish a bag entry, a namespace set a
 //! record it signs once it has learned the highest seq the holders have.
 
-use super::shared::{drive, holders, refuse, take_contacts, Cx, Progress, Task};
+use super::shared::{drive, holders, refuse, take_contacts, Cx, Fanout, Progress, Task};
 use crate::core::lookup::Lookup;
 use crate::core::op::OpResult;
 use crate::core::rpc::Step;
@@ -25,8 +25,8 @@ enum Record {
 pub(crate) struct Store {
     lookup: Lookup,
     record: Record,
-    /// Stores sent and not yet answered; None while the lookup runs.
-    outstanding: Option<usize>,
+    /// The stores, once the lookup is over.
+    fanout: Fanout,
     /// Holders that accepted it (we count when we hold a copy).
     accepted: usize,
 }
@@ -55,7 +55,7 @@ impl Store {
     }
 
     fn new(cx: &Cx, target: Id, record: Record) -> Store {
-        Store { lookup: cx.lookup(target, cx.local.replication), record, outstanding: None, accepted: 0 }
+        Store { lookup: cx.lookup(target, cx.local.replication), record, fanout: Fanout::default(), accepted: 0 }
     }
 
     /// Keep our own copy (we are among the holders).
@@ -70,11 +70,9 @@ impl Store {
         }
     }
 
-    /// One store answered (`answered`), or none yet: done when none is outstanding.
-    fn settle(&mut self, answered: bool) -> Progress {
-        let Some(n) = &mut self.outstanding else { return Progress::Pending };
-        *n = n.saturating_sub(answered as usize);
-        if *n > 0 {
+    /// One store answered or failed (`one`), or none: done once none is out.
+    fn settle(&mut self, one: bool) -> Progress {
+        if !self.fanout.settle(one) {
             return Progress::Pending;
         }
         Progress::Done(match &self.record {
@@ -91,7 +89,7 @@ impl Store {
 
 impl Task for Store {
     fn progress(&mut self, cx: &mut Cx) -> Progress {
-        if self.outstanding.is_some() {
+        if self.fanout.started() {
             return Progress::Pending;
         }
         let ask = |target| match self.record {
@@ -116,10 +114,7 @@ impl Task for Store {
         if local && self.store_here(cx) {
             self.accepted += 1;
         }
-        self.outstanding = Some(targets.len());
-        for c in targets {
-            cx.send(Step::Final, c, request.clone());
-        }
+        self.fanout.send(cx, targets, request);
         self.settle(false)
     }
 
