@@ -51,7 +51,7 @@ macro_rules! internal {
         mod $name;
     )*};
 }
-internal!(core, ffi, net, store, wire);
+internal!(core, ffi, net, persist, store, wire);
 
 #[cfg(feature = "sim")]
 #[doc(hidden)]

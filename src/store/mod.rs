@@ -17,6 +17,7 @@
 //! such a record is refused as `Stale` even if its signature is also bad.
 
 mod bags;
+pub mod kept;
 
 use crate::consts;
 use crate::id::Id;
