@@ -106,6 +106,16 @@
 #define PEER_ERR_MALFORMED -10
 
 /**
+ * Status: the data directory is held by another live peer (in this or another process).
+ */
+#define PEER_ERR_BUSY -11
+
+/**
+ * Status: the data directory could not be read or written (a damaged or foreign store).
+ */
+#define PEER_ERR_STORAGE -12
+
+/**
  * A peer handle: an opaque token, never dereferenced and never reused. Create one with
  * peer_new or peer_new_external, release it with peer_free.
  */

@@ -27,6 +27,10 @@ pub enum Error {
     Internal(String),
     /// A message handed in by the program's transport could not be parsed.
     Malformed(String),
+    /// The data directory is held by another live peer.
+    Busy(String),
+    /// The data directory could not be read or written.
+    Storage(String),
 }
 
 impl Error {
@@ -43,6 +47,8 @@ impl Error {
             Error::KeyMismatch => Status::KeyMismatch,
             Error::Internal(_) => Status::Internal,
             Error::Malformed(_) => Status::Malformed,
+            Error::Busy(_) => Status::Busy,
+            Error::Storage(_) => Status::Storage,
         }
     }
 
@@ -59,7 +65,13 @@ impl fmt::Display for Error {
         match self {
             Error::Null | Error::Closed | Error::NotStored | Error::KeyMismatch => f.write_str(name),
             Error::TooLarge(n) => write!(f, "{name}: {n} bytes, maximum {}", crate::consts::MAX_VALUE_SIZE),
-            Error::Invalid(m) | Error::Io(m) | Error::Unreachable(m) | Error::Internal(m) | Error::Malformed(m) => {
+            Error::Invalid(m)
+            | Error::Io(m)
+            | Error::Unreachable(m)
+            | Error::Internal(m)
+            | Error::Malformed(m)
+            | Error::Busy(m)
+            | Error::Storage(m) => {
                 write!(f, "{name}: {m}")
             }
         }

@@ -7,7 +7,7 @@
 //
 // A row: the header's doc comment, then `Variant = number, C macro, "symbol", "name";`.
 // Rules: a number is never reused or renumbered, and a symbol or C macro never renamed;
-// a new status takes the next free number (the next error is -11) and goes at the end.
+// a new status takes the next free number (the next error is -13) and goes at the end.
 // 0 is success, 1 "not found" (not an error), negatives are errors.
 status_table! {
     /// Status: success.
@@ -34,4 +34,8 @@ status_table! {
     Internal = -9, PEER_ERR_INTERNAL, "internal", "internal error";
     /// Status: a message handed in (peer_ext_push, peer_wire_normalize) is malformed.
     Malformed = -10, PEER_ERR_MALFORMED, "malformed", "malformed message";
+    /// Status: the data directory is held by another live peer (in this or another process).
+    Busy = -11, PEER_ERR_BUSY, "busy", "data directory in use";
+    /// Status: the data directory could not be read or written (a damaged or foreign store).
+    Storage = -12, PEER_ERR_STORAGE, "storage", "data directory error";
 }
