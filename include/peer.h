@@ -28,7 +28,7 @@
 /**
  * Largest value peer_set accepts, in bytes.
  */
-#define PEER_MAX_VALUE_SIZE 262140
+#define PEER_MAX_VALUE_SIZE 262138
 
 /**
  * Length of a uid, key, public key, secret key and bag value, in bytes.

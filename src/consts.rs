@@ -17,9 +17,10 @@ pub const SIGNATURE_LEN: usize = 64;
 /// Largest message body on the wire, in bytes (PROTOCOL.md §2).
 pub const MAX_MESSAGE: usize = 1_048_576;
 /// Largest value `set` accepts: the largest whose worst-case `set` request *and* `value`
-/// reply both fit in MAX_MESSAGE. `#(value #u8(` is 12 bytes, each byte costs at most 4
-/// ("255 ", the last one 3), and `))` closes: 12 + 4n - 1 + 2 <= MAX_MESSAGE.
-pub const MAX_VALUE_SIZE: usize = (MAX_MESSAGE - 13) / 4;
+/// reply both fit in MAX_MESSAGE. The `set` request is the longer: `#(set #u8(` is 10 bytes,
+/// each byte costs at most 4 ("255 ", the last one 3), then `)`, the optional lifetime
+/// (` 4294967295`, 11 bytes) and `)`: 10 + 4n - 1 + 1 + 11 + 1 <= MAX_MESSAGE.
+pub const MAX_VALUE_SIZE: usize = (MAX_MESSAGE - 22) / 4;
 /// A request unanswered this long has failed (PROTOCOL.md §3), in microseconds.
 pub const REQUEST_TIMEOUT_US: u64 = 5_000_000;
 /// How long an operation (a whole lookup plus its stores) may run before it gives up.
@@ -51,6 +52,23 @@ pub const MAX_BAG_ENTRIES_TOTAL: usize = 100_000;
 pub const MAX_PUBLISHERS_PER_ENTRY: usize = 1_000;
 /// Entries a `bag` reply carries at most.
 pub const MAX_BAG_REPLY: usize = 20;
+/// A value or namespace record lives this long at its holders after its publisher last
+/// stored it (libp2p's records live 48 h, BitTorrent's mainline DHT items 2 h; 24 h lets a
+/// publisher that is away for most of a day keep its data). Default of `expire_s`.
+pub const RECORD_LIFETIME_US: u64 = 24 * 3600 * 1_000_000;
+/// The publisher republishes its values and namespace records this often (the Kademlia
+/// paper's hour; 24 republishes per lifetime, so a few lost ones cost nothing). Default of
+/// `republish_s`; it is also the holders' re-store interval.
+pub const REPUBLISH_US: u64 = 3600 * 1_000_000;
+/// The publisher re-announces its bag entries this often: a third of their TTL, so one
+/// lost announcement does not let an entry expire.
+pub const BAG_REPUBLISH_US: u64 = BAG_ENTRY_TTL_US / 3;
+/// A bucket no contact of was heard from for this long is refreshed with a lookup.
+pub const BUCKET_REFRESH_US: u64 = 3600 * 1_000_000;
+/// Entries of one peer's republish list at most; past it the least recently published leaves.
+pub const MAX_PUBLISHED: usize = 10_000;
+/// Bytes of one peer's republish list at most (values count their length).
+pub const MAX_PUBLISHED_BYTES: usize = 64 * 1024 * 1024;
 /// Values one peer stores at most.
 pub const MAX_VALUES: usize = 100_000;
 /// Total bytes of the values one peer stores at most.

@@ -69,14 +69,8 @@ impl Sim {
         let mut by_addr = HashMap::with_capacity(n);
         for i in 0..n {
             let uid = Id::random(&mut rng);
-            let cfg = CoreConfig {
-                uid,
-                replication,
-                listen_port: Some(7000),
-                static_public: sim_static(&uid),
-                seed: rng.gen(),
-            };
-            peers.push(Core::new(cfg, Box::new(MemStore::new()), 0));
+            let cfg = CoreConfig::new(uid, replication, Some(7000), sim_static(&uid), rng.gen());
+            peers.push(Core::new(cfg, Box::new(MemStore::new(uid)), 0));
             addrs.push(sim_addr(i));
             by_addr.insert(sim_addr(i), i);
         }

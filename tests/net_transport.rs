@@ -57,7 +57,7 @@ fn ref_req(i: u32) -> Request {
 /// The echo server's answer: what the request carried, so replies can be matched.
 fn answer(r: &Request) -> Reply {
     match r {
-        Request::Set { value } => Reply::Value(value.clone()),
+        Request::Set { value, .. } => Reply::Value(value.clone()),
         Request::Ref { key } => Reply::Value(key.0[..].into()),
         _ => Reply::Bool(true),
     }
@@ -260,7 +260,7 @@ fn largest_value_crosses_intact() {
     let server = Server::spawn(51, true, |_| {});
     // Three-digit bytes almost everywhere: the frames are close to 1 MiB.
     let value: Vec<u8> = (0..MAX_VALUE_SIZE).map(|i| 200 + (i * 7 % 56) as u8).collect();
-    let set = Request::Set { value: value.clone().into() };
+    let set = Request::Set { value: value.clone().into(), lifetime: None };
     // XX: the first request is split between message 3 and transport messages.
     let mut c = new_net(52);
     expect_value(call(&mut c, 1, server.addr, None, &set), 1, &value, server.public);
@@ -597,7 +597,7 @@ fn the_wire_is_encrypted() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let relay = relay(listener, server.addr, 2, seen.clone());
     let pattern: Vec<u8> = (0..4096u32).map(|i| (i * 31 % 251) as u8 ^ 0x5a).collect();
-    let set = Request::Set { value: pattern.clone().into() };
+    let set = Request::Set { value: pattern.clone().into(), lifetime: None };
     // XX through the relay, then IK through it.
     let mut a = new_net(92);
     expect_value(call(&mut a, 1, via, None, &set), 1, &pattern, server.public);

@@ -43,7 +43,15 @@ fn bags_order_by_publishers_and_recency_and_expire() {
     // Recency: value 0 was republished last, then 7, 6, ...
     let recent = values(sim.run(600, Op::BagQuery { kind: BagKind::Recent, key, cap: 3 }));
     assert_eq!(recent, vec![[0; 32], [7; 32], [6; 32]]);
-    // Expiry: after the TTL without a new publish, the bag is empty.
+    // Live publishers re-announce their entries (every BAG_REPUBLISH_US): past the TTL, all
+    // are still there.
+    sim.advance(BAG_ENTRY_TTL_US + 60_000_000);
+    let kept = values(sim.run(650, Op::BagQuery { kind: BagKind::Popular, key, cap: 20 }));
+    assert_eq!(kept, want, "re-announced entries live on");
+    // Expiry: once every publisher forgot the bag, after the TTL the entries are gone.
+    for p in 0..8 {
+        assert!(sim.peers[10 + p * 37].forget(&key) >= 1);
+    }
     sim.advance(BAG_ENTRY_TTL_US + 60_000_000);
     assert_eq!(sim.run(700, Op::BagPublish { key, value: [9; 32] }), OpResult::Done);
     let after = values(sim.run(701, Op::BagQuery { kind: BagKind::Popular, key, cap: 20 }));
@@ -119,16 +127,22 @@ fn namespaces_overwrite_refuse_rollback_forgery_and_converge() {
     let now = sim.now;
     let addr = sim.contact(0).addr;
     for &h in &holders {
-        assert_eq!(sim.peers[h].handle_request(now, addr, [1; 32], Request::NamespaceSet(old)), Reply::Bool(false));
+        assert_eq!(
+            sim.peers[h].handle_request(now, addr, [1; 32], Request::NamespaceSet { record: old, lifetime: None }),
+            Reply::Bool(false)
+        );
         // A forged signature, and a record under another public key, are refused too.
         let mut forged = sign::sign(&secret, public, key, [3; 32], u64::MAX - 1);
         forged.value = [4; 32];
-        assert_eq!(sim.peers[h].handle_request(now, addr, [1; 32], Request::NamespaceSet(forged)), Reply::Bool(false));
+        assert_eq!(
+            sim.peers[h].handle_request(now, addr, [1; 32], Request::NamespaceSet { record: forged, lifetime: None }),
+            Reply::Bool(false)
+        );
         let (_, other_pk) = sign::keypair(&mut rand::rngs::OsRng);
         let mut wrong_pk = sign::sign(&secret, public, key, [5; 32], u64::MAX - 1);
         wrong_pk.public_key = other_pk;
         assert_eq!(
-            sim.peers[h].handle_request(now, addr, [1; 32], Request::NamespaceSet(wrong_pk)),
+            sim.peers[h].handle_request(now, addr, [1; 32], Request::NamespaceSet { record: wrong_pk, lifetime: None }),
             Reply::Bool(false)
         );
     }

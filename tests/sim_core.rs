@@ -141,7 +141,7 @@ fn a_set_shares_its_value_with_every_replica() {
     let seen: Arc<Mutex<Vec<bool>>> = Arc::default();
     let (v, s) = (value.clone(), seen.clone());
     sim.tamper = Some(Box::new(move |_, req: &Request, reply: Reply| {
-        if let Request::Set { value } = req {
+        if let Request::Set { value, .. } = req {
             s.lock().unwrap().push(Arc::ptr_eq(value, &v));
         }
         reply
@@ -149,10 +149,11 @@ fn a_set_shares_its_value_with_every_replica() {
     assert_eq!(sim.run(7, Op::Set { value: value.clone() }), OpResult::Key(key));
     let seen = seen.lock().unwrap().clone();
     assert!(seen.len() >= 4 && seen.iter().all(|&same| same), "set requests sharing the value: {seen:?}");
-    let holders: Vec<usize> = (0..sim.len()).filter(|&i| sim.peers[i].store().get_value(&key).is_some()).collect();
+    let holders: Vec<usize> =
+        (0..sim.len()).filter(|&i| sim.peers[i].store().get_value(&key, sim.now).is_some()).collect();
     assert_eq!(holders.len(), peer::consts::DEFAULT_REPLICATION as usize);
     for i in holders {
-        let stored = sim.peers[i].store().get_value(&key).unwrap();
+        let stored = sim.peers[i].store().get_value(&key, sim.now).unwrap();
         assert!(Arc::ptr_eq(&stored, &value), "peer {i} holds a copy");
     }
 }

@@ -121,13 +121,15 @@ fn arb_request() -> impl Strategy<Value = Request> {
     prop_oneof![
         (arb_id(), any::<Option<u16>>()).prop_map(|(uid, port)| Request::Iam { uid, port }),
         arb_id().prop_map(|key| Request::Peers { key }),
-        prop::collection::vec(any::<u8>(), 0..2048).prop_map(|value| Request::Set { value: value.into() }),
+        (prop::collection::vec(any::<u8>(), 0..2048), any::<Option<u32>>())
+            .prop_map(|(value, lifetime)| Request::Set { value: value.into(), lifetime }),
         arb_id().prop_map(|key| Request::Ref { key }),
         (arb_id(), any::<[u8; 32]>()).prop_map(|(key, value)| Request::BagAdd { key, value }),
         (arb_kind(), arb_id()).prop_map(|(kind, key)| Request::BagQuery { kind, key }),
-        (arb_id(), arb_id(), any::<[u8; 32]>(), arb_sig(), any::<u64>()).prop_map(
-            |(pk, key, value, signature, seq)| {
-                Request::NamespaceSet(NamespaceRecord { public_key: pk.0, key: key.0, value, signature, seq })
+        (arb_id(), arb_id(), any::<[u8; 32]>(), arb_sig(), any::<u64>(), any::<Option<u32>>()).prop_map(
+            |(pk, key, value, signature, seq, lifetime)| {
+                let record = NamespaceRecord { public_key: pk.0, key: key.0, value, signature, seq };
+                Request::NamespaceSet { record, lifetime }
             }
         ),
         (arb_id(), arb_id()).prop_map(|(pk, key)| Request::NamespaceRef { public_key: pk.0, key: key.0 }),

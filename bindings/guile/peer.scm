@@ -79,7 +79,7 @@
 (define %ext-pop      (c-proc int "peer_ext_pop" (list '* uint32 '* '* '* '*)))
 (define %wire-normalize (c-proc int "peer_wire_normalize" (list '* size_t '* '*)))
 
-;; Largest value `peer-set` accepts (262140): a `set` message must fit in 1 MiB.
+;; Largest value `peer-set` accepts (262138): a `set` message must fit in 1 MiB.
 (define peer-max-value-size (%max-value-size))
 
 (define key-len 32)

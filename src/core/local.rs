@@ -20,16 +20,28 @@ pub(crate) struct Local {
     pub routing: RoutingTable,
     pub store: Box<dyn Store>,
     pub rng: StdRng,
+    /// Longest life a record we store or hold gets (PROTOCOL.md §6), in microseconds.
+    pub lifetime_us: u64,
+    /// Contacts newly added to the routing table, for maintenance to hand records to.
+    pub joined: Vec<Contact>,
 }
+
+/// New contacts remembered for a handover at most; past it they wait for the periodic
+/// re-store (a burst of joins, e.g. our own bootstrap, when we hold little anyway).
+const MAX_JOINED: usize = 256;
 
 impl Local {
     /// `c` answered us or introduced itself: keep it in the routing table, pinging the
     /// oldest contact of a full bucket to decide who stays (PROTOCOL.md §5).
     pub fn heard_from(&mut self, rpc: &mut Rpc, c: Contact, now: u64) -> Insert {
         let r = self.routing.insert(c, now);
-        if let Insert::Ping(old) = r {
-            let iam = rpc.iam();
-            rpc.send(now, Purpose::Ping, old, iam);
+        match r {
+            Insert::Ping(old) => {
+                let iam = rpc.iam();
+                rpc.send(now, Purpose::Ping, old, iam);
+            }
+            Insert::Added if self.joined.len() < MAX_JOINED => self.joined.push(c),
+            _ => {}
         }
         r
     }
@@ -58,6 +70,14 @@ impl Local {
     pub fn bag(&mut self, kind: BagKind, key: &Id, max: usize, now: u64) -> Vec<BagEntry> {
         let rng = &mut self.rng;
         self.store.bag_query(key, kind, max, now, &mut || rng.gen())
+    }
+
+    /// When a record stored at `now` with `lifetime` seconds left (None: the full lifetime)
+    /// expires here: never later than our own lifetime allows.
+    pub fn expiry(&self, now: u64, lifetime: Option<u32>) -> u64 {
+        let full = self.lifetime_us;
+        let asked = lifetime.map_or(full, |s| (s as u64).saturating_mul(1_000_000));
+        now.saturating_add(asked.min(full))
     }
 
     /// Who we are as a bag publisher: our static key, or our uid on a program-supplied

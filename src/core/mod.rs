@@ -4,11 +4,13 @@
 //! (`poll_event`) and when to call it next (`next_timeout`). Randomness comes from a seed.
 //!
 //! Inside: `local` (what this peer is, knows and holds), `rpc` (requests in flight),
-//! `serve` (answering others), `task` (one type per kind of operation), and the Kademlia
+//! `serve` (answering others), `task` (one type per kind of operation), `maintain` (what
+//! keeps data alive: republish, re-store, handover, bucket refresh), and the Kademlia
 //! pieces they use: `routing` (the table), `lookup` (one iterative lookup), `merge`.
 
 pub(crate) mod local;
 pub(crate) mod lookup;
+pub(crate) mod maintain;
 mod merge;
 pub(crate) mod op;
 pub(crate) mod routing;
@@ -16,17 +18,20 @@ pub(crate) mod rpc;
 mod serve;
 pub(crate) mod task;
 
+pub use maintain::MaintenanceCounters;
 pub use op::{Op, OpResult};
 pub use rpc::{Counters, Transmit};
 
-use crate::consts::OP_TIMEOUT_US;
+use crate::consts::{BAG_REPUBLISH_US, BUCKET_REFRESH_US, OP_TIMEOUT_US, RECORD_LIFETIME_US, REPUBLISH_US};
 use crate::error::Error;
 use crate::id::{Contact, Id};
+use crate::store::kept::{Change, Held, HeldKey, Published};
 use crate::store::Store;
 use crate::wire::{Reply, Request};
 use local::Local;
+use maintain::{Intervals, Maintenance, MAX_BACKGROUND};
 use rand::rngs::StdRng;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use routing::RoutingTable;
 use rpc::{release_spare, Purpose, Rpc, Sent};
 use std::collections::{BTreeMap, VecDeque};
@@ -34,7 +39,8 @@ use std::net::SocketAddr;
 use task::at::{At, Query};
 use task::{Cx, Progress, Task};
 
-/// How often stored data is swept for expiry.
+/// How often stored data is swept for expiry, at most (reads never see an expired record;
+/// the sweep frees the memory).
 const EXPIRE_EVERY_US: u64 = 60_000_000;
 
 /// Who a core is.
@@ -49,11 +55,30 @@ pub struct CoreConfig {
     pub static_public: [u8; 32],
     /// Seed of every random choice the core makes.
     pub seed: u64,
+    /// Lifetime of the values and namespace records it stores and holds (microseconds).
+    pub lifetime_us: u64,
+    /// How often it republishes what it published; also its holders' re-store interval.
+    pub republish_us: u64,
 }
 
-/// A task at work for a caller.
+impl CoreConfig {
+    /// A configuration with the default lifetime and intervals.
+    pub fn new(uid: Id, replication: u32, listen_port: Option<u16>, static_public: [u8; 32], seed: u64) -> Self {
+        CoreConfig {
+            uid,
+            replication,
+            listen_port,
+            static_public,
+            seed,
+            lifetime_us: RECORD_LIFETIME_US,
+            republish_us: REPUBLISH_US,
+        }
+    }
+}
+
+/// A task at work for a caller (`client`), or for maintenance (None).
 struct Running {
-    client: u64,
+    client: Option<u64>,
     deadline: u64,
     task: Box<dyn Task>,
 }
@@ -65,6 +90,7 @@ pub struct Core {
     /// By id, so ticks visit them in a fixed order (the simulator is deterministic).
     tasks: BTreeMap<u64, Running>,
     events: VecDeque<(u64, OpResult)>,
+    maintenance: Maintenance,
     next_expire: u64,
     now: u64,
 }
@@ -79,15 +105,29 @@ impl Core {
             routing: RoutingTable::new(cfg.uid),
             store,
             rng: StdRng::seed_from_u64(cfg.seed),
+            lifetime_us: cfg.lifetime_us.max(1),
+            joined: Vec::new(),
+        };
+        let republish_us = cfg.republish_us.max(1);
+        let iv = Intervals {
+            republish_us,
+            bag_republish_us: BAG_REPUBLISH_US.min(republish_us),
+            maintain_us: republish_us,
+            refresh_us: BUCKET_REFRESH_US.min(republish_us),
         };
         Core {
             local,
             rpc: Rpc::new(cfg.uid, cfg.listen_port),
             tasks: BTreeMap::new(),
             events: VecDeque::new(),
-            next_expire: now + EXPIRE_EVERY_US,
+            maintenance: Maintenance::new(iv, now),
+            next_expire: now + Self::expire_every(cfg.lifetime_us),
             now,
         }
+    }
+
+    fn expire_every(lifetime_us: u64) -> u64 {
+        EXPIRE_EVERY_US.min(lifetime_us / 10).max(1)
     }
 
     /// Our uid.
@@ -115,6 +155,54 @@ impl Core {
         self.local.heard_from(&mut self.rpc, c, now);
     }
 
+    /// What maintenance did so far.
+    pub fn maintenance(&self) -> MaintenanceCounters {
+        self.maintenance.counters
+    }
+
+    /// The republish list, oldest first.
+    pub fn published(&self) -> Vec<Published> {
+        self.maintenance.publications.iter().cloned().collect()
+    }
+
+    /// Stop republishing what was stored under `key` (PROTOCOL.md §6): the value whose key it
+    /// is, our entries in the bag `key`, our namespace records under `key`. Returns how many
+    /// entries left the republish list.
+    pub fn forget(&mut self, key: &Id) -> usize {
+        self.maintenance.publications.forget(key)
+    }
+
+    /// Start (or stop) queueing the changes a data directory keeps (`take_changes`).
+    pub fn journal(&mut self, on: bool) {
+        self.local.store.journal(on);
+        self.maintenance.publications.journal(on);
+    }
+
+    /// The changes to held records and to the republish list since the last call.
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        let mut c = self.local.store.take_changes();
+        c.extend(self.maintenance.publications.take_changes());
+        c
+    }
+
+    /// Resume from a data directory: contacts back in the routing table (as long unheard
+    /// from, so a full bucket pings them before keeping them over newcomers), held records
+    /// back in the store, and the republish list, each entry republished within the first
+    /// republish interval (at most a minute), spread so a restart is not a burst.
+    pub fn resume(&mut self, now: u64, contacts: Vec<Contact>, held: Vec<Held>, published: Vec<Published>) {
+        for c in contacts {
+            self.local.routing.insert(c, 0);
+        }
+        for h in held {
+            self.local.store.restore(h, now);
+        }
+        let spread = self.maintenance.iv.republish_us.min(60_000_000);
+        for p in published {
+            let due = now + self.local.rng.gen_range(0..=spread);
+            self.maintenance.publications.add(p, due);
+        }
+    }
+
     /// The next request to send, if any.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.rpc.poll_transmit()
@@ -138,6 +226,10 @@ impl Core {
         for r in self.tasks.values() {
             t = t.min(r.deadline);
         }
+        t = t.min(self.maintenance.next_timeout(self.now));
+        if !self.local.joined.is_empty() {
+            t = self.now;
+        }
         Some(t)
     }
 
@@ -145,8 +237,8 @@ impl Core {
     pub fn start(&mut self, now: u64, client: u64, op: Op) {
         self.now = now;
         let id = self.rpc.next_id();
-        let mut cx = Cx::new(now, id, &mut self.local, &mut self.rpc);
-        let mut task: Box<dyn Task> = match op {
+        let cx = Cx::new(now, id, &mut self.local, &mut self.rpc);
+        let task: Box<dyn Task> = match op {
             Op::Connect { addr } => Box::new(task::connect::Connect::new(addr)),
             Op::Bootstrap => Box::new(task::bootstrap::Bootstrap::new()),
             Op::FindNodes { target } => Box::new(task::find::Find::new(&cx, target)),
@@ -165,12 +257,41 @@ impl Core {
                 Box::new(At::new(uid, Query::Record { public_key, key, pin }))
             }
         };
-        match task.start(&mut cx) {
-            Progress::Done(r) => self.events.push_back((client, r)),
+        self.run(id, Some(client), task);
+    }
+
+    /// Start `task` (number `id`) for `client`, or for maintenance (None).
+    fn run(&mut self, id: u64, client: Option<u64>, mut task: Box<dyn Task>) {
+        let mut cx = Cx::new(self.now, id, &mut self.local, &mut self.rpc);
+        let r = task.start(&mut cx);
+        if client.is_none() {
+            self.maintenance.running += 1;
+        }
+        let run = Running { client, deadline: self.now + OP_TIMEOUT_US, task };
+        match r {
+            Progress::Done(r) => self.finished(run, r),
             Progress::Pending => {
-                self.tasks.insert(id, Running { client, deadline: now + OP_TIMEOUT_US, task });
+                self.tasks.insert(id, run);
             }
         }
+    }
+
+    /// `run` ended with `r`: a caller gets it (and a successful store of its own joins the
+    /// republish list); a maintenance task frees its slot.
+    fn finished(&mut self, run: Running, r: OpResult) {
+        let Some(client) = run.client else {
+            self.maintenance.running -= 1;
+            return;
+        };
+        if !matches!(r, OpResult::Failed(_)) {
+            if let Some(p) = run.task.publication() {
+                let iv = &self.maintenance.iv;
+                let every = if matches!(p, Published::BagEntry { .. }) { iv.bag_republish_us } else { iv.republish_us };
+                let due = self.now + every - every / 10 + self.local.rng.gen_range(0..=every / 10);
+                self.maintenance.publications.add(p, due);
+            }
+        }
+        self.events.push_back((client, r));
     }
 
     /// Answer a request that arrived from `from` (authenticated as `remote_static`).
@@ -198,6 +319,7 @@ impl Core {
                     self.local.heard_from(&mut self.rpc, s.to, now);
                 }
             }
+            Purpose::Maintain => {}
             Purpose::Ping => match reply {
                 Reply::Welcome { uid, .. } if uid == s.to.id => {
                     routing.insert(s.to, now);
@@ -214,7 +336,7 @@ impl Core {
     fn on_failure(&mut self, s: Sent) {
         self.rpc.counters.requests_failed += 1;
         match s.purpose {
-            Purpose::Introduce => {}
+            Purpose::Introduce | Purpose::Maintain => {}
             Purpose::Ping => self.local.routing.evict_for_pending(&s.to.id, self.now),
             Purpose::Task { task, step } => {
                 self.local.forget(&s.to);
@@ -233,9 +355,8 @@ impl Core {
     }
 
     fn finish(&mut self, id: u64, r: OpResult) {
-        let removed = self.tasks.remove(&id);
-        if let Some(run) = removed {
-            self.events.push_back((run.client, r));
+        if let Some(run) = self.tasks.remove(&id) {
+            self.finished(run, r);
         }
     }
 
@@ -255,7 +376,81 @@ impl Core {
         }
         if now >= self.next_expire {
             self.local.store.expire(now);
-            self.next_expire = now + EXPIRE_EVERY_US;
+            self.next_expire = now + Self::expire_every(self.local.lifetime_us);
+        }
+        self.maintain(now);
+    }
+
+    /// Maintenance (PROTOCOL.md §6): hand records to new nearer peers, find what is due,
+    /// and start as many maintenance tasks as there are free slots.
+    fn maintain(&mut self, now: u64) {
+        self.hand_over(now);
+        let m = &mut self.maintenance;
+        if now >= m.next_sweep {
+            m.next_sweep = now + m.iv.sweep_us();
+            let (me, iv) = (self.local.me, m.iv);
+            let restores = &mut m.restores;
+            self.local.store.visit_held(&mut |k, target, refreshed_at, expires_at| {
+                if expires_at > now && iv.restore_due(&me, &target, refreshed_at) <= now {
+                    restores.push(k);
+                }
+            });
+            let routing = &self.local.routing;
+            let depth = routing.closest(&me, 1).first().and_then(|c| me.common_prefix(&c.id)).unwrap_or(0);
+            if !routing.is_empty() {
+                for b in routing.stale_buckets(now.saturating_sub(iv.refresh_us), depth) {
+                    m.refreshes.push(me.random_in_bucket(b, &mut self.local.rng));
+                }
+            }
+        }
+        while self.maintenance.running < MAX_BACKGROUND {
+            let id = self.rpc.next_id();
+            let cx = Cx::new(now, id, &mut self.local, &mut self.rpc);
+            let m = &mut self.maintenance;
+            let task: Box<dyn Task> = if let Some(p) = m.publications.pop_due(now, &m.iv, &mut cx.local.rng) {
+                m.counters.republished += 1;
+                Box::new(task::store::Store::republish(&cx, p))
+            } else if let Some(k) = m.restores.pop() {
+                let Some(h) = cx.local.store.get_held(&k, now) else { continue };
+                // Looked at now: not due again for an interval, whatever the lookup finds.
+                cx.local.store.touch(&k, now);
+                m.counters.restored += 1;
+                Box::new(task::store::Store::maintain(&cx, h))
+            } else if let Some(target) = m.refreshes.pop() {
+                m.counters.bucket_refreshes += 1;
+                Box::new(task::find::Find::new(&cx, target))
+            } else {
+                break;
+            };
+            self.run(id, None, task);
+        }
+    }
+
+    /// Store-on-join (the Kademlia paper, §2.5): for each record we hold, a newly joined
+    /// contact nearer to it than us gets a copy from us when we were its nearest holder
+    /// (only the new contact is nearer than us), so one holder hands it over, not all.
+    fn hand_over(&mut self, now: u64) {
+        for c in std::mem::take(&mut self.local.joined) {
+            let me = self.local.me;
+            let mut due: Vec<(HeldKey, Id)> = Vec::new();
+            self.local.store.visit_held(&mut |k, target, _, expires_at| {
+                if expires_at > now && c.id.distance(&target) < me.distance(&target) {
+                    due.push((k, target));
+                }
+            });
+            for (k, target) in due {
+                if self.local.routing.nearer_than_me(&target, 2) > 1 {
+                    continue;
+                }
+                let Some(h) = self.local.store.get_held(&k, now) else { continue };
+                let secs = |expires_at: u64| Some(u32::try_from((expires_at - now) / 1_000_000).unwrap_or(u32::MAX));
+                let request = match h {
+                    Held::Value { value, expires_at, .. } => Request::Set { value, lifetime: secs(expires_at) },
+                    Held::Record { record, expires_at } => Request::NamespaceSet { record, lifetime: secs(expires_at) },
+                };
+                self.maintenance.counters.handed_over += 1;
+                self.rpc.send(now, Purpose::Maintain, c, request);
+            }
         }
     }
 }

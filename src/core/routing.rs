@@ -175,6 +175,19 @@ impl RoutingTable {
         n
     }
 
+    /// Buckets 0..=`depth` that no contact of was heard from since `before` (empty ones
+    /// included): Kademlia refreshes such a bucket with a lookup of a random uid in it.
+    pub fn stale_buckets(&self, before: u64, depth: usize) -> Vec<usize> {
+        (0..=depth.min(255))
+            .filter(|&i| self.buckets.get(i).and_then(|b| b.entries.last()).is_none_or(|e| e.last_seen < before))
+            .collect()
+    }
+
+    /// Every contact, for saving to a data directory.
+    pub fn contacts(&self) -> Vec<Contact> {
+        self.buckets.iter().flat_map(|b| b.entries.iter().map(|e| e.contact)).collect()
+    }
+
     pub fn bucket_len(&self, i: usize) -> usize {
         self.buckets.get(i).map_or(0, |b| b.entries.len())
     }

@@ -52,6 +52,8 @@ pub(crate) enum Purpose {
     Introduce,
     /// Is the least recently seen contact of a full bucket still there?
     Ping,
+    /// A holder's handover of a record to a newly joined peer: the answer changes nothing.
+    Maintain,
 }
 
 /// A request awaiting its reply.

@@ -27,11 +27,12 @@ pub(crate) fn answer(
             Reply::Welcome { ip: from.ip(), port: from.port(), uid: local.me }
         }
         Request::Peers { key } => Reply::Peers(local.routing.closest(&key, K)),
-        Request::Set { value } => {
+        Request::Set { value, lifetime } => {
             let key = Id::hash(&value);
-            Reply::Bool(local.accepts(&key) && local.store.put_value(key, value, now))
+            let expires_at = local.expiry(now, lifetime);
+            Reply::Bool(local.accepts(&key) && local.store.put_value(key, value, now, expires_at))
         }
-        Request::Ref { key } => match local.store.get_value(&key) {
+        Request::Ref { key } => match local.store.get_value(&key, now) {
             Some(v) => Reply::Value(v),
             None => Reply::Peers(local.routing.closest(&key, K)),
         },
@@ -40,11 +41,12 @@ pub(crate) fn answer(
             Reply::Bool(local.accepts(&key) && local.store.bag_add(key, value, publisher, now))
         }
         Request::BagQuery { kind, key } => Reply::Bag(local.bag(kind, &key, MAX_BAG_REPLY, now)),
-        Request::NamespaceSet(r) => {
+        Request::NamespaceSet { record: r, lifetime } => {
             let target = ns_target(&r.public_key, &r.key);
-            Reply::Bool(local.accepts(&target) && local.store.namespace_put(r, now).is_ok())
+            let expires_at = local.expiry(now, lifetime);
+            Reply::Bool(local.accepts(&target) && local.store.namespace_put(r, now, expires_at).is_ok())
         }
-        Request::NamespaceRef { public_key, key } => match local.store.namespace_get(&public_key, &key) {
+        Request::NamespaceRef { public_key, key } => match local.store.namespace_get(&public_key, &key, now) {
             Some(r) => Reply::Namespace { value: r.value, signature: r.signature, seq: r.seq },
             None => Reply::Peers(local.routing.closest(&ns_target(&public_key, &key), K)),
         },

@@ -98,7 +98,7 @@ mod tests {
 
     #[test]
     fn strerror_is_static_and_named() {
-        for c in -10..=1 {
+        for c in -12..=1 {
             let s = text(peer_strerror(c));
             assert_eq!(s, Status::from_code(c).unwrap().name());
             assert_ne!(s, "unknown status");
@@ -109,8 +109,10 @@ mod tests {
 
     #[test]
     fn every_status_has_its_symbol() {
-        let symbols: Vec<&str> = (-10..=1).map(|c| text(peer_status_symbol(c))).collect();
+        let symbols: Vec<&str> = (-12..=1).map(|c| text(peer_status_symbol(c))).collect();
         let expected = [
+            "storage",
+            "busy",
             "malformed",
             "internal",
             "key-mismatch",
@@ -125,7 +127,7 @@ mod tests {
             "not-found",
         ];
         assert_eq!(symbols, expected);
-        for c in [2, -11, 12345, c_int::MIN, c_int::MAX] {
+        for c in [2, -13, 12345, c_int::MIN, c_int::MAX] {
             assert!(peer_status_symbol(c).is_null(), "{c}");
         }
         // Static: the same pointer every time.
@@ -140,7 +142,7 @@ mod tests {
         let mut got = 0usize;
         assert_eq!(unsafe { peer_status_codes(codes.as_mut_ptr(), codes.len(), &mut got) }, PEER_OK);
         assert_eq!(got, n);
-        assert_eq!(&codes[..n], &[0, 1, -1, -2, -3, -4, -5, -6, -7, -8, -9, -10]);
+        assert_eq!(&codes[..n], &[0, 1, -1, -2, -3, -4, -5, -6, -7, -8, -9, -10, -11, -12]);
         assert_eq!(&codes[n..], &[99, 99, 99], "wrote past the codes");
         for &c in &codes[..n] {
             assert!(!peer_status_symbol(c).is_null(), "{c}");

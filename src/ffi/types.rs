@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::status::Status;
 
 /// Largest value peer_set accepts, in bytes.
-pub const PEER_MAX_VALUE_SIZE: usize = 262140;
+pub const PEER_MAX_VALUE_SIZE: usize = 262138;
 /// Length of a uid, key, public key, secret key and bag value, in bytes.
 pub const PEER_KEY_LEN: usize = 32;
 /// Length of a namespace signature, in bytes.

@@ -70,17 +70,11 @@ impl Node {
         let net = Net::new(NetConfig { bind: SocketAddr::new(ip, port), static_secret: secret })
             .map_err(|e| Error::Io(format!("cannot listen on {ip}:{port}: {e}")))?;
         let addr = net.local_addr();
-        let cfg = CoreConfig {
-            uid,
-            replication,
-            listen_port: Some(addr.port()),
-            static_public: net.static_public(),
-            seed: seed(),
-        };
+        let cfg = CoreConfig::new(uid, replication, Some(addr.port()), net.static_public(), seed());
         let (tx, rx) = unbounded();
         let waker = net.waker();
         let start = Instant::now();
-        let core = Core::new(cfg, Box::new(MemStore::new()), 0);
+        let core = Core::new(cfg, Box::new(MemStore::new(uid)), 0);
         let thread = std::thread::Builder::new()
             .name(format!("peer-{}", addr.port()))
             .stack_size(256 * 1024) // W1 touches 24 KiB; 2 MiB per peer is address space wasted
@@ -101,11 +95,11 @@ impl Node {
     pub fn new_external(uid: Id, ip: IpAddr, port: u16, replication: u32) -> Result<Node> {
         check_replication(replication)?;
         let addr = SocketAddr::new(ip, port);
-        let cfg = CoreConfig { uid, replication, listen_port: Some(port), static_public: [0; 32], seed: seed() };
+        let cfg = CoreConfig::new(uid, replication, Some(port), [0; 32], seed());
         let (tx, rx) = unbounded();
         let (out_tx, out_rx) = unbounded();
         let start = Instant::now();
-        let core = Core::new(cfg, Box::new(MemStore::new()), 0);
+        let core = Core::new(cfg, Box::new(MemStore::new(uid)), 0);
         let thread = std::thread::Builder::new()
             .name(format!("peer-ext-{port}"))
             .spawn(move || external::run(core, rx, out_tx, addr, start))

@@ -135,6 +135,8 @@ mod tests {
             (Status::KeyMismatch, -8, "key-mismatch"),
             (Status::Internal, -9, "internal"),
             (Status::Malformed, -10, "malformed"),
+            (Status::Busy, -11, "busy"),
+            (Status::Storage, -12, "storage"),
         ];
         assert_eq!(Status::ALL.len(), expected.len());
         for (s, code, symbol) in expected {

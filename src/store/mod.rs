@@ -4,8 +4,16 @@
 //! `MemStore` never lets its time run backwards: a `now` earlier than one already seen is
 //! taken as that one, so a clock step cannot resurrect expired entries or break the orderings.
 //!
-//! Values: key -> bytes, bounded in count and bytes; a full store refuses. They do not expire
-//! yet (republishing is a later issue); each keeps its insertion time for that.
+//! Values (key -> bytes) and namespace records live in `table::Table`s: each record expires
+//! at a time its store carried (PROTOCOL.md §6: a publisher's store gives the full lifetime,
+//! a holder's re-store the time left), and a full table evicts by the order `table` documents
+//! (farthest from our uid first, then soonest to expire) instead of refusing forever.
+//! A read never returns an expired record, swept or not.
+//!
+//! With a journal on (`journal`), every change to what a data directory must keep (a held
+//! record stored, refreshed, expired or evicted) is queued for `take_changes`; the driver
+//! writes them to disk. Bag entries are not journaled: they live 30 minutes and their
+//! publishers re-announce them every `BAG_REPUBLISH_US`.
 //!
 //! Bags (distinct-publisher popularity, bounds and eviction, expiry) are in `bags`.
 //!
@@ -18,14 +26,16 @@
 
 mod bags;
 pub mod kept;
+mod table;
 
 use crate::consts;
 use crate::id::Id;
 use crate::sign;
 use crate::wire::{BagEntry, BagKind, NamespaceRecord};
 use bags::{BagLimits, Bags};
-use std::collections::HashMap;
+use kept::{Change, Held, HeldKey};
 use std::sync::Arc;
+use table::{Bounds, Table};
 
 /// Why a namespace record was refused.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -37,10 +47,11 @@ pub enum NamespaceRefusal {
 }
 
 pub trait Store: Send {
-    /// Store `value` under `key` (the caller checked key == SHA-256(value)). False when full.
-    fn put_value(&mut self, key: Id, value: Arc<[u8]>, now: u64) -> bool;
-    /// The value stored under `key` (shared, not copied).
-    fn get_value(&self, key: &Id) -> Option<Arc<[u8]>>;
+    /// Store `value` under `key` (the caller checked key == SHA-256(value)) until
+    /// `expires_at`; storing it again keeps the later expiry. False when it does not fit.
+    fn put_value(&mut self, key: Id, value: Arc<[u8]>, now: u64, expires_at: u64) -> bool;
+    /// The live value stored under `key` (shared, not copied).
+    fn get_value(&self, key: &Id, now: u64) -> Option<Arc<[u8]>>;
     /// Record that `publisher` published `value` in the bag `key` at `now`. False when the
     /// entry could not be kept (bag and total bounds, after evicting what they allow).
     fn bag_add(&mut self, key: Id, value: [u8; 32], publisher: [u8; 32], now: u64) -> bool;
@@ -54,13 +65,29 @@ pub trait Store: Send {
         now: u64,
         rand: &mut dyn FnMut() -> u64,
     ) -> Vec<BagEntry>;
-    /// Verify and store a namespace record under the seq rules of PROTOCOL.md §6.
-    fn namespace_put(&mut self, record: NamespaceRecord, now: u64) -> Result<(), NamespaceRefusal>;
-    fn namespace_get(&self, public_key: &[u8; 32], key: &[u8; 32]) -> Option<NamespaceRecord>;
+    /// Verify and store a namespace record under the seq rules of PROTOCOL.md §6, until
+    /// `expires_at` (a refresh keeps the later expiry; a newer record brings its own).
+    fn namespace_put(&mut self, record: NamespaceRecord, now: u64, expires_at: u64) -> Result<(), NamespaceRefusal>;
+    /// The live record under (public key, key).
+    fn namespace_get(&self, public_key: &[u8; 32], key: &[u8; 32], now: u64) -> Option<NamespaceRecord>;
     /// Drop what has expired by `now`.
     fn expire(&mut self, now: u64);
     /// Counts for statistics: (values, value bytes, bag entries, namespace records).
     fn counts(&self) -> (usize, usize, usize, usize);
+    /// Visit every held value and namespace record: (its key, its target in the id space,
+    /// when a store last refreshed it, when it expires).
+    fn visit_held(&self, f: &mut dyn FnMut(HeldKey, Id, u64, u64));
+    /// The live record under `k`, with its expiry.
+    fn get_held(&self, k: &HeldKey, now: u64) -> Option<Held>;
+    /// Count `k` as refreshed at `now` (maintenance looked at it), its expiry unchanged.
+    fn touch(&mut self, k: &HeldKey, now: u64);
+    /// Put back a record read from a data directory (not journaled). False when it does not
+    /// fit or fails its checks.
+    fn restore(&mut self, h: Held, now: u64) -> bool;
+    /// Start (or stop) queueing changes for `take_changes`.
+    fn journal(&mut self, on: bool);
+    /// The changes queued since the last call, oldest first.
+    fn take_changes(&mut self) -> Vec<Change>;
 }
 
 /// The bounds a `MemStore` enforces. `Limits::default()` is the protocol's (`consts`);
@@ -90,56 +117,48 @@ impl Default for Limits {
     }
 }
 
-struct StoredValue {
-    bytes: Arc<[u8]>,
-    /// For the later expiry/republish of values.
-    #[allow(dead_code)]
-    stored_at: u64,
-}
+/// Bytes a namespace record counts for in its table's byte bound (unbounded in practice:
+/// the count bounds it).
+const RECORD_SIZE: usize = 32 * 3 + 64 + 8;
 
-struct StoredRecord {
-    record: NamespaceRecord,
-    /// Last accepted put (a refresh moves it), for a later expiry.
-    #[allow(dead_code)]
-    stored_at: u64,
-}
-
-/// The in-memory store. HashMap-based; no operation walks the whole store except the rare
-/// amortized rebuild of the expiry heap.
+/// The in-memory store. No operation walks the whole store but `visit_held`.
 pub struct MemStore {
-    limits: Limits,
+    me: Id,
     /// Latest `now` seen: the store's time never runs backwards.
     now: u64,
-    values: HashMap<Id, StoredValue>,
-    value_bytes: usize,
+    values: Table<Id, Arc<[u8]>>,
     bags: Bags,
-    namespaces: HashMap<([u8; 32], [u8; 32]), StoredRecord>,
+    namespaces: Table<([u8; 32], [u8; 32]), NamespaceRecord>,
+    changes: Option<Vec<Change>>,
 }
 
-impl Default for MemStore {
-    fn default() -> Self {
-        Self::new()
-    }
+/// Leading zero bits of `target` XOR `me`: which bucket of our table the target falls in.
+fn closeness(me: &Id, target: &Id) -> u32 {
+    me.common_prefix(target).map_or(256, |b| b as u32)
 }
 
 impl MemStore {
-    pub fn new() -> MemStore {
-        Self::with_limits(Limits::default())
+    /// The store of the peer `me` (eviction keeps what is nearest to it).
+    pub fn new(me: Id) -> MemStore {
+        Self::with_limits(me, Limits::default())
     }
 
-    pub fn with_limits(limits: Limits) -> MemStore {
+    pub fn with_limits(me: Id, limits: Limits) -> MemStore {
         MemStore {
-            limits,
+            me,
             now: 0,
-            values: HashMap::new(),
-            value_bytes: 0,
+            values: Table::new(Bounds { count: limits.max_values, bytes: limits.max_value_bytes }),
             bags: Bags::new(BagLimits {
                 ttl_us: limits.bag_entry_ttl_us,
                 per_key: limits.max_bag_entries_per_key,
                 total: limits.max_bag_entries_total,
                 publishers_per_entry: limits.max_publishers_per_entry,
             }),
-            namespaces: HashMap::new(),
+            namespaces: Table::new(Bounds {
+                count: limits.max_namespace_records,
+                bytes: limits.max_namespace_records.saturating_mul(RECORD_SIZE),
+            }),
+            changes: None,
         }
     }
 
@@ -147,26 +166,62 @@ impl MemStore {
         self.now = self.now.max(now);
         self.now
     }
+
+    fn log(&mut self, f: impl FnOnce(&Self) -> Option<Change>) {
+        if self.changes.is_none() {
+            return;
+        }
+        if let Some(c) = f(self) {
+            self.changes.get_or_insert_with(Vec::new).push(c);
+        }
+    }
+
+    fn log_held(&mut self, k: HeldKey) {
+        let now = self.now;
+        self.log(|s| s.get_held(&k, now).map(Change::Held));
+    }
+
+    fn log_gone(&mut self, gone: impl IntoIterator<Item = HeldKey>) {
+        if let Some(c) = &mut self.changes {
+            c.extend(gone.into_iter().map(Change::HeldGone));
+        }
+    }
+
+    fn insert_value(&mut self, key: Id, value: Arc<[u8]>, now: u64, expires_at: u64) -> bool {
+        let mut evicted = Vec::new();
+        let size = value.len();
+        let ok = self.values.insert(key, value, size, closeness(&self.me, &key), expires_at, now, &mut evicted);
+        self.log_gone(evicted.into_iter().map(HeldKey::Value));
+        ok
+    }
+
+    fn insert_record(&mut self, r: NamespaceRecord, now: u64, expires_at: u64) -> bool {
+        let mut evicted = Vec::new();
+        let c = closeness(&self.me, &sign::ns_target(&r.public_key, &r.key));
+        let ok = self.namespaces.insert((r.public_key, r.key), r, RECORD_SIZE, c, expires_at, now, &mut evicted);
+        self.log_gone(evicted.into_iter().map(|(p, k)| HeldKey::Record(p, k)));
+        ok
+    }
 }
 
 impl Store for MemStore {
-    fn put_value(&mut self, key: Id, value: Arc<[u8]>, now: u64) -> bool {
+    fn put_value(&mut self, key: Id, value: Arc<[u8]>, now: u64, expires_at: u64) -> bool {
         let now = self.tick(now);
-        if self.values.contains_key(&key) {
-            return true;
+        let ok = if self.values.get(&key, now).is_some() {
+            self.values.refresh(&key, expires_at, now, true);
+            true
+        } else {
+            self.values.remove(&key); // expired, not yet swept
+            self.insert_value(key, value, now, expires_at)
+        };
+        if ok {
+            self.log_held(HeldKey::Value(key));
         }
-        if self.values.len() >= self.limits.max_values
-            || self.value_bytes.saturating_add(value.len()) > self.limits.max_value_bytes
-        {
-            return false;
-        }
-        self.value_bytes += value.len();
-        self.values.insert(key, StoredValue { bytes: value, stored_at: now });
-        true
+        ok
     }
 
-    fn get_value(&self, key: &Id) -> Option<Arc<[u8]>> {
-        self.values.get(key).map(|v| v.bytes.clone())
+    fn get_value(&self, key: &Id, now: u64) -> Option<Arc<[u8]>> {
+        self.values.get(key, now.max(self.now)).map(|e| e.item.clone())
     }
 
     fn bag_add(&mut self, key: Id, value: [u8; 32], publisher: [u8; 32], now: u64) -> bool {
@@ -179,49 +234,129 @@ impl Store for MemStore {
         self.bags.query(key, kind, max, now, rand)
     }
 
-    fn namespace_put(&mut self, r: NamespaceRecord, now: u64) -> Result<(), NamespaceRefusal> {
+    fn namespace_put(&mut self, r: NamespaceRecord, now: u64, expires_at: u64) -> Result<(), NamespaceRefusal> {
         let now = self.tick(now);
         let slot = (r.public_key, r.key);
-        let full = self.namespaces.len() >= self.limits.max_namespace_records;
-        let keep_old = match self.namespaces.get_mut(&slot) {
-            Some(old) if old.record == r => {
-                old.stored_at = now; // byte-identical: verified when first stored
+        let keep_old = match self.namespaces.get(&slot, now).map(|e| e.item) {
+            Some(old) if old == r => {
+                // Byte-identical: verified when first stored.
+                self.namespaces.refresh(&slot, expires_at, now, true);
+                self.log_held(HeldKey::Record(r.public_key, r.key));
                 return Ok(());
             }
-            Some(old) => {
-                let o = &old.record;
+            Some(o) => {
                 let refresh = r.seq == o.seq && r.value == o.value;
-                if !(r.seq > o.seq || refresh || (r.seq == o.seq && sign::newer(&r, o))) {
+                if !(r.seq > o.seq || refresh || (r.seq == o.seq && sign::newer(&r, &o))) {
                     return Err(NamespaceRefusal::Stale);
                 }
                 // A refresh whose signature differs: keep the tie-break's winner.
-                refresh && !sign::newer(&r, o)
+                Some((refresh && !sign::newer(&r, &o), refresh))
             }
-            None if full => return Err(NamespaceRefusal::Full),
-            None => false,
+            None => None,
         };
         if !sign::verify(&r) {
             return Err(NamespaceRefusal::BadSignature);
         }
-        let stored = self.namespaces.entry(slot).or_insert(StoredRecord { record: r, stored_at: now });
-        if !keep_old {
-            stored.record = r;
+        match keep_old {
+            Some((keep, refresh)) => {
+                if !keep {
+                    *self.namespaces.get_mut(&slot, now).expect("live above") = r;
+                }
+                // A newer record brings its own lifetime; a refresh extends.
+                self.namespaces.refresh(&slot, expires_at, now, refresh);
+            }
+            None => {
+                self.namespaces.remove(&slot); // expired, not yet swept
+                if !self.insert_record(r, now, expires_at) {
+                    return Err(NamespaceRefusal::Full);
+                }
+            }
         }
-        stored.stored_at = now;
+        self.log_held(HeldKey::Record(r.public_key, r.key));
         Ok(())
     }
 
-    fn namespace_get(&self, public_key: &[u8; 32], key: &[u8; 32]) -> Option<NamespaceRecord> {
-        self.namespaces.get(&(*public_key, *key)).map(|s| s.record)
+    fn namespace_get(&self, public_key: &[u8; 32], key: &[u8; 32], now: u64) -> Option<NamespaceRecord> {
+        self.namespaces.get(&(*public_key, *key), now.max(self.now)).map(|e| e.item)
     }
 
     fn expire(&mut self, now: u64) {
         let now = self.tick(now);
         self.bags.expire(now);
+        let (mut values, mut records) = (Vec::new(), Vec::new());
+        self.values.expire(now, &mut values);
+        self.namespaces.expire(now, &mut records);
+        self.log_gone(values.into_iter().map(HeldKey::Value));
+        self.log_gone(records.into_iter().map(|(p, k)| HeldKey::Record(p, k)));
     }
 
     fn counts(&self) -> (usize, usize, usize, usize) {
-        (self.values.len(), self.value_bytes, self.bags.len(), self.namespaces.len())
+        (self.values.len(), self.values.bytes(), self.bags.len(), self.namespaces.len())
+    }
+
+    fn visit_held(&self, f: &mut dyn FnMut(HeldKey, Id, u64, u64)) {
+        for (k, e) in self.values.iter() {
+            f(HeldKey::Value(*k), *k, e.refreshed_at, e.expires_at);
+        }
+        for ((p, k), e) in self.namespaces.iter() {
+            f(HeldKey::Record(*p, *k), sign::ns_target(p, k), e.refreshed_at, e.expires_at);
+        }
+    }
+
+    fn get_held(&self, k: &HeldKey, now: u64) -> Option<Held> {
+        let now = now.max(self.now);
+        match k {
+            HeldKey::Value(key) => {
+                self.values.get(key, now).map(|e| Held::Value { key: *key, value: e.item.clone(), expires_at: e.expires_at })
+            }
+            HeldKey::Record(p, key) => {
+                self.namespaces.get(&(*p, *key), now).map(|e| Held::Record { record: e.item, expires_at: e.expires_at })
+            }
+        }
+    }
+
+    fn touch(&mut self, k: &HeldKey, now: u64) {
+        let now = self.tick(now);
+        match k {
+            HeldKey::Value(key) => self.values.touch(key, now),
+            HeldKey::Record(p, key) => self.namespaces.touch(&(*p, *key), now),
+        }
+    }
+
+    fn restore(&mut self, h: Held, now: u64) -> bool {
+        let now = self.tick(now);
+        let journal = self.changes.take();
+        let ok = match h {
+            Held::Value { key, value, expires_at } => {
+                Id::hash(&value) == key && self.values.get(&key, now).is_none() && {
+                    self.values.remove(&key);
+                    self.insert_value(key, value, now, expires_at)
+                }
+            }
+            Held::Record { record, expires_at } => {
+                sign::verify(&record) && self.namespaces.get(&(record.public_key, record.key), now).is_none() && {
+                    self.namespaces.remove(&(record.public_key, record.key));
+                    self.insert_record(record, now, expires_at)
+                }
+            }
+        };
+        self.changes = journal;
+        ok
+    }
+
+    fn journal(&mut self, on: bool) {
+        match (on, &self.changes) {
+            (true, None) => self.changes = Some(Vec::new()),
+            (false, _) => self.changes = None,
+            _ => {}
+        }
+    }
+
+    fn take_changes(&mut self) -> Vec<Change> {
+        match &mut self.changes {
+            Some(c) => std::mem::take(c),
+            None => Vec::new(),
+        }
     }
 }
 
@@ -230,18 +365,76 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
 
+    /// An expiry no test reaches.
+    const NEVER: u64 = u64::MAX;
+
     #[test]
-    fn values_are_bounded_in_count_and_bytes() {
-        let mut s = MemStore::with_limits(Limits { max_values: 2, max_value_bytes: 10, ..Limits::default() });
-        assert!(s.put_value(Id([1; 32]), vec![1; 4].into(), 0));
-        assert!(s.put_value(Id([1; 32]), vec![1; 4].into(), 1), "storing again is a no-op true");
-        assert_eq!(s.counts(), (1, 4, 0, 0));
-        assert!(!s.put_value(Id([2; 32]), vec![2; 7].into(), 2), "bytes bound");
-        assert!(s.put_value(Id([2; 32]), vec![2; 6].into(), 2));
-        assert!(!s.put_value(Id([3; 32]), vec![].into(), 3), "count bound");
+    fn values_are_bounded_and_evict_far_then_soon_to_expire() {
+        // Our uid is 0: a key's closeness is its leading zero bits.
+        let (near, mid, far) = (Id([0x01; 32]), Id([0x10; 32]), Id([0x80; 32]));
+        let mut s = MemStore::with_limits(Id::ZERO, Limits { max_values: 2, max_value_bytes: 10, ..Limits::default() });
+        assert!(s.put_value(mid, vec![1; 4].into(), 0, 100));
+        assert!(s.put_value(mid, vec![1; 4].into(), 1, 50), "storing again is true and keeps the later expiry");
+        assert_eq!(s.get_held(&HeldKey::Value(mid), 1), Some(Held::Value { key: mid, value: vec![1; 4].into(), expires_at: 100 }));
+        assert!(!s.put_value(far, vec![2; 11].into(), 2, 100), "larger than the byte bound");
+        assert!(s.put_value(far, vec![2; 6].into(), 2, 100));
         assert_eq!(s.counts(), (2, 10, 0, 0));
-        assert_eq!(s.get_value(&Id([2; 32])).as_deref(), Some(&[2; 6][..]));
-        assert_eq!(s.get_value(&Id([3; 32])), None);
+        // Full: a nearer newcomer evicts the farthest.
+        assert!(s.put_value(near, vec![3; 1].into(), 3, 100));
+        assert_eq!(s.get_value(&far, 3), None);
+        assert_eq!(s.counts(), (2, 5, 0, 0));
+        // A newcomer that would be first to go itself is refused, and nothing is evicted.
+        assert!(!s.put_value(far, vec![2; 1].into(), 4, 1000));
+        assert_eq!(s.counts(), (2, 5, 0, 0));
+        // Equally far (same bucket): the sooner to expire goes first.
+        let mid2 = Id([0x11; 32]);
+        assert!(!s.put_value(mid2, vec![4; 1].into(), 5, 99), "expires sooner than mid: refused");
+        assert!(s.put_value(mid2, vec![4; 1].into(), 5, 101));
+        assert_eq!(s.get_value(&mid, 5), None, "mid (expiring at 100) was evicted");
+        assert!(s.get_value(&near, 5).is_some() && s.get_value(&mid2, 5).is_some());
+    }
+
+    #[test]
+    fn values_and_records_expire_and_are_journaled() {
+        let (sk, pk) = sign::keypair(&mut rng());
+        let r = sign::sign(&sk, pk, [1; 32], [2; 32], 1);
+        let mut s = MemStore::new(Id::ZERO);
+        s.journal(true);
+        let key = Id::hash(b"v");
+        assert!(s.put_value(key, Arc::from(&b"v"[..]), 0, 10));
+        assert_eq!(s.namespace_put(r, 0, 20), Ok(()));
+        assert_eq!(s.get_value(&key, 9).as_deref(), Some(&b"v"[..]));
+        assert_eq!(s.get_value(&key, 10), None, "expired reads are refused before the sweep");
+        assert_eq!(s.namespace_get(&pk, &[1; 32], 19), Some(r));
+        // A re-store with less time left does not shorten the life; a later one extends it.
+        assert_eq!(s.namespace_put(r, 1, 15), Ok(()));
+        assert_eq!(s.namespace_put(r, 2, 25), Ok(()));
+        s.expire(21);
+        assert_eq!(s.counts(), (0, 0, 0, 1));
+        s.expire(25);
+        assert_eq!(s.counts(), (0, 0, 0, 0));
+        let changes = s.take_changes();
+        assert_eq!(
+            changes,
+            vec![
+                Change::Held(Held::Value { key, value: Arc::from(&b"v"[..]), expires_at: 10 }),
+                Change::Held(Held::Record { record: r, expires_at: 20 }),
+                Change::Held(Held::Record { record: r, expires_at: 20 }),
+                Change::Held(Held::Record { record: r, expires_at: 25 }),
+                Change::HeldGone(HeldKey::Value(key)),
+                Change::HeldGone(HeldKey::Record(pk, [1; 32])),
+            ]
+        );
+        assert!(s.take_changes().is_empty());
+        assert!(!s.put_value(Id::hash(b"w"), Arc::from(&b"w"[..]), 30, 30), "already expired");
+        // Restored records are checked and not journaled.
+        assert!(s.restore(Held::Value { key, value: Arc::from(&b"v"[..]), expires_at: 100 }, 30));
+        assert!(!s.restore(Held::Value { key, value: Arc::from(&b"x"[..]), expires_at: 100 }, 30), "wrong hash");
+        let mut forged = r;
+        forged.signature[0] ^= 1;
+        assert!(!s.restore(Held::Record { record: forged, expires_at: 100 }, 30));
+        assert!(s.take_changes().is_empty());
+        assert_eq!(s.counts(), (1, 1, 0, 0));
     }
 
     fn rng() -> rand::rngs::StdRng {
@@ -253,37 +446,37 @@ mod tests {
         let mut rng = rng();
         let (sk, pk) = sign::keypair(&mut rng);
         let (_, other_pk) = sign::keypair(&mut rng);
-        let mut s = MemStore::new();
+        let mut s = MemStore::new(Id::ZERO);
         let r = sign::sign(&sk, pk, [1; 32], [2; 32], 10);
-        assert_eq!(s.namespace_put(r, 0), Ok(()));
-        assert_eq!(s.namespace_get(&pk, &[1; 32]), Some(r));
-        assert_eq!(s.namespace_get(&pk, &[2; 32]), None);
+        assert_eq!(s.namespace_put(r, 0, NEVER), Ok(()));
+        assert_eq!(s.namespace_get(&pk, &[1; 32], 0), Some(r));
+        assert_eq!(s.namespace_get(&pk, &[2; 32], 0), None);
         // Forged: a higher seq with a tampered signature.
         let mut forged = sign::sign(&sk, pk, [1; 32], [3; 32], 11);
         forged.signature[5] ^= 1;
-        assert_eq!(s.namespace_put(forged, 1), Err(NamespaceRefusal::BadSignature));
+        assert_eq!(s.namespace_put(forged, 1, NEVER), Err(NamespaceRefusal::BadSignature));
         // A record claiming another public key than the one that signed it.
         let mut wrong_key = sign::sign(&sk, pk, [1; 32], [3; 32], 12);
         wrong_key.public_key = other_pk;
-        assert_eq!(s.namespace_put(wrong_key, 2), Err(NamespaceRefusal::BadSignature));
-        assert_eq!(s.namespace_get(&other_pk, &[1; 32]), None);
-        assert_eq!(s.namespace_get(&pk, &[1; 32]), Some(r));
+        assert_eq!(s.namespace_put(wrong_key, 2, NEVER), Err(NamespaceRefusal::BadSignature));
+        assert_eq!(s.namespace_get(&other_pk, &[1; 32], 0), None);
+        assert_eq!(s.namespace_get(&pk, &[1; 32], 0), Some(r));
         assert_eq!(s.counts().3, 1);
     }
 
     #[test]
     fn namespace_seq_rules() {
         let (sk, pk) = sign::keypair(&mut rng());
-        let mut s = MemStore::new();
+        let mut s = MemStore::new(Id::ZERO);
         let r5 = sign::sign(&sk, pk, [1; 32], [5; 32], 5);
         let r4 = sign::sign(&sk, pk, [1; 32], [4; 32], 4);
-        assert_eq!(s.namespace_put(r5, 0), Ok(()));
-        assert_eq!(s.namespace_put(r4, 1), Err(NamespaceRefusal::Stale), "rollback");
-        assert_eq!(s.namespace_get(&pk, &[1; 32]), Some(r5));
-        assert_eq!(s.namespace_put(r5, 2), Ok(()), "equal seq, same value: refresh");
+        assert_eq!(s.namespace_put(r5, 0, NEVER), Ok(()));
+        assert_eq!(s.namespace_put(r4, 1, NEVER), Err(NamespaceRefusal::Stale), "rollback");
+        assert_eq!(s.namespace_get(&pk, &[1; 32], 0), Some(r5));
+        assert_eq!(s.namespace_put(r5, 2, NEVER), Ok(()), "equal seq, same value: refresh");
         let r6 = sign::sign(&sk, pk, [1; 32], [6; 32], 6);
-        assert_eq!(s.namespace_put(r6, 3), Ok(()));
-        assert_eq!(s.namespace_get(&pk, &[1; 32]), Some(r6));
+        assert_eq!(s.namespace_put(r6, 3, NEVER), Ok(()));
+        assert_eq!(s.namespace_get(&pk, &[1; 32], 0), Some(r6));
     }
 
     #[test]
@@ -292,30 +485,39 @@ mod tests {
         let a = sign::sign(&sk, pk, [1; 32], [0xA; 32], 7);
         let b = sign::sign(&sk, pk, [1; 32], [0xB; 32], 7);
         let (win, lose) = if sign::newer(&a, &b) { (a, b) } else { (b, a) };
-        let mut s1 = MemStore::new();
-        assert_eq!(s1.namespace_put(lose, 0), Ok(()));
-        assert_eq!(s1.namespace_put(win, 1), Ok(()));
-        let mut s2 = MemStore::new();
-        assert_eq!(s2.namespace_put(win, 0), Ok(()));
-        assert_eq!(s2.namespace_put(lose, 1), Err(NamespaceRefusal::Stale));
-        assert_eq!(s1.namespace_get(&pk, &[1; 32]), Some(win));
-        assert_eq!(s2.namespace_get(&pk, &[1; 32]), Some(win));
+        let mut s1 = MemStore::new(Id::ZERO);
+        assert_eq!(s1.namespace_put(lose, 0, NEVER), Ok(()));
+        assert_eq!(s1.namespace_put(win, 1, NEVER), Ok(()));
+        let mut s2 = MemStore::new(Id::ZERO);
+        assert_eq!(s2.namespace_put(win, 0, NEVER), Ok(()));
+        assert_eq!(s2.namespace_put(lose, 1, NEVER), Err(NamespaceRefusal::Stale));
+        assert_eq!(s1.namespace_get(&pk, &[1; 32], 0), Some(win));
+        assert_eq!(s2.namespace_get(&pk, &[1; 32], 0), Some(win));
     }
 
     #[test]
     fn namespace_records_are_bounded() {
         let (sk, pk) = sign::keypair(&mut rng());
-        let mut s = MemStore::with_limits(Limits { max_namespace_records: 1, ..Limits::default() });
-        assert_eq!(s.namespace_put(sign::sign(&sk, pk, [1; 32], [1; 32], 1), 0), Ok(()));
-        assert_eq!(s.namespace_put(sign::sign(&sk, pk, [2; 32], [1; 32], 1), 0), Err(NamespaceRefusal::Full));
-        assert_eq!(s.namespace_put(sign::sign(&sk, pk, [1; 32], [2; 32], 2), 0), Ok(()), "updates still fit");
+        let mut s = MemStore::with_limits(Id::ZERO, Limits { max_namespace_records: 1, ..Limits::default() });
+        // Of two keys, the one whose target is nearer our uid (0) evicts the other.
+        let c = |k: [u8; 32]| closeness(&Id::ZERO, &sign::ns_target(&pk, &k));
+        let mut keys: Vec<[u8; 32]> = (0..=255u8).map(|b| [b; 32]).collect();
+        keys.sort_by_key(|k| c(*k));
+        let (far, near) = (keys[0], keys[255]);
+        assert!(c(far) < c(near));
+        assert_eq!(s.namespace_put(sign::sign(&sk, pk, far, [1; 32], 1), 0, NEVER), Ok(()));
+        assert_eq!(s.namespace_put(sign::sign(&sk, pk, far, [2; 32], 2), 0, NEVER), Ok(()), "updates still fit");
+        assert_eq!(s.namespace_put(sign::sign(&sk, pk, near, [1; 32], 1), 0, NEVER), Ok(()));
+        assert_eq!(s.namespace_get(&pk, &far, 0), None, "evicted");
+        assert_eq!(s.namespace_put(sign::sign(&sk, pk, far, [3; 32], 3), 0, NEVER), Err(NamespaceRefusal::Full));
         assert_eq!(s.counts().3, 1);
     }
+
     #[test]
     fn time_never_runs_backwards() {
         const TTL: u64 = consts::BAG_ENTRY_TTL_US;
         let (key, value, publisher) = (Id([7; 32]), [1; 32], [0xAA; 32]);
-        let mut s = MemStore::new();
+        let mut s = MemStore::new(Id::ZERO);
         let mut never = || -> u64 { panic!("only sampling draws") };
         assert!(s.bag_add(key, value, publisher, 0));
         s.expire(TTL);

@@ -32,6 +32,22 @@ fn bag_tag(kind: BagKind) -> &'static [u8] {
 }
 
 /// Append the text of `r`. Lengths are the caller's to respect (the decoder enforces them).
+/// The optional trailing lifetime (seconds) of `set` and `namespace-set`.
+fn write_lifetime(lifetime: Option<u32>, out: &mut Vec<u8>) {
+    if let Some(l) = lifetime {
+        out.push(b' ');
+        write_u64(l as u64, out);
+    }
+}
+
+/// An optional trailing lifetime: an integer before the closing parenthesis, or nothing.
+fn read_lifetime(r: &mut Reader) -> Result<Option<u32>, ReadError> {
+    if r.peek() == Next::Close {
+        return Ok(None);
+    }
+    Ok(Some(r.uint_max(u32::MAX as u64)? as u32))
+}
+
 pub fn encode_request(r: &Request, out: &mut Vec<u8>) {
     match r {
         Request::Iam { uid, port } => {
@@ -49,9 +65,10 @@ pub fn encode_request(r: &Request, out: &mut Vec<u8>) {
             out.extend_from_slice(b"#(peers ");
             write_uint_be(&key.0, out);
         }
-        Request::Set { value } => {
+        Request::Set { value, lifetime } => {
             out.extend_from_slice(b"#(set ");
             write_bytevector(value, out);
+            write_lifetime(*lifetime, out);
         }
         Request::Ref { key } => {
             out.extend_from_slice(b"#(ref ");
@@ -67,7 +84,7 @@ pub fn encode_request(r: &Request, out: &mut Vec<u8>) {
             out.extend_from_slice(bag_tag(*kind));
             write_uint_be(&key.0, out);
         }
-        Request::NamespaceSet(rec) => {
+        Request::NamespaceSet { record: rec, lifetime } => {
             out.extend_from_slice(b"#(namespace-set ");
             write_uint_be(&rec.public_key, out);
             out.push(b' ');
@@ -78,6 +95,7 @@ pub fn encode_request(r: &Request, out: &mut Vec<u8>) {
             write_bytevector(&rec.signature, out);
             out.push(b' ');
             write_u64(rec.seq, out);
+            write_lifetime(*lifetime, out);
         }
         Request::NamespaceRef { public_key, key } => {
             out.extend_from_slice(b"#(namespace-ref ");
@@ -183,19 +201,22 @@ fn read_message(r: &mut Reader) -> Result<Message, ReadError> {
             Q(Request::Iam { uid, port })
         }
         "peers" => Q(Request::Peers { key: Id(r.id()?) }),
-        "set" => Q(Request::Set { value: r.bytevector(MAX_VALUE_SIZE)?.into() }),
+        "set" => Q(Request::Set { value: r.bytevector(MAX_VALUE_SIZE)?.into(), lifetime: read_lifetime(r)? }),
         "ref" => Q(Request::Ref { key: Id(r.id()?) }),
         "bag-add" => Q(Request::BagAdd { key: Id(r.id()?), value: r.bytes_exact()? }),
         "bag-popular" => query(r, BagKind::Popular)?,
         "bag-recent" => query(r, BagKind::Recent)?,
         "bag-sample" => query(r, BagKind::Sample)?,
-        "namespace-set" => Q(Request::NamespaceSet(NamespaceRecord {
-            public_key: r.id()?,
-            key: r.id()?,
-            value: r.bytes_exact()?,
-            signature: r.bytes_exact()?,
-            seq: r.u64()?,
-        })),
+        "namespace-set" => {
+            let record = NamespaceRecord {
+                public_key: r.id()?,
+                key: r.id()?,
+                value: r.bytes_exact()?,
+                signature: r.bytes_exact()?,
+                seq: r.u64()?,
+            };
+            Q(Request::NamespaceSet { record, lifetime: read_lifetime(r)? })
+        }
         "namespace-ref" => Q(Request::NamespaceRef { public_key: r.id()?, key: r.id()? }),
         "welcome" => {
             let ip = read_ip(r)?;
@@ -356,14 +377,25 @@ mod tests {
             (Q(Request::Iam { uid: id(1), port: Some(4000) }), "#(iam 1 4000)".into()),
             (Q(Request::Iam { uid: Id::ZERO, port: None }), "#(iam 0 #f)".into()),
             (Q(Request::Peers { key: Id([0xff; 32]) }), format!("#(peers {max})")),
-            (Q(Request::Set { value: vec![1, 2, 255].into() }), "#(set #u8(1 2 255))".into()),
-            (Q(Request::Set { value: vec![].into() }), "#(set #u8())".into()),
+            (Q(Request::Set { value: vec![1, 2, 255].into(), lifetime: None }), "#(set #u8(1 2 255))".into()),
+            (Q(Request::Set { value: vec![].into(), lifetime: Some(0) }), "#(set #u8() 0)".into()),
+            (
+                Q(Request::Set { value: vec![7].into(), lifetime: Some(u32::MAX) }),
+                "#(set #u8(7) 4294967295)".into(),
+            ),
             (Q(Request::Ref { key: id(u64::MAX) }), "#(ref 18446744073709551615)".into()),
             (Q(Request::BagAdd { key: id(3), value: v32 }), format!("#(bag-add 3 {v32t})")),
             (Q(Request::BagQuery { kind: BagKind::Popular, key: id(4) }), "#(bag-popular 4)".into()),
             (Q(Request::BagQuery { kind: BagKind::Recent, key: id(5) }), "#(bag-recent 5)".into()),
             (Q(Request::BagQuery { kind: BagKind::Sample, key: id(6) }), "#(bag-sample 6)".into()),
-            (Q(Request::NamespaceSet(rec)), format!("#(namespace-set {max} 2 {v32t} {s64t} 18446744073709551615)")),
+            (
+                Q(Request::NamespaceSet { record: rec, lifetime: None }),
+                format!("#(namespace-set {max} 2 {v32t} {s64t} 18446744073709551615)"),
+            ),
+            (
+                Q(Request::NamespaceSet { record: rec, lifetime: Some(86400) }),
+                format!("#(namespace-set {max} 2 {v32t} {s64t} 18446744073709551615 86400)"),
+            ),
             (Q(Request::NamespaceRef { public_key: id(8).0, key: id(0).0 }), "#(namespace-ref 8 0)".into()),
             (
                 P(Reply::Welcome { ip: IpAddr::V4(Ipv4Addr::LOCALHOST), port: 4000, uid: id(5) }),
@@ -473,19 +505,24 @@ mod tests {
             if reply {
                 encode_reply(&Reply::Value(v.into()), &mut out)
             } else {
-                encode_request(&Request::Set { value: v.into() }, &mut out)
+                encode_request(&Request::Set { value: v.into(), lifetime: Some(u32::MAX) }, &mut out)
             }
             out
         };
-        // `value` is the longer tag, so it is the binding one.
-        let fits = encode(MAX_VALUE_SIZE, true);
+        // `set` with the longest lifetime is the binding one.
+        let fits = encode(MAX_VALUE_SIZE, false);
         assert!(fits.len() <= MAX_MESSAGE);
-        assert!(encode(MAX_VALUE_SIZE + 1, true).len() > MAX_MESSAGE);
-        assert!(encode(MAX_VALUE_SIZE, false).len() <= MAX_MESSAGE);
-        assert_eq!(decode_reply(&fits).unwrap(), Reply::Value(vec![255; MAX_VALUE_SIZE].into()));
-        assert_eq!(MAX_VALUE_SIZE, 262_140);
+        assert!(encode(MAX_VALUE_SIZE + 1, false).len() > MAX_MESSAGE);
+        assert!(encode(MAX_VALUE_SIZE, true).len() <= MAX_MESSAGE);
+        assert_eq!(
+            decode_request(&fits).unwrap(),
+            Request::Set { value: vec![255; MAX_VALUE_SIZE].into(), lifetime: Some(u32::MAX) }
+        );
+        assert_eq!(MAX_VALUE_SIZE, 262_138);
         // One byte more is refused even when the text itself would fit.
         let mut set = encode(MAX_VALUE_SIZE + 1, false);
+        set.truncate(set.len() - 12);
+        set.push(b')');
         set = String::from_utf8(set).unwrap().replace("255", "0").into_bytes();
         assert!(set.len() <= MAX_MESSAGE);
         assert_eq!(decode_request(&set).unwrap_err().reason, "bytevector too long");

@@ -48,16 +48,18 @@ pub enum Request {
     Iam { uid: Id, port: Option<u16> },
     /// `#(peers key)`
     Peers { key: Id },
-    /// `#(set value)`: shared, so a value stored at several peers is not copied per peer.
-    Set { value: Arc<[u8]> },
+    /// `#(set value [lifetime])`: shared, so a value stored at several peers is not copied
+    /// per peer. `lifetime`: seconds the record has left (PROTOCOL.md §6); absent, the
+    /// holder's full lifetime.
+    Set { value: Arc<[u8]>, lifetime: Option<u32> },
     /// `#(ref key)`
     Ref { key: Id },
     /// `#(bag-add key value)`
     BagAdd { key: Id, value: [u8; 32] },
     /// `#(bag-popular key)`, `#(bag-recent key)`, `#(bag-sample key)`
     BagQuery { kind: BagKind, key: Id },
-    /// `#(namespace-set public-key key value signature seq)`
-    NamespaceSet(NamespaceRecord),
+    /// `#(namespace-set public-key key value signature seq [lifetime])`
+    NamespaceSet { record: NamespaceRecord, lifetime: Option<u32> },
     /// `#(namespace-ref public-key key)`
     NamespaceRef { public_key: [u8; 32], key: [u8; 32] },
 }

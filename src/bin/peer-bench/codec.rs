@@ -22,7 +22,7 @@ pub fn main(args: &Args) -> Result<(), String> {
     for size in [1024, MAX_VALUE_SIZE] {
         let mut value = vec![0u8; size];
         rng.fill_bytes(&mut value);
-        let req = Request::Set { value: value.clone().into() };
+        let req = Request::Set { value: value.clone().into(), lifetime: None };
         let mut text = Vec::new();
         encode_request(&req, &mut text);
         let enc = rate(budget, |out| encode_request(&req, out));

@@ -39,7 +39,7 @@ impl At {
             Query::Record { public_key, key, pin } => OpResult::Record(
                 cx.local
                     .store
-                    .namespace_get(&public_key, &key)
+                    .namespace_get(&public_key, &key, now)
                     .filter(|r| pin.is_none_or(|s| s == r.signature))
                     .map(|r| (r.value, r.signature)),
             ),

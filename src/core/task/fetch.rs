@@ -54,12 +54,12 @@ impl Task for Fetch {
     fn start(&mut self, cx: &mut Cx) -> Progress {
         match &mut self.wanted {
             Wanted::Value { key } => {
-                if let Some(v) = cx.local.store.get_value(key) {
+                if let Some(v) = cx.local.store.get_value(key, cx.now) {
                     return Progress::Done(OpResult::Value(Some(v)));
                 }
             }
             Wanted::Record { public_key, key, pin, best } => {
-                *best = cx.local.store.namespace_get(public_key, key).filter(|r| pin.is_none_or(|s| s == r.signature));
+                *best = cx.local.store.namespace_get(public_key, key, cx.now).filter(|r| pin.is_none_or(|s| s == r.signature));
             }
         }
         self.progress(cx)

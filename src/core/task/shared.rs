@@ -7,6 +7,7 @@ use crate::core::lookup::Lookup;
 use crate::core::op::OpResult;
 use crate::core::rpc::{Purpose, Rpc, Step};
 use crate::id::{Contact, Id};
+use crate::store::kept::Published;
 use crate::wire::{Reply, Request};
 
 /// Where a task is after an event.
@@ -72,6 +73,10 @@ pub(crate) trait Task: Send {
     /// Look again: ask what can be asked now, finish if done. The core calls it as time
     /// passes (a slow request no longer holds a lookup slot); tasks call it after each event.
     fn progress(&mut self, cx: &mut Cx) -> Progress;
+    /// What the caller's peer republishes once this task succeeded (stores only).
+    fn publication(&self) -> Option<Published> {
+        None
+    }
 }
 
 /// Ask whatever `lookup` wants asked (`ask` builds the request for its target), as step

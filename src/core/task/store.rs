@@ -1,6 +1,8 @@
 //! Store: a lookup of the record's target, then the record is written to its holders
 //! (PROTOCOL.md §6). A set stores a value, a bag publish a bag entry, a namespace set a
-//! record it signs once it has learned the highest seq the holders have.
+//! record it signs once it has learned the highest seq the holders have. Maintenance uses
+//! the same task to republish (`Store::republish`) and to re-store what it holds
+//! (`Store::maintain`: only when we are still among the holders, with the time left).
 
 use super::shared::{drive, holders, refuse, take_contacts, Cx, Fanout, Progress, Task};
 use crate::core::lookup::Lookup;
@@ -9,6 +11,7 @@ use crate::core::rpc::Step;
 use crate::error::Error;
 use crate::id::{Contact, Id};
 use crate::sign;
+use crate::store::kept::{Held, Published};
 use crate::wire::{NamespaceRecord, Reply, Request};
 use std::sync::Arc;
 
@@ -20,11 +23,24 @@ enum Record {
     BagEntry { key: Id, value: [u8; 32] },
     /// `best`: the newest valid record seen while the lookup runs, then the one we signed.
     Namespace { secret: [u8; 32], public_key: [u8; 32], key: [u8; 32], value: [u8; 32], seq_floor: u64, best: Option<NamespaceRecord> },
+    /// A record signed already (republished or re-stored as it is).
+    Signed(NamespaceRecord),
+}
+
+/// Why the record is stored.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    /// A caller's store, or the publisher's republish: the full lifetime.
+    Publish,
+    /// A holder's re-store: only while we are among the holders, with the time left
+    /// (`expires_at`), never extending it.
+    Maintain { expires_at: u64 },
 }
 
 pub(crate) struct Store {
     lookup: Lookup,
     record: Record,
+    mode: Mode,
     /// The stores, once the lookup is over.
     fanout: Fanout,
     /// Holders that accepted it (we count when we hold a copy).
@@ -41,6 +57,28 @@ impl Store {
         Store::new(cx, key, Record::BagEntry { key, value })
     }
 
+    /// The publisher's periodic store of one entry of its republish list.
+    pub fn republish(cx: &Cx, p: Published) -> Store {
+        match p {
+            Published::Value(v) => Store::value(cx, v),
+            Published::BagEntry { key, value } => Store::bag_entry(cx, key, value),
+            Published::Record(r) => Store::new(cx, sign::ns_target(&r.public_key, &r.key), Record::Signed(r)),
+        }
+    }
+
+    /// A holder's periodic re-store of a record it holds.
+    pub fn maintain(cx: &Cx, h: Held) -> Store {
+        let (target, record, expires_at) = match h {
+            Held::Value { key, value, expires_at } => (key, Record::Value { key, value }, expires_at),
+            Held::Record { record, expires_at } => {
+                (sign::ns_target(&record.public_key, &record.key), Record::Signed(record), expires_at)
+            }
+        };
+        let mut s = Store::new(cx, target, record);
+        s.mode = Mode::Maintain { expires_at };
+        s
+    }
+
     pub fn namespace(
         cx: &Cx,
         secret: [u8; 32],
@@ -49,24 +87,38 @@ impl Store {
         value: [u8; 32],
         seq_floor: u64,
     ) -> Store {
-        let best = cx.local.store.namespace_get(&public_key, &key);
+        let best = cx.local.store.namespace_get(&public_key, &key, cx.now);
         let record = Record::Namespace { secret, public_key, key, value, seq_floor, best };
         Store::new(cx, sign::ns_target(&public_key, &key), record)
     }
 
     fn new(cx: &Cx, target: Id, record: Record) -> Store {
-        Store { lookup: cx.lookup(target, cx.local.replication), record, fanout: Fanout::default(), accepted: 0 }
+        let lookup = cx.lookup(target, cx.local.replication);
+        Store { lookup, record, mode: Mode::Publish, fanout: Fanout::default(), accepted: 0 }
+    }
+
+    /// When the record expires at its holders, and the lifetime (seconds) the store carries.
+    fn lifetime(&self, cx: &Cx) -> (u64, u32) {
+        let expires_at = match self.mode {
+            Mode::Publish => cx.now.saturating_add(cx.local.lifetime_us),
+            Mode::Maintain { expires_at } => expires_at,
+        };
+        let secs = expires_at.saturating_sub(cx.now) / 1_000_000;
+        (expires_at, u32::try_from(secs).unwrap_or(u32::MAX))
     }
 
     /// Keep our own copy (we are among the holders).
-    fn store_here(&self, cx: &mut Cx) -> bool {
+    fn store_here(&self, cx: &mut Cx, expires_at: u64) -> bool {
         let now = cx.now;
         let publisher = cx.local.publisher();
         let store = &mut cx.local.store;
         match &self.record {
-            Record::Value { key, value } => store.put_value(*key, value.clone(), now),
+            Record::Value { key, value } => store.put_value(*key, value.clone(), now, expires_at),
             Record::BagEntry { key, value } => store.bag_add(*key, *value, publisher, now),
-            Record::Namespace { best, .. } => best.is_some_and(|r| store.namespace_put(r, now).is_ok()),
+            Record::Namespace { best: Some(r), .. } | Record::Signed(r) => {
+                store.namespace_put(*r, now, expires_at).is_ok()
+            }
+            Record::Namespace { best: None, .. } => false,
         }
     }
 
@@ -78,7 +130,7 @@ impl Store {
         Progress::Done(match &self.record {
             _ if self.accepted == 0 => OpResult::Failed(Error::NotStored),
             Record::Value { key, .. } => OpResult::Key(*key),
-            Record::BagEntry { .. } => OpResult::Done,
+            Record::BagEntry { .. } | Record::Signed(_) => OpResult::Done,
             Record::Namespace { best, .. } => match best {
                 Some(r) => OpResult::Signature(r.signature),
                 None => OpResult::Failed(Error::Internal("namespace record not signed".into())),
@@ -88,6 +140,19 @@ impl Store {
 }
 
 impl Task for Store {
+    /// What the publisher republishes after this store succeeded (None for a re-store).
+    fn publication(&self) -> Option<Published> {
+        if self.mode != Mode::Publish {
+            return None;
+        }
+        Some(match &self.record {
+            Record::Value { value, .. } => Published::Value(value.clone()),
+            Record::BagEntry { key, value } => Published::BagEntry { key: *key, value: *value },
+            Record::Namespace { best, .. } => Published::Record((*best)?),
+            Record::Signed(r) => Published::Record(*r),
+        })
+    }
+
     fn progress(&mut self, cx: &mut Cx) -> Progress {
         if self.fanout.started() {
             return Progress::Pending;
@@ -101,17 +166,26 @@ impl Task for Store {
             return Progress::Pending;
         }
         let (targets, local) = holders(cx, &self.lookup);
+        if let Mode::Maintain { .. } = self.mode {
+            if !local {
+                // No longer among the holders: the nearer peers that are keep it.
+                return Progress::Done(OpResult::Done);
+            }
+        }
+        let (expires_at, secs) = self.lifetime(cx);
+        let lifetime = Some(secs);
         let request = match &mut self.record {
-            Record::Value { value, .. } => Request::Set { value: value.clone() },
+            Record::Value { value, .. } => Request::Set { value: value.clone(), lifetime },
             Record::BagEntry { key, value } => Request::BagAdd { key: *key, value: *value },
             Record::Namespace { secret, public_key, key, value, seq_floor, best } => {
                 let seq = best.map_or(0, |b| b.seq.saturating_add(1)).max(*seq_floor);
                 let r = sign::sign(secret, *public_key, *key, *value, seq);
                 *best = Some(r);
-                Request::NamespaceSet(r)
+                Request::NamespaceSet { record: r, lifetime }
             }
+            Record::Signed(r) => Request::NamespaceSet { record: *r, lifetime },
         };
-        if local && self.store_here(cx) {
+        if local && self.store_here(cx, expires_at) {
             self.accepted += 1;
         }
         self.fanout.send(cx, targets, request);

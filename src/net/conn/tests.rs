@@ -17,7 +17,7 @@ fn frames(n: u8) -> (Vec<u8>, Vec<Request>) {
     let mut stream = Vec::new();
     let mut reqs = Vec::new();
     for i in 0..n {
-        let r = if i % 2 == 0 { Request::Ref { key: Id([i; 32]) } } else { Request::Set { value: vec![i; 300].into() } };
+        let r = if i % 2 == 0 { Request::Ref { key: Id([i; 32]) } } else { Request::Set { value: vec![i; 300].into(), lifetime: None } };
         write_frame(&mut stream, |b| encode_request(&r, b)).unwrap();
         reqs.push(r);
     }
