@@ -122,6 +122,37 @@
 struct peer;
 
 /**
+ * How peer_new_with makes a peer. Fill it with peer_options_init, then set what you need.
+ * Zero fields take the default. Fields added in later versions go at the end: `size` (set
+ * by peer_options_init to sizeof(struct peer_options)) tells libpeer how many the caller's
+ * struct has, and the fields past it take their defaults.
+ */
+struct peer_options {
+  /**
+   * sizeof(struct peer_options), as the caller was compiled: set by peer_options_init.
+   */
+  size_t size;
+  /**
+   * How many of the nearest peers hold each record: 5..20; 0: the default, 5.
+   */
+  uint32_t replication;
+  /**
+   * NUL-terminated path of the peer's data directory (created if missing; read, not
+   * kept); NULL: nothing is persisted.
+   */
+  const char *data_dir;
+  /**
+   * How often the peer republishes what it stored, in seconds; 0: the default, 3600.
+   */
+  uint32_t republish_s;
+  /**
+   * How long values and namespace records live after their publisher's last store, in
+   * seconds; 0: the default, 86400.
+   */
+  uint32_t expire_s;
+};
+
+/**
  * A peer's counters (peer_stats).
  */
 struct peer_stats {
@@ -173,6 +204,41 @@ int peer_new(const uint8_t *uid,
              uint16_t port,
              uint32_t replication,
              struct peer **out);
+
+/**
+ * Fill `*o` with the defaults (all zero, no data directory) and set `o->size`. NULL is a
+ * no-op. `o` is the caller's (stack or heap); libpeer keeps no pointer to it.
+ */
+void peer_options_init(struct peer_options *o);
+
+/**
+ * Create a peer on the built-in encrypted TCP transport with options (see struct
+ * peer_options); `o` NULL means all defaults.
+ *
+ * `uid`: 32 bytes, read; NULL: the uid saved in `o->data_dir`, else a fresh random one (saved
+ * there when there is a data directory). With a data directory the peer resumes its saved
+ * uid, Noise key, routing contacts (it rejoins without a bootstrap address), held records and
+ * republish list. `ip`, `port`, `out` and ownership as for peer_new.
+ * Returns 0 ok; -1 ip or out is NULL; -2 an option out of range, or `uid` differs from the
+ * one saved in the data directory; -5 the OS refused (address in use, directory not
+ * creatable, ...); -11 another live peer holds the data directory; -12 the data directory
+ * cannot be read (damaged, or not libpeer's); -9 internal error.
+ */
+int peer_new_with(const uint8_t *uid,
+                  const char *ip,
+                  uint16_t port,
+                  const struct peer_options *o,
+                  struct peer **out);
+
+/**
+ * Stop republishing what this peer stored under the 32-byte `key` (read): the value whose
+ * key it is, its entries in the bag `key`, and its namespace records under `key` (any
+ * public key). Copies at their holders live out their lifetime (struct peer_options
+ * `expire_s`), then disappear.
+ * Returns 0 forgotten; 1 nothing under `key` was being republished; -1 p or key is NULL;
+ * -4 peer is closed.
+ */
+int peer_forget(struct peer *p, const uint8_t *key);
 
 /**
  * Create a peer on a program-supplied transport: it opens no sockets. `ip`:`port` is its

@@ -85,8 +85,7 @@ fn size(p: &Published) -> usize {
 }
 
 impl Publications {
-    #[cfg(test)]
-    fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.entries.len()
     }
 

@@ -160,6 +160,11 @@ impl Core {
         self.maintenance.counters
     }
 
+    /// Entries of the republish list.
+    pub fn published_len(&self) -> usize {
+        self.maintenance.publications.len()
+    }
+
     /// The republish list, oldest first.
     pub fn published(&self) -> Vec<Published> {
         self.maintenance.publications.iter().cloned().collect()

@@ -25,7 +25,7 @@ mod types;
 
 // The C API, one file per group. cbindgen writes the functions in the order of these lines,
 // which is the header's order; blank lines keep rustfmt from sorting them.
-mod peers; // peer_new, _new_external, _free, _port, _uid, _connect, _bootstrap
+mod peers; // peer_options_init, peer_new, _new_with, _new_external, _free, _port, _uid, _connect, _bootstrap, _forget
 
 mod values; // peer_set, _ref, _bytes_free
 
@@ -56,6 +56,6 @@ pub use {
     namespaces::*,
     peers::*,
     stats::*,
-    types::{peer, PEER_IP_BUF_LEN, PEER_KEY_LEN, PEER_MAX_VALUE_SIZE, PEER_SIGNATURE_LEN},
+    types::{peer, peer_options, PEER_IP_BUF_LEN, PEER_KEY_LEN, PEER_MAX_VALUE_SIZE, PEER_SIGNATURE_LEN},
     values::*,
 };

@@ -1,12 +1,16 @@
-//! Peers: making one (peer_new, peer_new_external), releasing it (peer_free), and the calls
-//! on a whole peer (peer_port, peer_uid, peer_connect, peer_bootstrap).
+//! Peers: making one (peer_new, peer_new_with and its peer_options, peer_new_external),
+//! releasing it (peer_free), and the calls on a whole peer (peer_port, peer_uid,
+//! peer_connect, peer_bootstrap, peer_forget).
 
-use super::support::{check_out, guard, guard_or, node, read_arr, read_ip, register, unregister, write_bytes};
-use super::types::{peer, Outcome};
+use super::support::{check_out, guard, guard_or, invalid, node, read_arr, read_ip, register, unregister, write_bytes};
+use super::types::{peer, peer_options, Outcome};
 use crate::id::Id;
-use crate::node::Node;
+use crate::node::{Node, Options};
 use crate::status::Status;
-use std::ffi::{c_char, c_int};
+use std::ffi::{c_char, c_int, CStr};
+use std::mem::{offset_of, size_of};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 
 /// Shared body of peer_new and peer_new_external. The replication range is `Node`'s to check.
 unsafe fn new_peer(
@@ -44,6 +48,108 @@ pub unsafe extern "C" fn peer_new(
     out: *mut *mut peer,
 ) -> c_int {
     guard("peer_new", || unsafe { new_peer(false, uid, ip, port, replication, out) })
+}
+
+/// Fill `*o` with the defaults (all zero, no data directory) and set `o->size`. NULL is a
+/// no-op. `o` is the caller's (stack or heap); libpeer keeps no pointer to it.
+#[no_mangle]
+pub unsafe extern "C" fn peer_options_init(o: *mut peer_options) {
+    guard_or("peer_options_init", (), || {
+        if o.is_null() {
+            return;
+        }
+        let init = peer_options {
+            size: size_of::<peer_options>(),
+            replication: 0,
+            data_dir: std::ptr::null(),
+            republish_s: 0,
+            expire_s: 0,
+        };
+        // SAFETY: non-NULL; the caller gives a writable struct peer_options.
+        unsafe { o.write(init) }
+    })
+}
+
+/// The caller's options, reading only the fields its `size` covers.
+unsafe fn read_options(o: *const peer_options) -> Result<Options, super::types::Fail> {
+    let mut opts = Options::default();
+    if o.is_null() {
+        return Ok(opts);
+    }
+    // SAFETY: non-NULL; `size` is the first field of every version of the struct.
+    let size = unsafe { std::ptr::addr_of!((*o).size).read() };
+    if size < size_of::<usize>() {
+        return Err(invalid(format!("options size {size} is too small (use peer_options_init)")));
+    }
+    let has = |offset: usize, len: usize| offset + len <= size;
+    // SAFETY (each read): the caller's struct is at least `size` bytes and shares our layout.
+    if has(offset_of!(peer_options, replication), size_of::<u32>()) {
+        opts.replication = unsafe { std::ptr::addr_of!((*o).replication).read() };
+    }
+    if has(offset_of!(peer_options, data_dir), size_of::<*const c_char>()) {
+        let dir = unsafe { std::ptr::addr_of!((*o).data_dir).read() };
+        if !dir.is_null() {
+            // SAFETY: a NUL-terminated string by the contract.
+            let bytes = unsafe { CStr::from_ptr(dir) }.to_bytes();
+            if bytes.is_empty() {
+                return Err(invalid("data_dir is empty".into()));
+            }
+            opts.data_dir = Some(PathBuf::from(std::ffi::OsStr::from_bytes(bytes)));
+        }
+    }
+    if has(offset_of!(peer_options, republish_s), size_of::<u32>()) {
+        opts.republish_s = unsafe { std::ptr::addr_of!((*o).republish_s).read() };
+    }
+    if has(offset_of!(peer_options, expire_s), size_of::<u32>()) {
+        opts.expire_s = unsafe { std::ptr::addr_of!((*o).expire_s).read() };
+    }
+    Ok(opts)
+}
+
+/// Create a peer on the built-in encrypted TCP transport with options (see struct
+/// peer_options); `o` NULL means all defaults.
+///
+/// `uid`: 32 bytes, read; NULL: the uid saved in `o->data_dir`, else a fresh random one (saved
+/// there when there is a data directory). With a data directory the peer resumes its saved
+/// uid, Noise key, routing contacts (it rejoins without a bootstrap address), held records and
+/// republish list. `ip`, `port`, `out` and ownership as for peer_new.
+/// Returns 0 ok; -1 ip or out is NULL; -2 an option out of range, or `uid` differs from the
+/// one saved in the data directory; -5 the OS refused (address in use, directory not
+/// creatable, ...); -11 another live peer holds the data directory; -12 the data directory
+/// cannot be read (damaged, or not libpeer's); -9 internal error.
+#[no_mangle]
+pub unsafe extern "C" fn peer_new_with(
+    uid: *const u8,
+    ip: *const c_char,
+    port: u16,
+    o: *const peer_options,
+    out: *mut *mut peer,
+) -> c_int {
+    guard("peer_new_with", || {
+        let uid = if uid.is_null() { None } else { Some(Id(unsafe { read_arr::<32>(uid, "uid") }?)) };
+        let ip = unsafe { read_ip(ip, "ip") }?;
+        let opts = unsafe { read_options(o) }?;
+        check_out(out, "out")?;
+        let node = Node::with_options(uid, ip, port, &opts)?;
+        // SAFETY: `out` checked non-NULL; the caller gives a writable `struct peer *` slot.
+        unsafe { *out = register(node) };
+        Ok(Status::Ok)
+    })
+}
+
+/// Stop republishing what this peer stored under the 32-byte `key` (read): the value whose
+/// key it is, its entries in the bag `key`, and its namespace records under `key` (any
+/// public key). Copies at their holders live out their lifetime (struct peer_options
+/// `expire_s`), then disappear.
+/// Returns 0 forgotten; 1 nothing under `key` was being republished; -1 p or key is NULL;
+/// -4 peer is closed.
+#[no_mangle]
+pub unsafe extern "C" fn peer_forget(p: *mut peer, key: *const u8) -> c_int {
+    guard("peer_forget", || {
+        let n = node(p)?;
+        let key = Id(unsafe { read_arr::<32>(key, "key") }?);
+        Ok(if n.forget(&key)? > 0 { Status::Ok } else { Status::NotFound })
+    })
 }
 
 /// Create a peer on a program-supplied transport: it opens no sockets. `ip`:`port` is its

@@ -26,6 +26,27 @@ pub struct peer {
     _opaque: [u8; 0],
 }
 
+/// How peer_new_with makes a peer. Fill it with peer_options_init, then set what you need.
+/// Zero fields take the default. Fields added in later versions go at the end: `size` (set
+/// by peer_options_init to sizeof(struct peer_options)) tells libpeer how many the caller's
+/// struct has, and the fields past it take their defaults.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+pub struct peer_options {
+    /// sizeof(struct peer_options), as the caller was compiled: set by peer_options_init.
+    pub size: usize,
+    /// How many of the nearest peers hold each record: 5..20; 0: the default, 5.
+    pub replication: u32,
+    /// NUL-terminated path of the peer's data directory (created if missing; read, not
+    /// kept); NULL: nothing is persisted.
+    pub data_dir: *const std::ffi::c_char,
+    /// How often the peer republishes what it stored, in seconds; 0: the default, 3600.
+    pub republish_s: u32,
+    /// How long values and namespace records live after their publisher's last store, in
+    /// seconds; 0: the default, 86400.
+    pub expire_s: u32,
+}
+
 /// A failed call: its status and the message peer_last_error will return.
 pub(super) struct Fail {
     pub(super) status: Status,

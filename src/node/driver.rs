@@ -2,11 +2,12 @@
 //! callers waiting on operations, and the statistics it reports.
 
 use crate::core::{Core, Op, OpResult};
+use crate::id::Id;
 use crate::wire::Message;
 use crossbeam_channel::Sender;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// Counters a node keeps about itself.
 #[derive(Clone, Copy, Debug, Default)]
@@ -29,12 +30,22 @@ pub struct Stats {
     pub requests_received: u64,
     /// Open connections, both directions (0 on a program-supplied transport).
     pub open_connections: usize,
+    /// Entries of the republish list (what this peer stored itself and republishes).
+    pub published: usize,
+    /// Republish stores started so far.
+    pub republished: u64,
+    /// Re-stores of held records started so far (as a holder whose publisher was silent).
+    pub restored: u64,
+    /// Records handed to newly joined nearer peers so far.
+    pub handed_over: u64,
 }
 
 pub(crate) enum Command {
     /// Boxed: a command channel's blocks hold many slots, each as large as a command.
     Op(Box<Op>, Sender<OpResult>),
     Stats(Sender<Stats>),
+    /// Stop republishing what was stored under a key; answers how many entries left the list.
+    Forget(Id, Sender<usize>),
     /// A message that arrived on the program-supplied transport.
     Incoming(SocketAddr, Message),
     Stop,
@@ -67,6 +78,9 @@ impl Clients {
             Command::Stats(reply) => {
                 let _ = reply.send(stats(core, open));
             }
+            Command::Forget(key, reply) => {
+                let _ = reply.send(core.forget(&key));
+            }
             Command::Incoming(from, msg) => incoming.push((from, msg)),
             Command::Stop => return false,
         }
@@ -86,6 +100,7 @@ impl Clients {
 fn stats(core: &Core, open_connections: usize) -> Stats {
     let (values, value_bytes, bag_entries, namespace_records) = core.store().counts();
     let c = core.counters();
+    let m = core.maintenance();
     Stats {
         contacts: core.routing().len(),
         values,
@@ -96,10 +111,30 @@ fn stats(core: &Core, open_connections: usize) -> Stats {
         requests_failed: c.requests_failed,
         requests_received: c.requests_received,
         open_connections,
+        published: core.published_len(),
+        republished: m.republished,
+        restored: m.restored,
+        handed_over: m.handed_over,
     }
 }
 
-/// Microseconds since `start`: the core's clock.
-pub(crate) fn micros(start: Instant) -> u64 {
-    start.elapsed().as_micros() as u64
+/// The core's clock: Unix microseconds at the start plus the monotonic time since, so times
+/// saved in a data directory (record expiries) mean the same after a restart, and a wall
+/// clock step while running does not move the core's time.
+#[derive(Clone, Copy)]
+pub(crate) struct Clock {
+    start: Instant,
+    unix0: u64,
+}
+
+impl Clock {
+    pub fn new() -> Clock {
+        let unix0 = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
+        Clock { start: Instant::now(), unix0 }
+    }
+
+    /// Microseconds: Unix time at the start plus the time elapsed since.
+    pub fn now(&self) -> u64 {
+        self.unix0 + self.start.elapsed().as_micros() as u64
+    }
 }

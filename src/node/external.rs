@@ -5,7 +5,7 @@
 //! `Node::ext_pop_envelope` gives. Nothing here is encrypted: the program's transport is
 //! trusted, and bag publishers are told apart by address.
 
-use super::driver::{micros, Clients, Command};
+use super::driver::{Clients, Clock, Command};
 use crate::consts::MAX_EXT_OUTSTANDING;
 use crate::core::Core;
 use crate::error::{Error, Result};
@@ -13,7 +13,7 @@ use crate::wire::{decode_envelope, encode_envelope, encode_reply, encode_request
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What the peer wants sent: (destination, envelope), in order.
 pub(crate) struct Outbox(pub Receiver<(SocketAddr, Vec<u8>)>);
@@ -41,7 +41,7 @@ pub(crate) fn run(
     rx: Receiver<Command>,
     out: Sender<(SocketAddr, Vec<u8>)>,
     me: SocketAddr,
-    start: Instant,
+    clock: Clock,
 ) {
     let mut clients = Clients::default();
     // Replies carry no request id: they come back in request order per address
@@ -55,7 +55,7 @@ pub(crate) fn run(
         e
     };
     loop {
-        let now = micros(start);
+        let now = clock.now();
         let due = core.next_timeout();
         let timeout = due.map_or(Duration::from_secs(1), |t| Duration::from_micros(t.saturating_sub(now)));
         let first = match rx.recv_timeout(timeout) {
@@ -63,7 +63,7 @@ pub(crate) fn run(
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => return,
         };
-        let now = micros(start);
+        let now = clock.now();
         for cmd in first.into_iter().chain(std::iter::from_fn(|| rx.try_recv().ok())) {
             if !clients.command(&mut core, now, cmd, 0, &mut arrived) {
                 return;

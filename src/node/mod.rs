@@ -7,17 +7,19 @@
 //! `(peer uid recv send replication)`). Arguments are checked here, once, for every caller
 //! (the C ABI only converts).
 
+mod disk;
 mod driver;
 mod external;
 mod tcp;
 
 pub use driver::Stats;
 
-use crate::consts::{MAX_REPLICATION, MAX_VALUE_SIZE, MIN_REPLICATION};
+use crate::consts::{DEFAULT_REPLICATION, MAX_REPLICATION, MAX_VALUE_SIZE, MIN_REPLICATION};
 use crate::core::{Core, CoreConfig, Op, OpResult};
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::net::{Net, NetConfig};
+use crate::persist::{Db, Identity};
 use crate::store::MemStore;
 use crate::wire::BagKind;
 use crossbeam_channel::{bounded, unbounded, Sender};
@@ -26,10 +28,11 @@ use external::Outbox;
 use parking_lot::Mutex;
 use rand::RngCore;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 struct Shared {
     tx: Sender<Command>,
@@ -61,24 +64,100 @@ fn seed() -> u64 {
     rand::rngs::OsRng.next_u64()
 }
 
+/// How a peer is made (C: `struct peer_options`). Zero fields mean the default.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// How many of the nearest peers hold each record: 5..=20; 0 means 5.
+    pub replication: u32,
+    /// Where the peer keeps its identity, contacts, held records and republish list; None:
+    /// nothing is persisted.
+    pub data_dir: Option<PathBuf>,
+    /// How often the peer republishes what it stored (seconds); 0: one hour.
+    pub republish_s: u32,
+    /// How long values and namespace records live after their publisher's last store
+    /// (seconds); 0: 24 hours.
+    pub expire_s: u32,
+}
+
+impl Options {
+    fn replication(&self) -> u32 {
+        if self.replication == 0 {
+            DEFAULT_REPLICATION
+        } else {
+            self.replication
+        }
+    }
+
+    fn config(&self, uid: Id, listen_port: Option<u16>, static_public: [u8; 32]) -> CoreConfig {
+        let mut cfg = CoreConfig::new(uid, self.replication(), listen_port, static_public, seed());
+        if self.republish_s != 0 {
+            cfg.republish_us = self.republish_s as u64 * 1_000_000;
+        }
+        if self.expire_s != 0 {
+            cfg.lifetime_us = self.expire_s as u64 * 1_000_000;
+        }
+        cfg
+    }
+}
+
 impl Node {
     /// A peer on the built-in encrypted TCP transport, listening on ip:port (0: any port).
     pub fn new(uid: Id, ip: IpAddr, port: u16, replication: u32) -> Result<Node> {
         check_replication(replication)?;
-        let mut secret = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut secret);
-        let net = Net::new(NetConfig { bind: SocketAddr::new(ip, port), static_secret: secret })
+        Node::with_options(Some(uid), ip, port, &Options { replication, ..Options::default() })
+    }
+
+    /// A peer made with `options` (see `Options`). `uid` None: the one saved in the data
+    /// directory, else a fresh random one (saved there). A data directory resumes the saved
+    /// identity, contacts (no bootstrap address needed), held records and republish list;
+    /// one held by another live peer is `Error::Busy`.
+    pub fn with_options(uid: Option<Id>, ip: IpAddr, port: u16, options: &Options) -> Result<Node> {
+        let replication = options.replication();
+        check_replication(replication)?;
+        let clock = driver::Clock::new();
+        let now = clock.now();
+        let (mut db, saved) = match &options.data_dir {
+            Some(dir) => {
+                let mut db = Db::open(dir)?;
+                let saved = db.load(now)?;
+                (Some(db), saved)
+            }
+            None => (None, Default::default()),
+        };
+        let identity = match (saved.identity, uid) {
+            (Some(id), Some(uid)) if id.uid != uid => {
+                return Err(Error::Invalid(format!("the data directory belongs to another uid ({})", id.uid)))
+            }
+            (Some(id), _) => id,
+            (None, uid) => {
+                let mut noise_secret = [0u8; 32];
+                rand::rngs::OsRng.fill_bytes(&mut noise_secret);
+                let uid = uid.unwrap_or_else(|| Id::random(&mut rand::rngs::OsRng));
+                let id = Identity { uid, noise_secret };
+                if let Some(db) = &mut db {
+                    db.save_identity(&id)?;
+                }
+                id
+            }
+        };
+        let uid = identity.uid;
+        let net = Net::new(NetConfig { bind: SocketAddr::new(ip, port), static_secret: identity.noise_secret })
             .map_err(|e| Error::Io(format!("cannot listen on {ip}:{port}: {e}")))?;
         let addr = net.local_addr();
-        let cfg = CoreConfig::new(uid, replication, Some(addr.port()), net.static_public(), seed());
+        let cfg = options.config(uid, Some(addr.port()), net.static_public());
         let (tx, rx) = unbounded();
         let waker = net.waker();
-        let start = Instant::now();
-        let core = Core::new(cfg, Box::new(MemStore::new(uid)), 0);
+        let mut core = Core::new(cfg, Box::new(MemStore::new(uid)), now);
+        let disk = db.map(|db| {
+            let contacts = saved.contacts.len();
+            core.resume(now, saved.contacts, saved.held, saved.published);
+            core.journal(true);
+            disk::Disk::new(db, now, contacts)
+        });
         let thread = std::thread::Builder::new()
             .name(format!("peer-{}", addr.port()))
             .stack_size(256 * 1024) // W1 touches 24 KiB; 2 MiB per peer is address space wasted
-            .spawn(move || tcp::run(net, core, rx, start))
+            .spawn(move || tcp::run(net, core, rx, clock, disk))
             .map_err(|e| Error::Io(format!("cannot start the peer thread: {e}")))?;
         let shared = Shared {
             tx,
@@ -98,11 +177,11 @@ impl Node {
         let cfg = CoreConfig::new(uid, replication, Some(port), [0; 32], seed());
         let (tx, rx) = unbounded();
         let (out_tx, out_rx) = unbounded();
-        let start = Instant::now();
-        let core = Core::new(cfg, Box::new(MemStore::new(uid)), 0);
+        let clock = driver::Clock::new();
+        let core = Core::new(cfg, Box::new(MemStore::new(uid)), clock.now());
         let thread = std::thread::Builder::new()
             .name(format!("peer-ext-{port}"))
-            .spawn(move || external::run(core, rx, out_tx, addr, start))
+            .spawn(move || external::run(core, rx, out_tx, addr, clock))
             .map_err(|e| Error::Io(format!("cannot start the peer thread: {e}")))?;
         let shared = Shared {
             tx,
@@ -266,6 +345,15 @@ impl Node {
             return Err(Error::Closed);
         }
         out.pop(timeout)
+    }
+
+    /// Stop republishing what this peer stored under `key`: the value whose key it is, its
+    /// entries in the bag `key`, its namespace records under `key`. Held copies live out their
+    /// lifetime. Returns how many entries left the republish list (0: none was there).
+    pub fn forget(&self, key: &Id) -> Result<usize> {
+        let (tx, rx) = bounded(1);
+        self.send(Command::Forget(*key, tx))?;
+        rx.recv().map_err(|_| Error::Closed)
     }
 
     /// The peer's counters.
