@@ -12,7 +12,7 @@
 CARGO ?= cargo
 LIBPEER_DIR ?= target/release
 C_TEST_OUT := target/c-tests
-C_TEST_NAMES := test_core test_bags
+C_TEST_NAMES := test_core test_bags test_durable
 C_TEST_BINS := $(addprefix $(C_TEST_OUT)/,$(C_TEST_NAMES))
 C_TEST_CFLAGS := -std=c99 -Wall -Wextra -Werror -pedantic -g -O1 -fsanitize=address \
                  -fno-omit-frame-pointer -Iinclude

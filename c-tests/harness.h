@@ -49,16 +49,20 @@ struct net {
     int live[64];
 };
 
-/* Start n peers on 127.0.0.1 (ephemeral ports), connect each to peer 0, bootstrap all.
+/* Start n peers on 127.0.0.1 (ephemeral ports) made with `opts` (NULL: peer_new with
+ * replication 5), connect each to peer 0, bootstrap all.
  * Returns 0 when every step succeeded; failures are also counted as checks. */
-static inline int net_start(struct net *net, int n)
+static inline int net_start_with(struct net *net, int n, const struct peer_options *opts)
 {
     int i, bad = 0;
     memset(net, 0, sizeof *net);
     net->n = n;
     for (i = 0; i < n; i++) {
+        int rc;
         peer_random_uid(net->uid[i]);
-        if (peer_new(net->uid[i], "127.0.0.1", 0, 5, &net->p[i]) != PEER_OK) {
+        rc = opts ? peer_new_with(net->uid[i], "127.0.0.1", 0, opts, &net->p[i])
+                  : peer_new(net->uid[i], "127.0.0.1", 0, 5, &net->p[i]);
+        if (rc != PEER_OK) {
             fprintf(stderr, "peer_new %d: %s\n", i, peer_last_error());
             bad++;
             continue;
@@ -86,6 +90,8 @@ static inline int net_start(struct net *net, int n)
     CHECK(bad == 0);
     return bad ? -1 : 0;
 }
+
+static inline int net_start(struct net *net, int n) { return net_start_with(net, n, NULL); }
 
 /* A random live peer other than `not`. */
 static inline int random_live(const struct net *net, int not)

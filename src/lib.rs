@@ -60,5 +60,5 @@ pub mod sim;
 pub use consts::MAX_VALUE_SIZE;
 pub use error::{Error, Result};
 pub use id::{Contact, Id};
-pub use node::{Node, Stats};
+pub use node::{Node, Options, Stats};
 pub use wire::BagKind;
