@@ -32,6 +32,14 @@
   (if (irritants-condition? e) (condition-irritants e) '()))
 (define (exact-integer? x) (and (integer? x) (exact? x)))
 
+;; A path in the run's own temporary directory (run-chez.sh sets PEER_TEST_DIR).
+(define (temp-path name)
+  (let ([dir (getenv "PEER_TEST_DIR")])
+    (unless dir (error "PEER_TEST_DIR is not set (run the suite with run-chez.sh)"))
+    (string-append dir "/" name)))
+(define (sleep-ms ms)
+  (sleep (make-time 'time-duration (* (mod ms 1000) 1000000) (div ms 1000))))
+
 ;; Chez 9.5's reader knows only R6RS `#vu8(`, while libpeer (and R7RS) write `#u8(`.
 ;; Rewrite `#u8(` to `#vu8(` outside string literals, character literals and line comments
 ;; (a `"` inside a block comment would confuse it; the suite has none).

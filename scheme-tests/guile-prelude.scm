@@ -9,6 +9,12 @@
 (define (bv-copy bv) (bytevector-copy bv))
 (define (string->utf8* s) (string->utf8 s))
 (define (exit-with-failures n) (exit (if (zero? n) 0 1)))
+;; A path in the run's own temporary directory (run-guile.sh sets PEER_TEST_DIR).
+(define (temp-path name)
+  (let ((dir (getenv "PEER_TEST_DIR")))
+    (unless dir (error "PEER_TEST_DIR is not set (run the suite with run-guile.sh)"))
+    (string-append dir "/" name)))
+(define (sleep-ms ms) (usleep (* ms 1000)))
 
 (define (write-to-string datum)
   (call-with-output-string (lambda (port) (write datum port))))

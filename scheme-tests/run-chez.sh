@@ -16,8 +16,12 @@ if [ ! -f "$lib/libpeer.so" ]; then
 fi
 chez=${CHEZ:-scheme}
 suite=${SUITE:-$root/scheme-tests/suite.scm}
-out=$(mktemp) || exit 2
-trap 'rm -f "$out"' EXIT
+work=$(mktemp -d "${TMPDIR:-/tmp}/peer-chez.XXXXXX") || exit 2
+trap 'rm -rf "$work"' EXIT
+out=$work/out.log
+# Data directories the suite makes (the prelude's temp-path): removed with $work.
+export PEER_TEST_DIR=$work/data
+mkdir -p "$PEER_TEST_DIR"
 LIBPEER_DIR=$lib timeout "${CHEZ_TIMEOUT:-900}" "$chez" \
   --libdirs "$root/bindings/chez" \
   --script "$root/scheme-tests/chez-prelude.ss" "$suite" 2>&1 | tee "$out"

@@ -28,16 +28,24 @@ LIBPEER_DIR=$LIBPEER_DIR bash "$root/bindings/chibi/build.sh" \
 work=$(mktemp -d "${TMPDIR:-/tmp}/peer-chibi.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 out=$work/out.log
+# Data directories the suite makes (the prelude's temp-path): removed with $work.
+export PEER_TEST_DIR=$work/data
+mkdir -p "$PEER_TEST_DIR"
 
 # The prelude: the library and the helpers suite.scm expects (see its head), then the suite.
 cat >"$work/main.scm" <<EOF
 (import (scheme base) (scheme char) (scheme cxr) (scheme read) (scheme write)
-        (scheme process-context) (peer))
+        (scheme process-context) (only (srfi 18) thread-sleep!) (peer))
 
 (define (bytevector-from-list lst) (apply bytevector lst))
 (define (bv-copy bv) (bytevector-copy bv))
 (define (string->utf8* s) (string->utf8 s))
 (define (exit-with-failures n) (exit (if (zero? n) 0 1)))
+(define (temp-path name)
+  (let ((dir (get-environment-variable "PEER_TEST_DIR")))
+    (unless dir (error "PEER_TEST_DIR is not set (run the suite with run-chibi.sh)"))
+    (string-append dir "/" name)))
+(define (sleep-ms ms) (thread-sleep! (/ ms 1000.)))
 
 (define (write-to-string datum)
   (let ((port (open-output-string)))

@@ -25,13 +25,15 @@ cache=$(mktemp -d "${TMPDIR:-/tmp}/peer-guile.XXXXXX")
 out=$cache/out.log
 trap 'rm -rf "$cache"' EXIT
 export GUILE_AUTO_COMPILE=0 XDG_CACHE_HOME=$cache
-mkdir -p "$cache/go"
+# Data directories the suite makes (the prelude's temp-path): removed with the cache.
+export PEER_TEST_DIR=$cache/data
+mkdir -p "$cache/go" "$PEER_TEST_DIR"
 "$GUILE" --no-auto-compile -L "$root/bindings/guile" -C "$cache/go" -c "
   (use-modules (system base compile))
   (for-each (lambda (name)
               (compile-file (string-append \"$root/bindings/guile/\" name \".scm\")
                             #:output-file (string-append \"$cache/go/\" name \".go\")))
-            '(\"peer/worker\" \"peer\"))" \
+            '(\"peer/worker\" \"peer/options\" \"peer\"))" \
     >"$cache/compile.log" 2>&1 \
     || { cat "$cache/compile.log" >&2; echo "run-guile: compiling the (peer) library failed" >&2; exit 1; }
 

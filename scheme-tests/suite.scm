@@ -8,6 +8,9 @@
 ;;;                               R7RS `#u8(...)` libpeer writes (Chez 9.5's `read` does not,
 ;;;                               so Chez's prelude rewrites `#u8(` to `#vu8(` first)
 ;;;   (error-text e)              the message of a raised object, as a string
+;;;   (temp-path name)            a path named `name` in a fresh directory of this run (each
+;;;                               runner makes one and removes it at the end: PEER_TEST_DIR)
+;;;   (sleep-ms n)                sleep n milliseconds
 ;;; Only the subset common to R6RS and R7RS is used (the project brief lists it): no
 ;;; imports, no macros, no srfi. The harness is `check`; groups survive unexpected errors;
 ;;; the last line printed is `N passed, M failed`, and the runners decide from it.
@@ -520,6 +523,106 @@
            (set! peers (cons tcp peers))
            (check "external: a tcp peer-connect to a closed port meanwhile is #f"
                   (eq? (peer-connect tcp "127.0.0.1" port) #f))))))))
+
+;;; ---------------------------------------------------------------------------------------
+;;; Options (an alist as peer-open's 4th argument) and data directories
+
+;; (peer-open ...) that must raise: a peer it returns anyway is closed, so the check fails
+;; without leaking it.
+(define (check-open-raises name thunk)
+  (check-raises name (lambda () (peer-close (thunk)))))
+
+(group "options and data directories"
+  (lambda ()
+    (let* ((dir (temp-path "store-a"))
+           (peers '())
+           (open! (lambda (uid options)
+                    (let ((p (peer-open uid "127.0.0.1" 0 options)))
+                      (set! peers (cons p peers))
+                      p))))
+      (with-peers
+       (lambda () peers)
+       (lambda ()
+         (let* ((p (open! #f (list (cons 'replication 5) (cons 'data-dir dir))))
+                (uid (peer-uid p)))
+           (check "options: peer-open with an alist and uid #f is a peer" (peer? p))
+           (check "options: its peer-uid is 32 bytes" (bytevector-of-32? uid))
+           (check "options: its port is bound" (> (peer-port p) 0))
+           (check-open-raises "options: a second peer on a data directory in use"
+                              (lambda () (peer-open #f "127.0.0.1" 0 (list (cons 'data-dir dir)))))
+           (let ((text (raised-text (lambda () (peer-close (peer-open #f "127.0.0.1" 0 (list (cons 'data-dir dir))))))))
+             (check "options: the busy error names peer-open" (and text (string-contains? text "peer-open"))))
+           (peer-close p)
+           (check-raises "peer-forget on a closed peer" (lambda () (peer-forget p (peer-random-uid))))
+           (let ((q (open! #f (list (cons 'data-dir dir)))))
+             (check "options: reopened with uid #f, the data directory's uid" (equal? (peer-uid q) uid))
+             (peer-close q))
+           (let ((q (open! uid (list (cons 'data-dir dir) (cons 'expire 60)))))
+             (check "options: reopened with the same uid" (equal? (peer-uid q) uid))
+             (peer-close q))
+           (check-open-raises "options: another uid on that data directory"
+                              (lambda () (peer-open (peer-random-uid) "127.0.0.1" 0 (list (cons 'data-dir dir)))))
+           (let ((q (open! #f '())))
+             (check "options: an empty alist gives a fresh uid"
+                    (and (bytevector-of-32? (peer-uid q)) (not (equal? (peer-uid q) uid))))
+             (peer-close q))
+           (let ((q (open! (peer-random-uid) 7)))
+             (check "options: an integer 4th argument is still the replication" (peer? q))
+             (peer-close q))
+           (for-each
+            (lambda (bad)
+              (check-open-raises (string-append "peer-open with options " (write-to-string bad))
+                                 (lambda () (peer-open #f "127.0.0.1" 0 bad))))
+            (list (list (cons 'colour 1))
+                  (list (cons 'replication "5"))
+                  (list (cons 'expire -1))
+                  (list (cons 'republish 4294967296))
+                  (list (cons 'replication 4))
+                  (list (cons 'data-dir 42))
+                  (list (cons 'data-dir ""))
+                  (list 'expire)
+                  'fast
+                  "5"))
+           (check-open-raises "peer-open with options and a 31-byte uid"
+                              (lambda () (peer-open (bytes 31 0) "127.0.0.1" 0 '())))
+           (let ((text (raised-text (lambda () (peer-close (peer-open #f "127.0.0.1" 0 (list (cons 'colour 1))))))))
+             (check "options: an unknown option's error names peer-open"
+                    (and text (string-contains? text "peer-open"))))))))))
+
+;; Four peers that republish every second and whose records live two seconds: a value
+;; forgotten is gone after its lifetime, one not forgotten is still there (republished).
+(group "peer-forget and lifetimes"
+  (lambda ()
+    (let ((peers '())
+          (options (list (cons 'republish 1) (cons 'expire 2))))
+      (with-peers
+       (lambda () peers)
+       (lambda ()
+         (do ((i 0 (+ i 1))) ((= i 4))
+           (set! peers (append peers (list (peer-open #f "127.0.0.1" 0 options)))))
+         (for-each (lambda (p) (peer-connect p "127.0.0.1" (peer-port (car peers)))) (cdr peers))
+         (for-each peer-bootstrap peers)
+         (let* ((writer (list-ref peers 1))
+                (reader (list-ref peers 3))
+                (gone (peer-random-uid))
+                (kept (peer-random-uid))
+                (gone-key (peer-set writer gone))
+                (kept-key (peer-set writer kept)))
+           (check "forget: the value is readable first" (equal? (peer-ref reader gone-key) gone))
+           (check "forget: peer-forget of a stored value is #t" (eq? (peer-forget writer gone-key) #t))
+           (check "forget: peer-forget again is #f" (eq? (peer-forget writer gone-key) #f))
+           (check "forget: peer-forget of an unknown key is #f" (eq? (peer-forget writer (peer-random-uid)) #f))
+           (check "forget: peer-forget on another peer is #f" (eq? (peer-forget reader kept-key) #f))
+           (check-raises "peer-forget with a 31-byte key" (lambda () (peer-forget writer (bytes 31 0))))
+           (check-raises "peer-forget of a non-peer" (lambda () (peer-forget 'peer gone-key)))
+           ;; At most 20 x 250 ms: the forgotten value's lifetime is 2 s.
+           (let loop ((i 0))
+             (when (and (< i 20) (peer-ref reader gone-key))
+               (sleep-ms 250)
+               (loop (+ i 1))))
+           (check "forget: a forgotten value is gone after its lifetime" (not (peer-ref reader gone-key)))
+           (check "forget: a value not forgotten is still there (republished)"
+                  (equal? (peer-ref reader kept-key) kept))))))))
 
 ;;; ---------------------------------------------------------------------------------------
 

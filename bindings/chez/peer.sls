@@ -14,7 +14,7 @@
 ;;   a thread that is making a call.
 ;; - Errors raise &peer-error (library (peer error)) with libpeer's message for the call.
 (library (peer)
-  (export peer peer? peer-open peer-close peer-port peer-uid
+  (export peer peer? peer-open peer-close peer-port peer-uid peer-forget
           peer-connect peer-bootstrap peer-set peer-ref
           peer-bag-publish peer-bag-popular peer-bag-recent peer-bag-sample
           peer-bag-popular-at peer-bag-recent-at peer-bag-sample-at
@@ -37,6 +37,10 @@
                  (u8* u8* unsigned-16 unsigned-32 u8*) int))
   (define %new-external (foreign-procedure __collect_safe "peer_new_external"
                           (u8* u8* unsigned-16 unsigned-32 u8*) int))
+  (define %new-with (foreign-procedure __collect_safe "peer_new_with"
+                      (u8* u8* unsigned-16 uptr u8*) int))
+  (define %options-init (foreign-procedure "peer_options_init" (uptr) void))
+  (define %forget (foreign-procedure __collect_safe "peer_forget" (uptr u8*) int))
   (define %free (foreign-procedure __collect_safe "peer_free" (uptr) void))
   (define %port (foreign-procedure "peer_port" (uptr) unsigned-16))
   (define %uid (foreign-procedure "peer_uid" (uptr u8*) int))
@@ -343,27 +347,75 @@
 
   ;; ---- constructors and handle procedures ---------------------------------------------
 
-  (define (make who c-new uid ip port replication recv send ext-port)
+  ;; c-new: (uid-or-#f ipz arg out) with `arg` the replication, or a struct peer_options
+  ;; address for %new-with.
+  (define (make who c-new uid ip port arg recv send ext-port)
     (drain!)
-    (check-id who "uid" uid)
     (check-ip who ip)
     (check-range who "port" port 0 65535)
-    (check-range who "replication" replication 0 #xFFFFFFFF)
-    (let ([uid (bytevector-copy uid)] [ipz (c-string ip)] [out (make-bytevector 8 0)])
+    (let ([uid (and uid (bytevector-copy uid))] [ipz (c-string ip)] [out (make-bytevector 8 0)])
       ;; Creation needs no pumping, so it never waits on another thread.
       (status who (with-locked (uid ipz out)
-                    (let* ([rc (c-new uid ipz port replication out)]
+                    (let* ([rc (c-new uid ipz port arg out)]
                            [msg (if (< rc 0) (%last-error) "")])
                       (cons rc msg))))
       (let ([rec (make-peer-record (make-handle (out-word out)) recv send ext-port)])
         (register! rec)
         rec)))
 
+  (define-ftype peer-options
+    (struct [size size_t] [replication unsigned-32] [data-dir uptr]
+            [republish unsigned-32] [expire unsigned-32]))
+
+  (define option-keys '(replication data-dir republish expire))
+
+  ;; peer_new_with, its struct peer_options (and data_dir string) in foreign memory freed
+  ;; after the call: peer_options_init, then the fields of the alist `options`.
+  (define (open-with who uid ip port options)
+    (when uid (check-id who "uid" uid))
+    (unless (and (list? options)
+                 (for-all (lambda (e) (and (pair? e) (memq (car e) option-keys))) options))
+      (invalid who (format "options must be an integer (the replication) or an alist of ~a"
+                     option-keys)
+        options))
+    (let ([value (lambda (key default) (cond [(assq key options) => cdr] [else default]))])
+      (for-each (lambda (key) (check-range who (format "option ~a" key) (value key 0) 0 #xFFFFFFFF))
+        '(replication republish expire))
+      (let ([dir (value 'data-dir #f)])
+        (unless (or (not dir)
+                    (and (string? dir) (not (exists (lambda (c) (char=? c #\nul)) (string->list dir)))))
+          (invalid who "option data-dir must be a string without NUL characters" dir))
+        (let* ([dirz (and dir (string->utf8 dir))]
+               [o (make-ftype-pointer peer-options (foreign-alloc (ftype-sizeof peer-options)))]
+               [d (if dirz (foreign-alloc (fx+ (bytevector-length dirz) 1)) 0)])
+          (dynamic-wind
+            (lambda () (void))
+            (lambda ()
+              (when dirz
+                (do ([i 0 (fx+ i 1)]) ((fx= i (bytevector-length dirz)))
+                  (foreign-set! 'unsigned-8 d i (bytevector-u8-ref dirz i)))
+                (foreign-set! 'unsigned-8 d (bytevector-length dirz) 0))
+              (%options-init (ftype-pointer-address o))
+              (ftype-set! peer-options (replication) o (value 'replication 0))
+              (ftype-set! peer-options (data-dir) o d)
+              (ftype-set! peer-options (republish) o (value 'republish 0))
+              (ftype-set! peer-options (expire) o (value 'expire 0))
+              (make who %new-with uid ip port (ftype-pointer-address o) #f #f #f))
+            (lambda ()
+              (foreign-free (ftype-pointer-address o))
+              (unless (eqv? d 0) (foreign-free d))))))))
+
+  ;; The 4th argument: the replication (an integer), or an alist of options (uid may be #f).
   (define peer-open
     (case-lambda
       [(uid ip port) (peer-open uid ip port 5)]
-      [(uid ip port replication)
-       (make 'peer-open %new uid ip port replication #f #f #f)]))
+      [(uid ip port options)
+       (if (and (integer? options) (exact? options))
+           (begin
+             (check-id 'peer-open "uid" uid)
+             (check-range 'peer-open "replication" options 0 #xFFFFFFFF)
+             (make 'peer-open %new uid ip port options #f #f #f))
+           (open-with 'peer-open uid ip port options))]))
 
   (define (default-port uid)
     (+ 1024 (mod (+ (* 256 (bytevector-u8-ref uid 0)) (bytevector-u8-ref uid 1)) 64000)))
@@ -376,6 +428,8 @@
       [(uid recv send replication ip port)
        (unless (procedure? recv) (invalid 'peer "recv must be a procedure" recv))
        (unless (procedure? send) (invalid 'peer "send must be a procedure" send))
+       (check-id 'peer "uid" uid)
+       (check-range 'peer "replication" replication 0 #xFFFFFFFF)
        (make 'peer %new-external uid ip port replication recv send port)]))
 
   (define (peer-close p)
@@ -397,6 +451,13 @@
            [msg (if (< rc 0) (%last-error) "")])
       (status 'peer-uid (cons rc msg))
       out))
+
+  ;; Stop republishing what p stored under key: #t, or #f when nothing was.
+  (define (peer-forget p key)
+    (drain!)
+    (let ([ptr (ptr-of 'peer-forget p)])
+      (check-id 'peer-forget "key" key)
+      (eqv? (status 'peer-forget (call (key) (%forget ptr key))) 0)))
 
   ;; ---- network procedures --------------------------------------------------------------
 

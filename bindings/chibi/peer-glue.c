@@ -29,7 +29,8 @@
 #include "peer.h"
 
 enum job_kind {
-  JOB_CONNECT, JOB_BOOTSTRAP, JOB_SET, JOB_REF, JOB_BAG_PUBLISH, JOB_BAG, JOB_NS_SET, JOB_NS_REF
+  JOB_CONNECT, JOB_BOOTSTRAP, JOB_SET, JOB_REF, JOB_BAG_PUBLISH, JOB_BAG, JOB_NS_SET, JOB_NS_REF,
+  JOB_FORGET
 };
 enum bag_kind { BAG_POPULAR, BAG_RECENT, BAG_SAMPLE };
 
@@ -112,6 +113,7 @@ static void job_run(struct peer_job *j) {
   case JOB_BAG: rc = run_bag(j); break;
   case JOB_NS_SET: rc = peer_namespace_set(j->p, j->a, j->b, j->key, j->uid, j->out64); break;
   case JOB_NS_REF: rc = run_ns_ref(j); break;
+  case JOB_FORGET: rc = peer_forget(j->p, j->key); break;
   default: rc = PEER_ERR_INTERNAL; break;
   }
   if (rc != PEER_OK && rc != PEER_NOT_FOUND) {
@@ -312,6 +314,13 @@ struct peer_job *peer_glue_job_ns_ref(struct peer *p, sexp uid, sexp pub, sexp k
   return job_start(j);
 }
 
+struct peer_job *peer_glue_job_forget(struct peer *p, sexp key) {
+  struct peer_job *j = job_new(p, JOB_FORGET);
+  if (!j) return NULL;
+  if (!copy32(j->key, key)) { job_free(j); return NULL; }
+  return job_start(j);
+}
+
 int peer_glue_job_done(struct peer_job *j) { return atomic_load(&j->done); }
 
 /* Sleeps until the job is done or `usec` (at most 1 ms) has passed; returns done. Bounded so
@@ -403,6 +412,37 @@ struct peer *peer_glue_new(sexp uid, const char *ip, int port, unsigned int repl
                               : peer_new(u, ip, (uint16_t)port, replication, &p);
   if (glue_last_status != PEER_OK) {
     /* a handle-less success is a bug */
+    if (glue_last_status > 0) glue_last_status = PEER_ERR_INTERNAL;
+    return NULL;
+  }
+  return p;
+}
+
+/* peer_new_with: peer_options_init, then the fields. uid and data_dir are #f for NULL (the
+ * uid saved in data_dir or a fresh one; no data directory). NULL (#f) on failure, as above. */
+struct peer *peer_glue_new_with(sexp uid, const char *ip, int port, unsigned int replication,
+                                sexp data_dir, unsigned int republish_s, unsigned int expire_s) {
+  struct peer *p = NULL;
+  struct peer_options o;
+  uint8_t u[32];
+  char *dir = NULL;
+  if (uid != SEXP_FALSE && !copy32(u, uid)) { glue_last_status = PEER_ERR_INVALID; return NULL; }
+  if (data_dir != SEXP_FALSE) {
+    size_t n;
+    if (!sexp_stringp(data_dir)) { glue_last_status = PEER_ERR_INVALID; return NULL; }
+    n = sexp_string_size(data_dir);     /* bytes; a Chibi string need not end in NUL */
+    if (!(dir = malloc(n + 1))) { glue_last_status = PEER_ERR_INTERNAL; return NULL; }
+    memcpy(dir, sexp_string_data(data_dir), n);
+    dir[n] = '\0';
+  }
+  peer_options_init(&o);
+  o.replication = replication;
+  o.data_dir = dir;
+  o.republish_s = republish_s;
+  o.expire_s = expire_s;
+  glue_last_status = peer_new_with(uid != SEXP_FALSE ? u : NULL, ip, (uint16_t)port, &o, &p);
+  free(dir);
+  if (glue_last_status != PEER_OK) {
     if (glue_last_status > 0) glue_last_status = PEER_ERR_INTERNAL;
     return NULL;
   }

@@ -188,9 +188,42 @@
     (set! *externals* (cons (make-ephemeron p #t) *externals*))
     p))
 
+;; The optional 4th argument: the replication (an integer), or an alist of options
+;; (replication, data-dir, republish, expire) for peer_new_with; then uid may be #f.
 (define (peer-open uid ip port . opt)
-  (let ((replication (if (pair? opt) (car opt) 5)))
-    (%make-peer (make-handle "peer-open" uid ip port replication #f) #f #f #f)))
+  (let ((options (if (pair? opt) (car opt) 5)))
+    (%make-peer (if (exact-integer? options)
+                    (make-handle "peer-open" uid ip port options #f)
+                    (make-handle-with "peer-open" uid ip port options))
+                #f #f #f)))
+
+(define option-keys '(replication data-dir republish expire))
+
+(define (make-handle-with who uid ip port options)
+  (define (value key default) (cond ((assq key options) => cdr) (else default)))
+  (define (u32 key)
+    (let ((v (value key 0)))
+      (unless (and (exact-integer? v) (<= 0 v #xFFFFFFFF))
+        (error (string-append who ": option " (symbol->string key)
+                              " must be an exact integer in 0..4294967295")
+               v))
+      v))
+  (when uid (check-bytes who "uid" uid 32))
+  (check-ip who ip)
+  (check-port who port)
+  (unless (and (list? options)
+               (let loop ((l options))
+                 (or (null? l) (and (pair? (car l)) (memq (caar l) option-keys) (loop (cdr l))))))
+    (error (string-append who ": options must be an integer (the replication) or an alist of"
+                          " replication, data-dir, republish, expire")
+           options))
+  (let ((dir (value 'data-dir #f)))
+    (unless (or (not dir) (and (string? dir) (not (memv #\null (string->list dir)))))
+      (error (string-append who ": option data-dir must be a string without NUL characters") dir))
+    (let* ((h (%peer-new-with uid ip port (u32 'replication) dir (u32 'republish) (u32 'expire)))
+           (rc (%peer-glue-last-status))
+           (detail (%peer-last-error)))
+      (or h (status-error who rc detail)))))
 
 (define (peer-close p)
   (unless (peer? p) (error "peer-close: not a peer" p))
@@ -206,6 +239,12 @@
 (define (peer-uid p)
   (let ((h (live-handle "peer-uid" p)))
     (or (%peer-uid h) (error "peer-uid: cannot read the uid" p))))
+
+;; Stop republishing what p stored under key: #t, or #f when nothing was.
+(define (peer-forget p key)
+  (let ((h (live-handle "peer-forget" p)))
+    (check-bytes "peer-forget" "key" key 32)
+    (finish "peer-forget" (%job-forget h key))))
 
 ;;; Network calls
 

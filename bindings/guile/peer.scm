@@ -23,7 +23,8 @@
   #:use-module (ice-9 exceptions)
   #:use-module (ice-9 threads)
   #:use-module (peer worker)
-  #:export (peer peer-open peer-close peer? peer-port peer-uid
+  #:use-module (peer options)
+  #:export (peer peer-open peer-close peer? peer-port peer-uid peer-forget
             peer-connect peer-bootstrap peer-set peer-ref
             peer-bag-publish
             peer-bag-popular peer-bag-popular-at
@@ -47,6 +48,9 @@
 
 (define %new          (c-proc int "peer_new" (list '* '* uint16 uint32 '*)))
 (define %new-external (c-proc int "peer_new_external" (list '* '* uint16 uint32 '*)))
+(define %new-with     (c-proc int "peer_new_with" (list '* '* uint16 '* '*)))
+(define %options-init (c-proc void "peer_options_init" (list '*)))
+(define %forget       (c-proc int "peer_forget" (list '* '*)))
 (define %free         (c-proc void "peer_free" (list '*)))
 (define %port         (c-proc uint16 "peer_port" (list '*)))
 (define %uid          (c-proc int "peer_uid" (list '* '*)))
@@ -430,19 +434,39 @@
 ;;; ---------------------------------------------------------------------------------------
 ;;; Making peers
 
-(define (new-handle who maker uid ip port replication)
-  (check-bytes who "uid" uid key-len)
+;; `arg`: the replication, or for %new-with a struct peer_options pointer. uid #f: NULL.
+(define (new-handle who maker uid ip port arg)
   (check-ip who ip)
   (check-port who port)
-  (check-replication who replication)
   (drain-guardian!)
   (with-scratch s
-    (check who (outcome (maker (put! s 0 uid) (string->pointer ip "UTF-8")
-                               port replication (scratch-out s))))
+    (check who (outcome (maker (if uid (put! s 0 uid) %null-pointer) (string->pointer ip "UTF-8")
+                               port arg (scratch-out s))))
     (scratch-read-pointer s)))
 
-(define* (peer-open uid ip port #:optional (replication default-replication))
-  (register! (make-peer (make-atomic-box (new-handle 'peer-open %new uid ip port replication))
+;; peer_options_init, then the fields from `peer-open`'s options alist (see (peer options)).
+(define (new-handle-with who uid ip port options)
+  (when uid (check-bytes who "uid" uid key-len))
+  (let* ((opts (options-fields options
+                             (lambda (what x) (invalid who (format #f "~a, got ~a" what (describe x))))))
+         (dir* (if (cadr opts) (string->pointer (cadr opts) "UTF-8") %null-pointer))
+         (types (list size_t uint32 '* uint32 uint32)) ; struct peer_options
+         (init (make-bytevector (sizeof types) 0))
+         (size (begin (%options-init (bytevector->pointer init))
+                      (car (parse-c-struct (bytevector->pointer init) types))))
+         (o* (make-c-struct types (cons* size (car opts) dir* (cddr opts))))
+         (ptr (new-handle who %new-with uid ip port o*)))
+    (keep-alive dir*)                   ; the struct's copy of this pointer is not traced
+    ptr))
+
+;; The 4th argument: the replication (an integer), or an alist of options (uid may be #f).
+(define* (peer-open uid ip port #:optional (options default-replication))
+  (register! (make-peer (make-atomic-box
+                         (if (exact-integer? options)
+                             (begin (check-bytes 'peer-open "uid" uid key-len)
+                                    (check-replication 'peer-open options)
+                                    (new-handle 'peer-open %new uid ip port options))
+                             (new-handle-with 'peer-open uid ip port options)))
                         #f #f #f)))
 
 ;; The draft's 4-argument form needs an address: a stable one derived from the uid.
@@ -453,6 +477,7 @@
   (unless (procedure? recv) (invalid 'peer "recv must be a procedure"))
   (unless (procedure? send) (invalid 'peer "send must be a procedure"))
   (check-bytes 'peer "uid" uid key-len)
+  (check-replication 'peer replication)
   (let ((ptr (new-handle 'peer %new-external uid ip (or port (default-port uid)) replication)))
     (register! (make-peer (make-atomic-box ptr) #t recv send))))
 
@@ -467,6 +492,13 @@
     (with-scratch s
       (check 'peer-uid (outcome (%uid ptr (slot s 0))))
       (get s 0 key-len))))
+
+;; Stop republishing what `p` stored under `key`: #t, or #f when nothing was.
+(define (peer-forget p key)
+  (let ((ptr (handle 'peer-forget p)))
+    (check-bytes 'peer-forget "key" key key-len)
+    (with-scratch s
+      (zero? (call-blocking 'peer-forget p (%forget ptr (put! s 0 key)))))))
 
 (define (peer-connect p ip port)
   (let ((ptr (handle 'peer-connect p)))
