@@ -26,6 +26,12 @@ pub(crate) struct Local {
     pub joined: Vec<Contact>,
 }
 
+/// The whole seconds a record expiring at `expires_at` has left at `now`: the `lifetime`
+/// a re-store carries (PROTOCOL.md §6), never more than the record has.
+pub(crate) fn lifetime_left(expires_at: u64, now: u64) -> u32 {
+    u32::try_from(expires_at.saturating_sub(now) / 1_000_000).unwrap_or(u32::MAX)
+}
+
 /// New contacts remembered for a handover at most; past it they wait for the periodic
 /// re-store (a burst of joins, e.g. our own bootstrap, when we hold little anyway).
 const MAX_JOINED: usize = 256;

@@ -34,6 +34,12 @@ impl Intervals {
         }
     }
 
+    /// When `p`, stored at `now`, is next republished: within the last 10% of its interval.
+    pub fn next_republish(&self, p: &Published, now: u64, rng: &mut StdRng) -> u64 {
+        let every = self.of(p);
+        now + every - every / 10 + rng.gen_range(0..=every / 10)
+    }
+
     /// How often the held records are swept for what is due.
     pub fn sweep_us(&self) -> u64 {
         (self.maintain_us / 8).max(1)
@@ -164,8 +170,7 @@ impl Publications {
         }
         self.due.remove(&(t, k));
         let e = self.entries.get_mut(&k).expect("due entries are listed");
-        let every = iv.of(&e.item);
-        e.due = now + every - every / 10 + rng.gen_range(0..=every / 10);
+        e.due = iv.next_republish(&e.item, now, rng);
         self.due.insert((e.due, k));
         Some(e.item.clone())
     }

@@ -290,9 +290,7 @@ impl Core {
         };
         if !matches!(r, OpResult::Failed(_)) {
             if let Some(p) = run.task.publication() {
-                let iv = &self.maintenance.iv;
-                let every = if matches!(p, Published::BagEntry { .. }) { iv.bag_republish_us } else { iv.republish_us };
-                let due = self.now + every - every / 10 + self.local.rng.gen_range(0..=every / 10);
+                let due = self.maintenance.iv.next_republish(&p, self.now, &mut self.local.rng);
                 self.maintenance.publications.add(p, due);
             }
         }
@@ -448,10 +446,10 @@ impl Core {
                     continue;
                 }
                 let Some(h) = self.local.store.get_held(&k, now) else { continue };
-                let secs = |expires_at: u64| Some(u32::try_from((expires_at - now) / 1_000_000).unwrap_or(u32::MAX));
+                let left = |expires_at| Some(local::lifetime_left(expires_at, now));
                 let request = match h {
-                    Held::Value { value, expires_at, .. } => Request::Set { value, lifetime: secs(expires_at) },
-                    Held::Record { record, expires_at } => Request::NamespaceSet { record, lifetime: secs(expires_at) },
+                    Held::Value { value, expires_at, .. } => Request::Set { value, lifetime: left(expires_at) },
+                    Held::Record { record, expires_at } => Request::NamespaceSet { record, lifetime: left(expires_at) },
                 };
                 self.maintenance.counters.handed_over += 1;
                 self.rpc.send(now, Purpose::Maintain, c, request);

@@ -112,6 +112,9 @@ pub(super) struct Conn {
     /// Acceptor: requests handed to the loop and not yet answered.
     unanswered: usize,
     pub last_active: Instant,
+    /// TCP bytes written and read on it (statistics).
+    pub bytes_out: u64,
+    pub bytes_in: u64,
 }
 
 impl Conn {
@@ -128,6 +131,8 @@ impl Conn {
             pending: VecDeque::new(),
             unanswered: 0,
             last_active: now,
+            bytes_out: 0,
+            bytes_in: 0,
         }
     }
 
@@ -283,7 +288,10 @@ impl Conn {
             while off < data.len() {
                 match self.sock.write(&data[off..]) {
                     Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                    Ok(n) => off += n,
+                    Ok(n) => {
+                        off += n;
+                        self.bytes_out += n as u64;
+                    }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => return Err(e),
@@ -321,7 +329,10 @@ impl Conn {
         while p.wpos < p.wbuf.len() {
             match self.sock.write(&p.wbuf[p.wpos..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => p.wpos += n,
+                Ok(n) => {
+                    p.wpos += n;
+                    self.bytes_out += n as u64;
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
@@ -376,7 +387,10 @@ impl Conn {
         loop {
             let n = match self.sock.read(rx) {
                 Ok(0) => return Err(ConnError::Closed),
-                Ok(n) => n,
+                Ok(n) => {
+                    self.bytes_in += n as u64;
+                    n
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e.into()),

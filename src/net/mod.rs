@@ -132,6 +132,8 @@ pub struct Net {
     /// Connections closed because something went wrong, and the latest reason.
     failures: u64,
     last_failure: Option<String>,
+    /// TCP bytes (out, in) of the connections closed so far.
+    closed_bytes: (u64, u64),
 }
 
 impl Net {
@@ -163,6 +165,7 @@ impl Net {
             deferred: Vec::new(),
             next_check: Instant::now() + MAX_TIMER_SLEEP,
             failures: 0,
+            closed_bytes: (0, 0),
             last_failure: None,
         })
     }
@@ -202,6 +205,11 @@ impl Net {
     /// timeout), and why the latest one was (diagnostics).
     pub fn failures(&self) -> (u64, Option<&str>) {
         (self.failures, self.last_failure.as_deref())
+    }
+
+    /// TCP bytes (sent, received) over all connections so far, Noise framing included.
+    pub fn bytes(&self) -> (u64, u64) {
+        self.conns.values().fold(self.closed_bytes, |(o, i), c| (o + c.bytes_out, i + c.bytes_in))
     }
 
     /// Heap bytes held by connection buffers right now (diagnostics).
@@ -488,6 +496,8 @@ impl Net {
         };
         let _ = self.poll.registry().deregister(&mut c.sock);
         budget::closed(1);
+        self.closed_bytes.0 += c.bytes_out;
+        self.closed_bytes.1 += c.bytes_in;
         if c.outbound {
             self.outbound -= 1;
             if self.by_addr.get(&c.peer) == Some(&id) {

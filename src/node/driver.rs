@@ -30,6 +30,11 @@ pub struct Stats {
     pub requests_received: u64,
     /// Open connections, both directions (0 on a program-supplied transport).
     pub open_connections: usize,
+    /// TCP bytes sent and received, encryption and framing included (0 on a
+    /// program-supplied transport).
+    pub bytes_sent: u64,
+    /// See `bytes_sent`.
+    pub bytes_received: u64,
     /// Entries of the republish list (what this peer stored itself and republishes).
     pub published: usize,
     /// Republish stores started so far.
@@ -38,6 +43,8 @@ pub struct Stats {
     pub restored: u64,
     /// Records handed to newly joined nearer peers so far.
     pub handed_over: u64,
+    /// Lookups run to refresh buckets unheard from for an interval.
+    pub bucket_refreshes: u64,
 }
 
 pub(crate) enum Command {
@@ -51,6 +58,14 @@ pub(crate) enum Command {
     Stop,
 }
 
+/// What the transport reports for statistics.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Link {
+    pub open_connections: usize,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+}
+
 /// Callers waiting on operations, by the client token the core knows them by.
 #[derive(Default)]
 pub(crate) struct Clients {
@@ -60,13 +75,13 @@ pub(crate) struct Clients {
 
 impl Clients {
     /// Apply a command; false when the loop must stop. Messages from the program's transport
-    /// are handed back through `incoming`; `open` is the driver's open connection count.
+    /// are handed back through `incoming`; `link` reads the transport's figures.
     pub fn command(
         &mut self,
         core: &mut Core,
         now: u64,
         cmd: Command,
-        open: usize,
+        link: impl FnOnce() -> Link,
         incoming: &mut Vec<(SocketAddr, Message)>,
     ) -> bool {
         match cmd {
@@ -76,7 +91,7 @@ impl Clients {
                 core.start(now, self.next, *op);
             }
             Command::Stats(reply) => {
-                let _ = reply.send(stats(core, open));
+                let _ = reply.send(stats(core, link()));
             }
             Command::Forget(key, reply) => {
                 let _ = reply.send(core.forget(&key));
@@ -97,7 +112,7 @@ impl Clients {
     }
 }
 
-fn stats(core: &Core, open_connections: usize) -> Stats {
+fn stats(core: &Core, link: Link) -> Stats {
     let (values, value_bytes, bag_entries, namespace_records) = core.store().counts();
     let c = core.counters();
     let m = core.maintenance();
@@ -110,11 +125,14 @@ fn stats(core: &Core, open_connections: usize) -> Stats {
         requests_sent: c.requests_sent,
         requests_failed: c.requests_failed,
         requests_received: c.requests_received,
-        open_connections,
+        open_connections: link.open_connections,
+        bytes_sent: link.bytes_sent,
+        bytes_received: link.bytes_received,
         published: core.published_len(),
         republished: m.republished,
         restored: m.restored,
         handed_over: m.handed_over,
+        bucket_refreshes: m.bucket_refreshes,
     }
 }
 

@@ -5,7 +5,7 @@
 //! `Node::ext_pop_envelope` gives. Nothing here is encrypted: the program's transport is
 //! trusted, and bag publishers are told apart by address.
 
-use super::driver::{Clients, Clock, Command};
+use super::driver::{Clients, Clock, Command, Link};
 use crate::consts::MAX_EXT_OUTSTANDING;
 use crate::core::Core;
 use crate::error::{Error, Result};
@@ -65,7 +65,7 @@ pub(crate) fn run(
         };
         let now = clock.now();
         for cmd in first.into_iter().chain(std::iter::from_fn(|| rx.try_recv().ok())) {
-            if !clients.command(&mut core, now, cmd, 0, &mut arrived) {
+            if !clients.command(&mut core, now, cmd, Link::default, &mut arrived) {
                 return;
             }
         }

@@ -2,7 +2,7 @@
 //! event loop (`net`) and the protocol core, and serves the handle's commands.
 
 use super::disk::Disk;
-use super::driver::{Clients, Clock, Command};
+use super::driver::{Clients, Clock, Command, Link};
 use crate::core::{Core, Transmit};
 use crate::net::{Net, NetEvent};
 use crossbeam_channel::Receiver;
@@ -31,7 +31,11 @@ pub(crate) fn run(mut net: Net, mut core: Core, rx: Receiver<Command>, clock: Cl
         }
         let now = clock.now();
         while let Ok(cmd) = rx.try_recv() {
-            if !clients.command(&mut core, now, cmd, net.open_connections(), &mut unused) {
+            let link = || {
+                let (bytes_sent, bytes_received) = net.bytes();
+                Link { open_connections: net.open_connections(), bytes_sent, bytes_received }
+            };
+            if !clients.command(&mut core, now, cmd, link, &mut unused) {
                 if let Some(d) = &mut disk {
                     if let Err(e) = d.close(&mut core, clock.now()) {
                         eprintln!("libpeer: cannot save the data directory: {e}");

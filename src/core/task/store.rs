@@ -5,6 +5,7 @@
 //! (`Store::maintain`: only when we are still among the holders, with the time left).
 
 use super::shared::{drive, holders, refuse, take_contacts, Cx, Fanout, Progress, Task};
+use crate::core::local::lifetime_left;
 use crate::core::lookup::Lookup;
 use crate::core::op::OpResult;
 use crate::core::rpc::Step;
@@ -103,8 +104,7 @@ impl Store {
             Mode::Publish => cx.now.saturating_add(cx.local.lifetime_us),
             Mode::Maintain { expires_at } => expires_at,
         };
-        let secs = expires_at.saturating_sub(cx.now) / 1_000_000;
-        (expires_at, u32::try_from(secs).unwrap_or(u32::MAX))
+        (expires_at, lifetime_left(expires_at, cx.now))
     }
 
     /// Keep our own copy (we are among the holders).
