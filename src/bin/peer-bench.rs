@@ -7,6 +7,7 @@
 //! peer-bench concurrent [--peers 300] [--threads 8] [--seconds 10] [--seed S] [--value-size B]
 //! peer-bench sim [--peers 10000] [--lookups 1000] [--seed S] [--tables buckets|fill|bootstrap] [--far F] [--near M]
 //! peer-bench codec [--seconds 1]
+//! peer-bench maint [--peers 1000] [--values 10000] [--publishers 100] [--warmup-hours 2] [--hours 3] [--seed S] [--value-size 100] [--republish-s 3600]
 //! peer-bench maint-net [--peers 100] [--values 1000] [--publishers 20] [--interval 10] [--windows 3] [--seed S]
 //! peer-bench all [--seed S] [--value-size B] [--big-sim yes|no]
 //! ```
@@ -20,6 +21,8 @@ mod codec;
 mod concurrent;
 #[path = "peer-bench/drivers.rs"]
 mod drivers;
+#[path = "peer-bench/maint.rs"]
+mod maint;
 #[path = "peer-bench/maintnet.rs"]
 mod maintnet;
 #[path = "peer-bench/multi.rs"]
@@ -34,11 +37,13 @@ use std::process::{Command, ExitCode};
 use std::str::FromStr;
 use std::time::Duration;
 
-const USAGE: &str = "usage: peer-bench (w1|multi|concurrent|sim|codec|maint-net|all) [--option value ...]
+const USAGE: &str = "usage: peer-bench (w1|multi|concurrent|sim|maint|maint-net|codec|all) [--option value ...]
   w1          --peers N --seed S --value-size B --api rust|c   W1 in one process
   multi       --peers 1000 --procs 4 --seed S --value-size B    W1 over several processes and 127.0.0.x
   concurrent  --peers 300 --threads 8 --seconds 10               refs from many threads at once
   sim         --peers 10000 --lookups 1000 --tables buckets|fill|bootstrap --far F --near M
+  maint       --peers 1000 --values 10000 --publishers 100 --warmup-hours 2 --hours 3 --republish-s 3600
+              maintenance messages and bytes per peer per hour, with and without the optimisation
   codec       --seconds 1                                        set message encode/decode MB/s
   maint-net   --peers 100 --values 1000 --interval 10 --windows 3 maintenance cost on real sockets
   all         --seed S --value-size B --big-sim yes|no           everything at the issue's sizes";
@@ -63,6 +68,7 @@ fn main() -> ExitCode {
         "child" => multi::child_main(&args),
         "concurrent" => concurrent::main(&args),
         "sim" => simbench::main(&args),
+        "maint" => maint::main(&args),
         "codec" => codec::main(&args),
         "maint-net" => maintnet::main(&args),
         "all" => all(&args),

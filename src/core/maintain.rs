@@ -24,6 +24,8 @@ pub(crate) struct Intervals {
     pub maintain_us: u64,
     /// A bucket no contact of was heard from for this long is refreshed with a lookup.
     pub refresh_us: u64,
+    /// Benchmark only (`CoreConfig::restore_always`): holders re-store every interval.
+    pub restore_always: bool,
 }
 
 impl Intervals {
@@ -55,6 +57,15 @@ impl Intervals {
         let frac = u64::from_be_bytes(h.0[..8].try_into().expect("8 bytes")) % 1000;
         let jitter = self.maintain_us / 10 + self.maintain_us / 4 * frac / 1000;
         refreshed_at.saturating_add(self.maintain_us).saturating_add(jitter)
+    }
+
+    /// Without the optimisation (`restore_always`): a holder re-stores each record once per
+    /// interval, at a phase fixed per (holder, record), refreshed or not. True when that
+    /// time fell in (`last`, `now`].
+    pub fn restore_period_passed(&self, me: &Id, target: &Id, last: u64, now: u64) -> bool {
+        let phase = self.restore_due(me, target, 0) % self.maintain_us;
+        let period = |t: u64| (t + self.maintain_us - phase) / self.maintain_us;
+        period(now) > period(last)
     }
 }
 
@@ -230,6 +241,9 @@ pub(crate) struct Maintenance {
     pub publications: Publications,
     pub restores: Queue<HeldKey>,
     pub refreshes: Queue<Id>,
+    /// When we last refreshed each bucket: at most once per `refresh_us`, even when the
+    /// lookup found nobody for it (an empty bucket stays stale).
+    pub bucket_refreshed: Vec<Option<u64>>,
     pub next_sweep: u64,
     /// Background tasks running.
     pub running: usize,
@@ -243,6 +257,7 @@ impl Maintenance {
             publications: Publications::default(),
             restores: Queue::default(),
             refreshes: Queue::default(),
+            bucket_refreshed: vec![None; 256],
             next_sweep: now + iv.sweep_us(),
             running: 0,
             counters: MaintenanceCounters::default(),
@@ -272,7 +287,7 @@ mod tests {
     use std::sync::Arc;
 
     fn iv() -> Intervals {
-        Intervals { republish_us: 1000, bag_republish_us: 100, maintain_us: 1000, refresh_us: 1000 }
+        Intervals { republish_us: 1000, bag_republish_us: 100, maintain_us: 1000, refresh_us: 1000, restore_always: false }
     }
 
     #[test]
@@ -328,6 +343,17 @@ mod tests {
         let oldest = p.iter().next().unwrap().clone();
         p.add(oldest.clone(), 0);
         assert_eq!(p.iter().last(), Some(&oldest));
+    }
+
+    #[test]
+    fn without_the_optimisation_each_holder_restores_once_per_interval() {
+        let iv = iv();
+        let me = Id([3; 32]);
+        for i in 0..20u8 {
+            // Swept every 125 over 10 intervals: due in exactly 10 sweeps.
+            let due = (1..=80u64).filter(|s| iv.restore_period_passed(&me, &Id([i; 32]), (s - 1) * 125, s * 125));
+            assert_eq!(due.count(), 10);
+        }
     }
 
     #[test]

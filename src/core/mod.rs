@@ -59,6 +59,9 @@ pub struct CoreConfig {
     pub lifetime_us: u64,
     /// How often it republishes what it published; also its holders' re-store interval.
     pub republish_us: u64,
+    /// Benchmark only: every holder re-stores each interval even when refreshed (no Kademlia
+    /// optimisation), to measure what the optimisation saves.
+    pub restore_always: bool,
 }
 
 impl CoreConfig {
@@ -72,6 +75,7 @@ impl CoreConfig {
             seed,
             lifetime_us: RECORD_LIFETIME_US,
             republish_us: REPUBLISH_US,
+            restore_always: false,
         }
     }
 }
@@ -114,6 +118,7 @@ impl Core {
             bag_republish_us: BAG_REPUBLISH_US.min(republish_us),
             maintain_us: republish_us,
             refresh_us: BUCKET_REFRESH_US.min(republish_us),
+            restore_always: cfg.restore_always,
         };
         Core {
             local,
@@ -390,11 +395,16 @@ impl Core {
         self.hand_over(now);
         let m = &mut self.maintenance;
         if now >= m.next_sweep {
+            let last_sweep = m.next_sweep - m.iv.sweep_us();
             m.next_sweep = now + m.iv.sweep_us();
             let (me, iv) = (self.local.me, m.iv);
             let restores = &mut m.restores;
             self.local.store.visit_held(&mut |k, target, refreshed_at, expires_at| {
-                if expires_at > now && iv.restore_due(&me, &target, refreshed_at) <= now {
+                let due = match iv.restore_always {
+                    true => iv.restore_period_passed(&me, &target, last_sweep, now),
+                    false => iv.restore_due(&me, &target, refreshed_at) <= now,
+                };
+                if expires_at > now && due {
                     restores.push(k);
                 }
             });
@@ -402,6 +412,11 @@ impl Core {
             let depth = routing.closest(&me, 1).first().and_then(|c| me.common_prefix(&c.id)).unwrap_or(0);
             if !routing.is_empty() {
                 for b in routing.stale_buckets(now.saturating_sub(iv.refresh_us), depth) {
+                    let last = &mut m.bucket_refreshed[b];
+                    if last.is_some_and(|t| now < t.saturating_add(iv.refresh_us)) {
+                        continue;
+                    }
+                    *last = Some(now);
                     m.refreshes.push(me.random_in_bucket(b, &mut self.local.rng));
                 }
             }
