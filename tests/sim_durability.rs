@@ -2,7 +2,7 @@
 //! readable while peers leave, in waves, all at once and by steady churn, and a value whose
 //! publisher is gone expires after its lifetime. Figures print with `--nocapture`.
 
-use peer::core::{Core, CoreConfig, Op, OpResult};
+use peer::core::{Core, CoreConfig, MaintenanceCounters, Op, OpResult};
 use peer::sim::{PeerConfig, Sim};
 use peer::store::{Limits, MemStore};
 use peer::wire::{Reply, Request};
@@ -184,8 +184,10 @@ fn residual_session(rng: &mut StdRng) -> u64 {
 /// fresh peer publishes a value with probability 1/10. Publishers churn like everyone. Every
 /// hour: every value whose publisher is alive is readable; every value whose publisher left
 /// more than lifetime + a minute ago is not (its holders re-store it with the time left,
-/// never extending it); no peer holds more than its store's bounds (small ones here, 8
-/// values: a few peers reach it and evict, the farthest first).
+/// never extending it); at least 95% of those whose publisher left less than lifetime -
+/// interval ago (its last republish was at most an interval before it left) are still
+/// readable; no peer holds more than its store's bounds (small ones here, 8 values: a few
+/// peers reach it and evict, the farthest first).
 #[test]
 fn a_day_of_heavy_tailed_churn() {
     const LIFETIME: u64 = 4 * HOUR;
@@ -231,7 +233,8 @@ fn a_day_of_heavy_tailed_churn() {
         sim.advance(probe_at.saturating_sub(sim.now));
         let live = sim.live();
         assert_eq!(live.len(), 1000);
-        let (mut alive, mut alive_read, mut orphans_read, mut expired, mut expired_read) = (0, 0, 0, 0, 0);
+        let (mut alive, mut alive_read, mut orphans, mut orphans_read, mut expired, mut expired_read) =
+            (0, 0, 0, 0, 0, 0);
         let mut lost = Vec::new();
         for v in &values {
             let ok = readable(&mut sim, &mut rng, v, &live);
@@ -247,19 +250,27 @@ fn a_day_of_heavy_tailed_churn() {
                     expired += 1;
                     expired_read += ok as usize;
                 }
-                Some(_) => orphans_read += ok as usize,
+                // Its last republish was up to an interval before it left: past lifetime -
+                // interval it may have expired (correctly), before that it must be there.
+                Some(g) if sim.now < g + LIFETIME - HOUR => {
+                    orphans += 1;
+                    orphans_read += ok as usize;
+                }
+                Some(_) => {}
             }
         }
         let held = live.iter().map(|&i| sim.peers[i].store().counts().0).max().unwrap_or(0);
         max_held = max_held.max(held);
         println!(
             "hour {hour:2}: {departures} departures so far; publisher alive: {alive_read}/{alive} readable; \
-             publisher gone < lifetime: {orphans_read}/{} readable; gone > lifetime: {expired_read}/{expired} \
-             readable; max values held by a peer {held}",
-            values.len() - alive - expired
+             publisher gone < lifetime - interval: {orphans_read}/{orphans} readable; gone > lifetime: \
+             {expired_read}/{expired} readable; max values held by a peer {held}"
         );
         assert!(lost.is_empty(), "hour {hour}: values of live publishers lost (live holders: {lost:?})");
         assert_eq!(expired_read, 0, "hour {hour}: values outlived their lifetime");
+        // Not all: with sessions this short, all the holders of a record can leave within
+        // one re-store interval of each other (no test of the issue asks for these).
+        assert!(orphans_read * 100 >= orphans * 95, "hour {hour}: values of departed publishers lost early");
         for &i in &live {
             let (n, bytes, _, _) = sim.peers[i].store().counts();
             assert!(n <= limits.max_values && bytes <= limits.max_value_bytes, "peer {i} holds {n} values");
@@ -267,6 +278,8 @@ fn a_day_of_heavy_tailed_churn() {
     }
     let gone = values.iter().filter(|v| v.gone_at.is_some()).count();
     let msgs = sim.messages - m0;
+    let m = sim.live().iter().map(|&i| sim.peers[i].maintenance()).fold(MaintenanceCounters::default(), |a, c| a + c);
+    println!("maintenance of the peers alive at the end: {m:?}");
     println!(
         "24 h of churn: {departures} departures and as many joins, {} values ({gone} lost their publisher), \
          max values held by a peer {max_held} (bound {}); {msgs} messages, {:.0} per peer per hour",

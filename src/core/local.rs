@@ -24,6 +24,9 @@ pub(crate) struct Local {
     pub lifetime_us: u64,
     /// Contacts newly added to the routing table, for maintenance to hand records to.
     pub joined: Vec<Contact>,
+    /// Contacts dropped from the routing table (they failed us), for maintenance to restore
+    /// the records they held.
+    pub departed: Vec<Id>,
 }
 
 /// The whole seconds a record expiring at `expires_at` has left at `now`: the `lifetime`
@@ -32,8 +35,9 @@ pub(crate) fn lifetime_left(expires_at: u64, now: u64) -> u32 {
     u32::try_from(expires_at.saturating_sub(now) / 1_000_000).unwrap_or(u32::MAX)
 }
 
-/// New contacts remembered for a handover at most; past it they wait for the periodic
-/// re-store (a burst of joins, e.g. our own bootstrap, when we hold little anyway).
+/// New (or departed) contacts remembered for a handover (or a restore) at most; past it they
+/// wait for the periodic re-store (a burst of joins, e.g. our own bootstrap, when we hold
+/// little anyway).
 const MAX_JOINED: usize = 256;
 
 impl Local {
@@ -57,6 +61,14 @@ impl Local {
     pub fn forget(&mut self, c: &Contact) {
         if self.routing.get(&c.id) == Some(*c) {
             self.routing.remove(&c.id);
+            self.departed(c.id);
+        }
+    }
+
+    /// `id` left the routing table: remember it for maintenance (bounded like `joined`).
+    pub fn departed(&mut self, id: Id) {
+        if self.departed.len() < MAX_JOINED {
+            self.departed.push(id);
         }
     }
 

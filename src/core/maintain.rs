@@ -233,6 +233,36 @@ pub struct MaintenanceCounters {
     pub handed_over: u64,
     /// Lookups that refreshed a stale bucket.
     pub bucket_refreshes: u64,
+    /// Re-stores queued because a contact that held the record left (counted in `restored`
+    /// too when they start).
+    pub departures_restored: u64,
+}
+
+impl MaintenanceCounters {
+    /// Field by field `f(self, o)`: sums for totals, differences for windows.
+    fn combine(self, o: Self, f: fn(u64, u64) -> u64) -> Self {
+        MaintenanceCounters {
+            republished: f(self.republished, o.republished),
+            restored: f(self.restored, o.restored),
+            handed_over: f(self.handed_over, o.handed_over),
+            bucket_refreshes: f(self.bucket_refreshes, o.bucket_refreshes),
+            departures_restored: f(self.departures_restored, o.departures_restored),
+        }
+    }
+}
+
+impl std::ops::Add for MaintenanceCounters {
+    type Output = Self;
+    fn add(self, o: Self) -> Self {
+        self.combine(o, u64::saturating_add)
+    }
+}
+
+impl std::ops::Sub for MaintenanceCounters {
+    type Output = Self;
+    fn sub(self, o: Self) -> Self {
+        self.combine(o, u64::saturating_sub)
+    }
 }
 
 /// The maintenance state of one core.

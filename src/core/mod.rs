@@ -80,6 +80,14 @@ impl CoreConfig {
     }
 }
 
+/// Whether `other` may be among the nearest peers to `target` along with us: it shares at
+/// most 3 fewer leading bits with it than we do (a cheap filter ahead of the exact checks,
+/// which walk the routing table).
+fn near(me: &Id, other: &Id, target: &Id) -> bool {
+    let bits = |a: &Id| a.common_prefix(target).unwrap_or(256);
+    bits(other) + 3 >= bits(me)
+}
+
 /// A task at work for a caller (`client`), or for maintenance (None).
 struct Running {
     client: Option<u64>,
@@ -111,6 +119,7 @@ impl Core {
             rng: StdRng::seed_from_u64(cfg.seed),
             lifetime_us: cfg.lifetime_us.max(1),
             joined: Vec::new(),
+            departed: Vec::new(),
         };
         let republish_us = cfg.republish_us.max(1);
         let iv = Intervals {
@@ -333,7 +342,10 @@ impl Core {
                     routing.insert(s.to, now);
                     routing.drop_pending(&s.to.id);
                 }
-                _ => routing.evict_for_pending(&s.to.id, now),
+                _ => {
+                    routing.evict_for_pending(&s.to.id, now);
+                    self.local.departed(s.to.id);
+                }
             },
             Purpose::Task { task, step } => {
                 self.dispatch(task, |t, cx| t.on_reply(cx, step, s.to, remote_static, reply));
@@ -345,7 +357,10 @@ impl Core {
         self.rpc.counters.requests_failed += 1;
         match s.purpose {
             Purpose::Introduce | Purpose::Maintain => {}
-            Purpose::Ping => self.local.routing.evict_for_pending(&s.to.id, self.now),
+            Purpose::Ping => {
+                self.local.routing.evict_for_pending(&s.to.id, self.now);
+                self.local.departed(s.to.id);
+            }
             Purpose::Task { task, step } => {
                 self.local.forget(&s.to);
                 self.dispatch(task, |t, cx| t.on_failure(cx, step, s.to));
@@ -399,15 +414,31 @@ impl Core {
             m.next_sweep = now + m.iv.sweep_us();
             let (me, iv) = (self.local.me, m.iv);
             let restores = &mut m.restores;
+            let departed = std::mem::take(&mut self.local.departed);
+            // Records a departed contact probably held (it was at least as near to them as
+            // we are): restored now if we are their nearest holder left (checked below).
+            let mut orphaned = Vec::new();
             self.local.store.visit_held(&mut |k, target, refreshed_at, expires_at| {
+                if expires_at <= now {
+                    return;
+                }
                 let due = match iv.restore_always {
                     true => iv.restore_period_passed(&me, &target, last_sweep, now),
                     false => iv.restore_due(&me, &target, refreshed_at) <= now,
                 };
-                if expires_at > now && due {
+                if due {
                     restores.push(k);
+                } else if departed.iter().any(|d| near(&me, d, &target)) {
+                    orphaned.push((k, target));
                 }
             });
+            // When a holder disappears, the nearest remaining one restores the count.
+            for (k, target) in orphaned {
+                if self.local.routing.nearer_than_me(&target, 1) == 0 {
+                    m.restores.push(k);
+                    m.counters.departures_restored += 1;
+                }
+            }
             let routing = &self.local.routing;
             let depth = routing.closest(&me, 1).first().and_then(|c| me.common_prefix(&c.id)).unwrap_or(0);
             if !routing.is_empty() {
@@ -445,19 +476,24 @@ impl Core {
     }
 
     /// Store-on-join (the Kademlia paper, §2.5): for each record we hold, a newly joined
-    /// contact nearer to it than us gets a copy from us when we were its nearest holder
-    /// (only the new contact is nearer than us), so one holder hands it over, not all.
+    /// contact that is now among its `replication` nearest (us included) gets a copy from us
+    /// when we are its nearest holder (no other known contact is nearer than us), so one
+    /// holder hands it over, not all.
     fn hand_over(&mut self, now: u64) {
+        let (me, r) = (self.local.me, self.local.replication);
         for c in std::mem::take(&mut self.local.joined) {
-            let me = self.local.me;
             let mut due: Vec<(HeldKey, Id)> = Vec::new();
             self.local.store.visit_held(&mut |k, target, _, expires_at| {
-                if expires_at > now && c.id.distance(&target) < me.distance(&target) {
+                if expires_at > now && near(&me, &c.id, &target) {
                     due.push((k, target));
                 }
             });
             for (k, target) in due {
-                if self.local.routing.nearer_than_me(&target, 2) > 1 {
+                let (mine, theirs) = (me.distance(&target), c.id.distance(&target));
+                let routing = &self.local.routing;
+                let others_nearer_than_me = routing.nearer_than(&target, &mine, 2) - (theirs < mine) as usize;
+                let ahead_of_them = routing.nearer_than(&target, &theirs, r) + (mine < theirs) as usize;
+                if others_nearer_than_me > 0 || ahead_of_them >= r {
                     continue;
                 }
                 let Some(h) = self.local.store.get_held(&k, now) else { continue };

@@ -160,7 +160,13 @@ impl RoutingTable {
     /// How many known contacts are nearer to `target` than we are (stopping at `limit`):
     /// a store is accepted only when fewer than K are (PROTOCOL.md §6).
     pub fn nearer_than_me(&self, target: &Id, limit: usize) -> usize {
-        let mine = self.me.distance(target);
+        self.nearer_than(target, &self.me.distance(target), limit)
+    }
+
+    /// How many known contacts are nearer to `target` than the distance `than` (stopping at
+    /// `limit`).
+    pub fn nearer_than(&self, target: &Id, than: &Id, limit: usize) -> usize {
+        let mine = *than;
         let mut n = 0;
         for b in &self.buckets {
             for e in &b.entries {

@@ -81,6 +81,8 @@ pub trait Store: Send {
     fn get_held(&self, k: &HeldKey, now: u64) -> Option<Held>;
     /// Count `k` as refreshed at `now` (maintenance looked at it), its expiry unchanged.
     fn touch(&mut self, k: &HeldKey, now: u64);
+    /// Drop the record `k` (a displaced holder handed it to the nearer ones).
+    fn remove(&mut self, k: &HeldKey);
     /// Put back a record read from a data directory (not journaled). False when it does not
     /// fit or fails its checks.
     fn restore(&mut self, h: Held, now: u64) -> bool;
@@ -320,6 +322,16 @@ impl Store for MemStore {
         match k {
             HeldKey::Value(key) => self.values.touch(key, now),
             HeldKey::Record(p, key) => self.namespaces.touch(&(*p, *key), now),
+        }
+    }
+
+    fn remove(&mut self, k: &HeldKey) {
+        let gone = match k {
+            HeldKey::Value(key) => self.values.remove(key).is_some(),
+            HeldKey::Record(p, key) => self.namespaces.remove(&(*p, *key)).is_some(),
+        };
+        if gone {
+            self.log_gone([*k]);
         }
     }
 

@@ -129,25 +129,13 @@ fn run(
         }
     }
     sim.advance(warmup_h * HOUR);
-    let sum = |sim: &Sim| {
-        sim.peers.iter().map(|p| p.maintenance()).fold(MaintenanceCounters::default(), |a, c| MaintenanceCounters {
-            republished: a.republished + c.republished,
-            restored: a.restored + c.restored,
-            handed_over: a.handed_over + c.handed_over,
-            bucket_refreshes: a.bucket_refreshes + c.bucket_refreshes,
-        })
-    };
+    let sum = |sim: &Sim| sim.peers.iter().map(|p| p.maintenance()).fold(MaintenanceCounters::default(), |a, c| a + c);
     let (m0, t0) = (sum(&sim), sim.traffic);
     sim.count_bytes = true;
     sim.advance(hours * HOUR);
     sim.count_bytes = false;
     let (m1, t1) = (sum(&sim), sim.traffic);
-    let tasks = MaintenanceCounters {
-        republished: m1.republished - m0.republished,
-        restored: m1.restored - m0.restored,
-        handed_over: m1.handed_over - m0.handed_over,
-        bucket_refreshes: m1.bucket_refreshes - m0.bucket_refreshes,
-    };
+    let tasks = m1 - m0;
     // Both variants must keep the data: a sample read back after the window.
     let sample = 200.min(keys.len());
     let mut ok = 0;

@@ -2,7 +2,8 @@
 //! (PROTOCOL.md §6). A set stores a value, a bag publish a bag entry, a namespace set a
 //! record it signs once it has learned the highest seq the holders have. Maintenance uses
 //! the same task to republish (`Store::republish`) and to re-store what it holds
-//! (`Store::maintain`: only when we are still among the holders, with the time left).
+//! (`Store::maintain`, with the time left: at the others when we are still among the
+//! holders; otherwise at the holders, then our copy goes once one of them accepted it).
 
 use super::shared::{drive, holders, refuse, take_contacts, Cx, Fanout, Progress, Task};
 use crate::core::local::lifetime_left;
@@ -12,7 +13,7 @@ use crate::core::rpc::Step;
 use crate::error::Error;
 use crate::id::{Contact, Id};
 use crate::sign;
-use crate::store::kept::{Held, Published};
+use crate::store::kept::{Held, HeldKey, Published};
 use crate::wire::{NamespaceRecord, Reply, Request};
 use std::sync::Arc;
 
@@ -33,9 +34,10 @@ enum Record {
 enum Mode {
     /// A caller's store, or the publisher's republish: the full lifetime.
     Publish,
-    /// A holder's re-store: only while we are among the holders, with the time left
-    /// (`expires_at`), never extending it.
-    Maintain { expires_at: u64 },
+    /// A holder's re-store, with the time left (`expires_at`), never extending it.
+    /// `handoff`: we are no longer among the holders, so we drop our copy once one of them
+    /// has accepted it (a displaced holder would otherwise re-store it every interval).
+    Maintain { expires_at: u64, handoff: bool },
 }
 
 pub(crate) struct Store {
@@ -76,7 +78,7 @@ impl Store {
             }
         };
         let mut s = Store::new(cx, target, record);
-        s.mode = Mode::Maintain { expires_at };
+        s.mode = Mode::Maintain { expires_at, handoff: false };
         s
     }
 
@@ -102,7 +104,7 @@ impl Store {
     fn lifetime(&self, cx: &Cx) -> (u64, u32) {
         let expires_at = match self.mode {
             Mode::Publish => cx.now.saturating_add(cx.local.lifetime_us),
-            Mode::Maintain { expires_at } => expires_at,
+            Mode::Maintain { expires_at, .. } => expires_at,
         };
         (expires_at, lifetime_left(expires_at, cx.now))
     }
@@ -123,9 +125,19 @@ impl Store {
     }
 
     /// One store answered or failed (`one`), or none: done once none is out.
-    fn settle(&mut self, one: bool) -> Progress {
+    fn settle(&mut self, cx: &mut Cx, one: bool) -> Progress {
         if !self.fanout.settle(one) {
             return Progress::Pending;
+        }
+        if let (Mode::Maintain { handoff: true, .. }, true) = (self.mode, self.accepted > 0) {
+            let key = match &self.record {
+                Record::Value { key, .. } => Some(HeldKey::Value(*key)),
+                Record::Signed(r) => Some(HeldKey::Record(r.public_key, r.key)),
+                _ => None,
+            };
+            if let Some(k) = key {
+                cx.local.store.remove(&k);
+            }
         }
         Progress::Done(match &self.record {
             _ if self.accepted == 0 => OpResult::Failed(Error::NotStored),
@@ -166,11 +178,10 @@ impl Task for Store {
             return Progress::Pending;
         }
         let (targets, local) = holders(cx, &self.lookup);
-        if let Mode::Maintain { .. } = self.mode {
-            if !local {
-                // No longer among the holders: the nearer peers that are keep it.
-                return Progress::Done(OpResult::Done);
-            }
+        if let Mode::Maintain { handoff, .. } = &mut self.mode {
+            // No longer among the holders (newer peers are nearer): hand it to them, since
+            // nothing says they have it, then let our copy go.
+            *handoff = !local;
         }
         let (expires_at, secs) = self.lifetime(cx);
         let lifetime = Some(secs);
@@ -189,14 +200,14 @@ impl Task for Store {
             self.accepted += 1;
         }
         self.fanout.send(cx, targets, request);
-        self.settle(false)
+        self.settle(cx, false)
     }
 
     fn on_reply(&mut self, cx: &mut Cx, step: Step, from: Contact, _: [u8; 32], reply: Reply) -> Progress {
         if step == Step::Final {
             cx.trust(from);
             self.accepted += (reply == Reply::Bool(true)) as usize;
-            return self.settle(true);
+            return self.settle(cx, true);
         }
         let l = &mut self.lookup;
         match (&mut self.record, take_contacts(cx, l, from, reply)) {
@@ -220,7 +231,7 @@ impl Task for Store {
 
     fn on_failure(&mut self, cx: &mut Cx, step: Step, to: Contact) -> Progress {
         if step == Step::Final {
-            return self.settle(true);
+            return self.settle(cx, true);
         }
         self.lookup.on_failure(&to);
         self.progress(cx)
