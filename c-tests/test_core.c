@@ -34,7 +34,7 @@ static void check_status_table(void)
         {PEER_ERR_CLOSED, "closed"}, {PEER_ERR_OS, "os"},
         {PEER_ERR_UNREACHABLE, "unreachable"}, {PEER_ERR_NOT_STORED, "not-stored"},
         {PEER_ERR_KEY_MISMATCH, "key-mismatch"}, {PEER_ERR_INTERNAL, "internal"},
-        {PEER_ERR_MALFORMED, "malformed"},
+        {PEER_ERR_MALFORMED, "malformed"}, {PEER_ERR_BUSY, "busy"}, {PEER_ERR_STORAGE, "storage"},
     };
     const size_t n_expected = sizeof expected / sizeof expected[0];
     int codes[32];
@@ -48,7 +48,7 @@ static void check_status_table(void)
         CHECK(strcmp(peer_strerror(expected[i].code), "unknown status") != 0);
     }
     CHECK(peer_status_symbol(2) == NULL);
-    CHECK(peer_status_symbol(-11) == NULL);
+    CHECK(peer_status_symbol(-13) == NULL);
     CHECK(peer_status_symbol(12345) == NULL);
 
     /* short, NULL: an error and nothing written */
