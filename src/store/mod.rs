@@ -404,6 +404,10 @@ mod tests {
         assert!(s.put_value(mid2, vec![4; 1].into(), 5, 101));
         assert_eq!(s.get_value(&mid, 5), None, "mid (expiring at 100) was evicted");
         assert!(s.get_value(&near, 5).is_some() && s.get_value(&mid2, 5).is_some());
+        // An expired record makes room first, even the nearest: the far newcomer fits.
+        assert!(s.put_value(far, vec![2; 1].into(), 100, 1000));
+        assert_eq!(s.get_value(&near, 100), None);
+        assert!(s.get_value(&mid2, 100).is_some() && s.get_value(&far, 100).is_some());
     }
 
     #[test]

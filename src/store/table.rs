@@ -89,7 +89,7 @@ impl<K: Copy + Ord + Hash, V> Table<K, V> {
     }
 
     /// Insert a new entry (the caller checked `k` is absent), evicting by the table's order
-    /// to make room; the evicted keys are pushed to `evicted`. False (nothing changed) when
+    /// to make room (expired entries first); the keys that left are pushed to `evicted`. False (nothing changed) when
     /// it does not fit: larger than the bounds, or first in the eviction order itself.
     #[allow(clippy::too_many_arguments)]
     pub fn insert(
@@ -105,6 +105,8 @@ impl<K: Copy + Ord + Hash, V> Table<K, V> {
         if expires_at <= now || size > self.bounds.bytes || self.bounds.count == 0 {
             return false;
         }
+        // Expired entries make room first, whatever their place in the eviction order.
+        self.expire(now, evicted);
         // Find the victims first: refuse before evicting anything if one outranks us.
         let (mut count, mut bytes) = (self.entries.len() + 1, self.bytes + size);
         let mut victims = Vec::new();
