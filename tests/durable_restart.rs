@@ -163,7 +163,9 @@ fn killed_peer_restarts_from_its_directory() {
     let (contacts, held, published) = (num(&ready[2]), num(&ready[3]), num(&ready[4]));
     println!("run 2 at start: {contacts} contacts, {held} values held, {published} published");
     assert!(contacts >= 7, "rejoins from its saved contacts ({contacts})");
-    assert!(held >= held_before.min(1), "still holds what it held ({held} of {held_before})");
+    // Everything it held 1.2 s before the kill was on disk; a few of those copies (they live
+    // 4 s, refreshed every second) may have expired by the restart.
+    assert!(held_before > 0 && held * 10 >= held_before * 9, "still holds what it held ({held} of {held_before})");
     assert!(published >= acked, "every acknowledged set is republished ({published} < {acked})");
     // It serves from its saved contacts: the network reaches what it republishes.
     let first = Id::hash(&child_value(0));
