@@ -48,8 +48,9 @@ impl Disk {
             self.flush_by = Some(now + FLUSH_WINDOW_US);
         }
         self.pending.extend(changes);
-        let contacts_due = core.routing().len() != self.contacts_len && now >= self.contacts_at + FLUSH_WINDOW_US
-            || now >= self.contacts_at + CONTACTS_EVERY_US;
+        let changed = core.routing().len() != self.contacts_len;
+        let contacts_due =
+            (changed && now >= self.contacts_at + FLUSH_WINDOW_US) || now >= self.contacts_at + CONTACTS_EVERY_US;
         if contacts_due && self.flush_by.is_none() {
             self.flush_by = Some(now);
         }
