@@ -290,25 +290,3 @@ fn held_by_another_process_is_busy() {
     Db::open(&t.0).unwrap();
 }
 
-/// Cost of one `apply` of one change, durable and not: `cargo test --release --lib
-/// persist::tests::apply_cost -- --ignored --nocapture`.
-#[test]
-#[ignore]
-fn apply_cost() {
-    let t = TempDir::new("cost");
-    let mut db = Db::open(&t.0).unwrap();
-    for durable in [true, false] {
-        let n = 200u64;
-        let start = Instant::now();
-        for i in 0..n {
-            let rec = NamespaceRecord { seq: i, ..record(1, 0) };
-            db.apply(&[Change::Held(Held::Record { record: rec, expires_at: i })], durable).unwrap();
-        }
-        let each = start.elapsed().as_secs_f64() * 1e6 / n as f64;
-        println!("apply of 1 change, durable {durable}: {each:.1} µs each");
-    }
-    let start = Instant::now();
-    db.sync().unwrap();
-    println!("sync: {:.1} µs", start.elapsed().as_secs_f64() * 1e6);
-}
-
