@@ -50,7 +50,8 @@ impl Local {
                 let iam = rpc.iam();
                 rpc.send(now, Purpose::Ping, old, iam);
             }
-            Insert::Added if self.joined.len() < MAX_JOINED => self.joined.push(c),
+            // Only a peer holding records has anything to hand over.
+            Insert::Added if self.joined.len() < MAX_JOINED && self.holds_records() => self.joined.push(c),
             _ => {}
         }
         r
@@ -65,9 +66,15 @@ impl Local {
         }
     }
 
+    /// Whether we hold any value or namespace record for others.
+    fn holds_records(&self) -> bool {
+        let (values, _, _, records) = self.store.counts();
+        values + records > 0
+    }
+
     /// `id` left the routing table: remember it for maintenance (bounded like `joined`).
     pub fn departed(&mut self, id: Id) {
-        if self.departed.len() < MAX_JOINED {
+        if self.departed.len() < MAX_JOINED && self.holds_records() {
             self.departed.push(id);
         }
     }

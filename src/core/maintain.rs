@@ -273,6 +273,7 @@ pub(crate) struct Maintenance {
     pub refreshes: Queue<Id>,
     /// When we last refreshed each bucket: at most once per `refresh_us`, even when the
     /// lookup found nobody for it (an empty bucket stays stale).
+    /// Indexed by bucket, grown to the deepest refreshed (like the routing table's buckets).
     pub bucket_refreshed: Vec<Option<u64>>,
     pub next_sweep: u64,
     /// Background tasks running.
@@ -287,7 +288,7 @@ impl Maintenance {
             publications: Publications::default(),
             restores: Queue::default(),
             refreshes: Queue::default(),
-            bucket_refreshed: vec![None; 256],
+            bucket_refreshed: Vec::new(),
             next_sweep: now + iv.sweep_us(),
             running: 0,
             counters: MaintenanceCounters::default(),

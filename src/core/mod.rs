@@ -443,6 +443,9 @@ impl Core {
             let depth = routing.closest(&me, 1).first().and_then(|c| me.common_prefix(&c.id)).unwrap_or(0);
             if !routing.is_empty() {
                 for b in routing.stale_buckets(now.saturating_sub(iv.refresh_us), depth) {
+                    if m.bucket_refreshed.len() <= b {
+                        m.bucket_refreshed.resize(b + 1, None);
+                    }
                     let last = &mut m.bucket_refreshed[b];
                     if last.is_some_and(|t| now < t.saturating_add(iv.refresh_us)) {
                         continue;
