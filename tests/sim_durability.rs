@@ -50,6 +50,18 @@ fn readable(sim: &mut Sim, rng: &mut StdRng, p: &Published, live: &[usize]) -> b
     sim.run(from, Op::Ref { key: p.key }) == OpResult::Value(Some(p.value.clone().into()))
 }
 
+/// For each of `values` that cannot be read, how many live peers hold it (for the message
+/// of a failed assertion).
+fn unreadable(sim: &mut Sim, rng: &mut StdRng, values: &[Published], live: &[usize]) -> Vec<usize> {
+    let mut lost = Vec::new();
+    for v in values {
+        if !readable(sim, rng, v, live) {
+            lost.push(holders(sim, &v.key));
+        }
+    }
+    lost
+}
+
 /// Live peers holding `key`, for the message of a failed assertion.
 fn holders(sim: &Sim, key: &Id) -> usize {
     sim.live().into_iter().filter(|&i| sim.peers[i].store().get_value(key, sim.now).is_some()).count()
@@ -99,12 +111,7 @@ fn values_survive_waves_of_departures() {
         }
         to_remove -= n;
         let live = sim.live();
-        let mut lost = Vec::new();
-        for v in &values {
-            if !readable(&mut sim, &mut rng, v, &live) {
-                lost.push(holders(&sim, &v.key));
-            }
-        }
+        let lost = unreadable(&mut sim, &mut rng, &values, &live);
         println!(
             "wave {wave}: {n} peers left, {} live; {}/{} values readable",
             live.len(),
@@ -132,12 +139,7 @@ fn values_survive_a_mass_departure() {
     let live = sim.live();
     let at_once = values.iter().filter(|v| readable(&mut sim, &mut rng, v, &live)).count();
     sim.advance(HOUR);
-    let mut lost = Vec::new();
-    for v in &values {
-        if !readable(&mut sim, &mut rng, v, &live) {
-            lost.push(holders(&sim, &v.key));
-        }
-    }
+    let lost = unreadable(&mut sim, &mut rng, &values, &live);
     println!(
         "30% ({n} peers) at once, {} live: {at_once}/{} readable at once, {}/{} one republish interval later; {}",
         live.len(),

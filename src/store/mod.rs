@@ -209,14 +209,16 @@ impl MemStore {
 impl Store for MemStore {
     fn put_value(&mut self, key: Id, value: Arc<[u8]>, now: u64, expires_at: u64) -> bool {
         let now = self.tick(now);
-        let ok = if self.values.get(&key, now).is_some() {
-            self.values.refresh(&key, expires_at, now, true);
-            true
+        // Journaled only when what a data directory keeps changed (the record or its expiry):
+        // an hourly republish that changes nothing costs no disk write.
+        let (ok, changed) = if self.values.get(&key, now).is_some() {
+            (true, self.values.refresh(&key, expires_at, now, true))
         } else {
             self.values.remove(&key); // expired, not yet swept
-            self.insert_value(key, value, now, expires_at)
+            let ok = self.insert_value(key, value, now, expires_at);
+            (ok, ok)
         };
-        if ok {
+        if changed {
             self.log_held(HeldKey::Value(key));
         }
         ok
@@ -242,8 +244,9 @@ impl Store for MemStore {
         let keep_old = match self.namespaces.get(&slot, now).map(|e| e.item) {
             Some(old) if old == r => {
                 // Byte-identical: verified when first stored.
-                self.namespaces.refresh(&slot, expires_at, now, true);
-                self.log_held(HeldKey::Record(r.public_key, r.key));
+                if self.namespaces.refresh(&slot, expires_at, now, true) {
+                    self.log_held(HeldKey::Record(r.public_key, r.key));
+                }
                 return Ok(());
             }
             Some(o) => {
@@ -265,7 +268,10 @@ impl Store for MemStore {
                     *self.namespaces.get_mut(&slot, now).expect("live above") = r;
                 }
                 // A newer record brings its own lifetime; a refresh extends.
-                self.namespaces.refresh(&slot, expires_at, now, refresh);
+                let longer = self.namespaces.refresh(&slot, expires_at, now, refresh);
+                if keep && !longer {
+                    return Ok(()); // nothing a data directory keeps changed
+                }
             }
             None => {
                 self.namespaces.remove(&slot); // expired, not yet swept
@@ -434,7 +440,7 @@ mod tests {
             changes,
             vec![
                 Change::Held(Held::Value { key, value: Arc::from(&b"v"[..]), expires_at: 10 }),
-                Change::Held(Held::Record { record: r, expires_at: 20 }),
+                // The re-store with less time left changed nothing: not journaled.
                 Change::Held(Held::Record { record: r, expires_at: 20 }),
                 Change::Held(Held::Record { record: r, expires_at: 25 }),
                 Change::HeldGone(HeldKey::Value(key)),
