@@ -15,6 +15,8 @@ if [ ! -f "$lib/libpeer.so" ]; then
   exit 2
 fi
 chez=${CHEZ:-scheme}
+# The prelude's spawn-child starts the suite's child processes with the same Chez.
+export CHEZ=$chez
 suite=${SUITE:-$root/scheme-tests/suite.scm}
 work=$(mktemp -d "${TMPDIR:-/tmp}/peer-chez.XXXXXX") || exit 2
 trap 'rm -rf "$work"' EXIT
