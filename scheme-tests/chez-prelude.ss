@@ -2,8 +2,8 @@
 ;;   scheme --libdirs bindings/chez --script scheme-tests/chez-prelude.ss scheme-tests/suite.scm
 ;; This file makes (peer) and the helper names the suite expects (COMMON.md) available at
 ;; top level, supplies the few R7RS names Chez 9.5 (an R6RS system) lacks, then loads the
-;; file named on the command line: the suite, or in a child process child.scm (then
-;; chez-child-prelude.ss loads this file).
+;; files named on the command line into that one top level: the suite's files, or in a child
+;; process child.scm (then chez-child-prelude.ss loads this file).
 (import (chezscheme) (peer) (peer error))
 
 (define (bytevector-from-list lst) (u8-list->bytevector lst))
@@ -172,15 +172,18 @@
         (flush-output-port (current-error-port))))
     (eqv? status 0)))                       ; exited (not signalled), with status 0
 
-;; Load the suite; when it holds `#u8(` literals, through the rewrite above.
-(let* ([path (cadr (command-line))]
-       [text (call-with-input-file path get-string-all)]
-       [r6 (r7rs->r6rs-text text)])
-  (if (string=? r6 text)
-      (load path)
-      (let ([in (open-input-string r6)])
-        (let loop ()
-          (let ([d (read in)])
-            (unless (eof-object? d)
-              (eval d (interaction-environment))
-              (loop)))))))
+;; Load each file named on the command line; one holding `#u8(` literals through the
+;; rewrite above.
+(for-each
+  (lambda (path)
+    (let* ([text (call-with-input-file path get-string-all)]
+           [r6 (r7rs->r6rs-text text)])
+      (if (string=? r6 text)
+          (load path)
+          (let ([in (open-input-string r6)])
+            (let loop ()
+              (let ([d (read in)])
+                (unless (eof-object? d)
+                  (eval d (interaction-environment))
+                  (loop))))))))
+  (cdr (command-line)))

@@ -204,12 +204,13 @@
       (raise-invalid 'peer-poll "not a peer of the program's transport" p))
     (pump-one! p))
 
-  ;; Stop republishing what p stored under key: #t, or #f when nothing was.
+  ;; Stop republishing what p stored under key: #t, or #f when nothing was. Local to the
+  ;; peer (no message waits on the transport), so it runs here and pumps nothing.
   (define (peer-forget p key)
     (drain!)
     (let ([ptr (ptr-of 'peer-forget p)])
       (check-id 'peer-forget "key" key)
-      (eqv? (status 'peer-forget (call p (key) (%forget ptr key))) 0)))
+      (eqv? (status 'peer-forget (with-locked (key) (call-here (%forget ptr key)))) 0)))
 
   ;; ---- network procedures --------------------------------------------------------------
 
