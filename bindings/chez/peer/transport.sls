@@ -111,12 +111,14 @@
   ;; Moves up to pump-batch envelopes each way for rec -> how many moved. report #f: an
   ;; exception of recv/send propagates (the program's thread); else (report rec what e)
   ;; takes it and this peer's round goes on (a failed send is a lost message).
+  (define failed (list 'failed))         ; what `program` returns when report took it
+
   (define (pump-peer! rec report)
     (with-mutex pump-mutex
       (let ([ptr (live-ptr rec)] [recv (peer-record-recv rec)] [send (peer-record-send rec)])
-        (define (program what thunk)     ; -> thunk's value, or 'failed when report took it
+        (define (program what thunk)     ; -> thunk's value, or `failed`
           (if report
-              (guard (e (#t (report rec what e) 'failed)) (thunk))
+              (guard (e (#t (report rec what e) failed)) (thunk))
               (thunk)))
         (if (eqv? ptr 0)
             0
@@ -128,7 +130,7 @@
                       (out (fx+ n 1)))
                     (let in ([m 0])
                       (let ([x (if (fx< m pump-batch) (program 'recv recv) #f)])
-                        (if (or (not x) (eof-object? x) (eq? x 'failed))
+                        (if (or (not x) (eof-object? x) (eq? x failed))
                             (fx+ n m)
                             (begin (push! ptr x) (in (fx+ m 1)))))))))))))
 
