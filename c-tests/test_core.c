@@ -5,6 +5,7 @@
 #include "harness.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <time.h>
 
 #define NPEERS 50
@@ -143,6 +144,7 @@ static void check_freed(struct peer *p)
     uint8_t *v = NULL;
     size_t len = 0;
     struct peer_stats st;
+    peer_stats_init(&st);
     memset(key, 1, sizeof key);
     CHECK_RC(peer_uid(p, uid), PEER_ERR_CLOSED);
     CHECK(peer_last_error()[0] != '\0');
@@ -381,6 +383,51 @@ static void check_addresses(struct peer *tcp_peer, struct peer *other_tcp)
     CHECK_RC(peer_address(a, ip, &port), PEER_ERR_CLOSED);
 }
 
+/* The growable struct, and every figure by name (the names peer-stats and `peer stats` show). */
+static void check_stats(struct peer *p)
+{
+    struct peer_stats st, old;
+    struct peer_stat list[600];
+    size_t n = 0, m = 0, i, buckets = 0;
+    uint64_t contacts_by_bucket = 0, sent_by_kind = 0, sent = 0;
+
+    memset(&st, 0xAB, sizeof st);
+    st.size = 0;
+    CHECK_RC(peer_stats(p, &st), PEER_ERR_INVALID); /* not initialised */
+    peer_stats_init(&st);
+    CHECK(st.size == sizeof st && st.contacts == 0);
+    CHECK_RC(peer_stats(p, &st), PEER_OK);
+    CHECK(st.size == sizeof st);
+    CHECK(st.contacts > 0 && st.requests_sent > 0 && st.requests_received > 0);
+    CHECK(st.bytes_sent > 0 && st.bytes_received > 0 && st.open_connections > 0);
+
+    /* An older caller's shorter struct: only the fields it has are written. */
+    memset(&old, 0xCD, sizeof old);
+    old.size = offsetof(struct peer_stats, values);
+    CHECK_RC(peer_stats(p, &old), PEER_OK);
+    CHECK(old.contacts > 0 && old.values == 0xCDCDCDCDCDCDCDCDull);
+
+    CHECK_RC(peer_stats_list(p, NULL, 0, &n), PEER_OK);
+    CHECK(n > 40 && n < sizeof list / sizeof list[0]);
+    CHECK_RC(peer_stats_list(p, NULL, 5, &m), PEER_ERR_NULL);
+    CHECK_RC(peer_stats_list(p, list, 3, &m), PEER_OK);
+    CHECK(m == n && strcmp(list[0].name, "contacts") == 0);
+    CHECK_RC(peer_stats_list(p, list, sizeof list / sizeof list[0], &m), PEER_OK);
+    CHECK(m >= n);
+    for (i = 0; i < m && i < sizeof list / sizeof list[0]; i++) {
+        if (strncmp(list[i].name, "bucket-", 7) == 0) {
+            buckets++;
+            contacts_by_bucket += list[i].value;
+        } else if (strncmp(list[i].name, "sent-", 5) == 0) {
+            sent_by_kind += list[i].value;
+        } else if (strcmp(list[i].name, "requests-sent") == 0) {
+            sent = list[i].value;
+        }
+    }
+    CHECK(buckets > 0 && contacts_by_bucket == list[0].value);
+    CHECK(sent > 0 && sent_by_kind == sent);
+}
+
 int main(void)
 {
     static struct net net;
@@ -388,7 +435,6 @@ int main(void)
     uint8_t missing[PEER_KEY_LEN], uid[PEER_KEY_LEN];
     uint8_t *v = NULL;
     size_t len = 0;
-    struct peer_stats st;
 
     srand(20240611);
     check_static_calls();
@@ -430,8 +476,7 @@ int main(void)
     CHECK(v == NULL);
 
     check_bad_calls(net.p[2], keys[2]);
-    CHECK_RC(peer_stats(net.p[1], &st), PEER_OK);
-    CHECK(st.contacts > 0);
+    check_stats(net.p[1]);
 
     /* Free a peer mid-test: its handle is dead, the rest of the network carries on. */
     victim = 7;

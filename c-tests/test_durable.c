@@ -185,6 +185,7 @@ static void check_eviction(void)
             victim = (int)n;
     }
     CHECK(bad == 0);
+    peer_stats_init(&st);
     CHECK_RC(peer_stats(p, &st), PEER_OK);
     CHECK(st.values == MAX_VALUES);
     CHECK(victim >= 0);

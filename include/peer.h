@@ -160,9 +160,15 @@ struct peer_options {
 };
 
 /**
- * A peer's counters (peer_stats).
+ * A peer's main counters (peer_stats). Growable: set `size` with peer_stats_init first;
+ * peer_stats fills only the fields `size` covers, so a program built against an older,
+ * shorter struct keeps working, and fields are only ever added at the end.
  */
 struct peer_stats {
+  /**
+   * sizeof(struct peer_stats), set by peer_stats_init.
+   */
+  size_t size;
   /**
    * Contacts in the routing table.
    */
@@ -190,7 +196,44 @@ struct peer_stats {
    * Open connections, both directions.
    */
   uint64_t open_connections;
+  /**
+   * TCP bytes sent and received, encryption and framing included (0 on a
+   * program-supplied transport).
+   */
+  uint64_t bytes_sent;
+  uint64_t bytes_received;
+  /**
+   * Entries of this peer's republish list (what it stored itself).
+   */
+  uint64_t published;
+  /**
+   * Maintenance so far: republishes started, re-stores as a holder, records handed to
+   * newly joined nearer peers, bucket refresh lookups.
+   */
+  uint64_t republished;
+  uint64_t restored;
+  uint64_t handed_over;
+  uint64_t bucket_refreshes;
 };
+
+/**
+ * One named figure (peer_stats_list).
+ */
+struct peer_stat {
+  /**
+   * Static, NUL-terminated; never freed by the caller.
+   */
+  const char *name;
+  uint64_t value;
+};
+
+/**
+ * Receives one log line: `level` 1 error .. 5 trace, `target` the libpeer module
+ * ("peer::core::local", ...), `message` the line without a newline; both strings are valid
+ * only during the call. `user` is what peer_log_callback was given. It runs on whichever
+ * libpeer thread logs, possibly several at once, and must not call back into libpeer.
+ */
+typedef void (*peer_log_fn)(int level, const char *target, const char *message, void *user);
 
 #ifdef __cplusplus
 extern "C" {
@@ -538,10 +581,29 @@ size_t peer_max_value_size(void);
 const char *peer_version(void);
 
 /**
- * Copy the peer's counters into `*out` (caller-owned).
- * Returns 0 ok; -1 p or out is NULL; -4 peer is closed.
+ * Zero `*s` and set `s->size` (NULL is a no-op). Call it before peer_stats.
+ */
+void peer_stats_init(struct peer_stats *s);
+
+/**
+ * Fill the fields of `*out` (caller-owned) that `out->size` covers with the peer's counters
+ * (`size` itself is left as it is).
+ * Returns 0 ok; -1 p or out is NULL; -2 out->size is too small for any field (use
+ * peer_stats_init); -4 peer is closed.
  */
 int peer_stats(const struct peer *p, struct peer_stats *out);
+
+/**
+ * Every figure of the peer by name, the names the Scheme `peer-stats` and the `peer`
+ * command use: the fields of struct peer_stats (`contacts`, `value-bytes`, ...), requests
+ * per kind (`sent-set`, `failed-ref`, `received-iam`, ... for iam, peers, set, ref, bag-add,
+ * bag-query, namespace-set, namespace-ref) and contacts per routing bucket (`bucket-i`: those
+ * sharing exactly i leading bits with the peer's uid, up to its deepest bucket). Writes the
+ * first min(cap, n) of them to `out` (caller-owned, room for `cap`; names are static) and n
+ * to `*n_out`: call with cap 0 to learn n (it grows with the routing table).
+ * Returns 0 ok; -1 p or n_out is NULL, or out is NULL with cap > 0; -4 peer is closed.
+ */
+int peer_stats_list(const struct peer *p, struct peer_stat *out, size_t cap, size_t *n_out);
 
 /**
  * Hand an external peer one envelope that arrived for it: the `len` bytes at `envelope`
@@ -577,6 +639,21 @@ int peer_ext_pop(struct peer *p,
  * Returns 0 ok; -1 text (with len > 0), out or len_out is NULL; -10 unreadable.
  */
 int peer_wire_normalize(const uint8_t *text, size_t len, uint8_t **out, size_t *len_out);
+
+/**
+ * Log up to `level`: 0 off (the default), 1 error, 2 warn, 3 info (peers joining and
+ * leaving routing tables, maintenance), 4 debug (failed requests, closed connections),
+ * 5 trace. Lines go to the callback of peer_log_callback, else to stderr. Process-wide.
+ * Returns the level now in force (a number above 5 means 5; below 0, 0).
+ */
+int peer_log_level(int level);
+
+/**
+ * Send log lines to `f` (with `user`, which libpeer passes back and never touches) instead
+ * of stderr; `f` NULL goes back to stderr. Process-wide; takes effect for the next line.
+ * Lines flow only once peer_log_level has turned logging on.
+ */
+void peer_log_callback(peer_log_fn f, void *user);
 
 #ifdef __cplusplus
 }  // extern "C"

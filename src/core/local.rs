@@ -47,6 +47,9 @@ impl Local {
     /// oldest contact of a full bucket to decide who stays (PROTOCOL.md §5).
     pub fn heard_from(&mut self, rpc: &mut Rpc, c: Contact, now: u64) -> Insert {
         let r = self.routing.insert(c, now);
+        if r == Insert::Added {
+            log::info!("{:?}: contact {:?} at {} joined the routing table", self.me, c.id, c.addr);
+        }
         match r {
             Insert::Ping(old) => {
                 let iam = rpc.iam();
@@ -63,6 +66,7 @@ impl Local {
     /// an address or key someone else named must not evict the real contact.
     pub fn forget(&mut self, c: &Contact) {
         if self.routing.get(&c.id) == Some(*c) {
+            log::info!("{:?}: contact {:?} at {} failed and left the routing table", self.me, c.id, c.addr);
             self.routing.remove(&c.id);
             self.departed(c.id);
         }

@@ -20,7 +20,7 @@ pub(crate) mod task;
 
 pub use maintain::MaintenanceCounters;
 pub use op::{Op, OpResult};
-pub use rpc::{Counters, Transmit};
+pub use rpc::{Counters, RequestKind, Transmit};
 
 use crate::consts::{BAG_REPUBLISH_US, BUCKET_REFRESH_US, MAX_VALUE_SIZE, OP_TIMEOUT_US, RECORD_LIFETIME_US, REPUBLISH_US};
 use crate::error::Error;
@@ -358,7 +358,8 @@ impl Core {
     }
 
     fn on_failure(&mut self, s: Sent) {
-        self.rpc.counters.requests_failed += 1;
+        self.rpc.counters.count_failed(s.kind);
+        log::debug!("{:?}: {} request to {:?} at {} failed", self.local.me, s.kind.name(), s.to.id, s.to.addr);
         match s.purpose {
             Purpose::Introduce | Purpose::Maintain => {}
             Purpose::Ping => {

@@ -194,6 +194,11 @@ impl RoutingTable {
         self.buckets.iter().flat_map(|b| b.entries.iter().map(|e| e.contact)).collect()
     }
 
+    /// Contacts per bucket, up to the deepest bucket allocated.
+    pub fn bucket_sizes(&self) -> Vec<u32> {
+        self.buckets.iter().map(|b| b.entries.len() as u32).collect()
+    }
+
     pub fn bucket_len(&self, i: usize) -> usize {
         self.buckets.get(i).map_or(0, |b| b.entries.len())
     }

@@ -22,15 +22,95 @@ pub struct Transmit {
     pub request: Request,
 }
 
-/// Requests this peer sent, failed and answered.
+/// The kinds of request (PROTOCOL.md §4), for counting them apart.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RequestKind {
+    Iam,
+    Peers,
+    Set,
+    Ref,
+    BagAdd,
+    BagQuery,
+    NamespaceSet,
+    NamespaceRef,
+}
+
+impl RequestKind {
+    /// Every kind, in the order of the counters' arrays.
+    pub const ALL: [RequestKind; 8] = [
+        RequestKind::Iam,
+        RequestKind::Peers,
+        RequestKind::Set,
+        RequestKind::Ref,
+        RequestKind::BagAdd,
+        RequestKind::BagQuery,
+        RequestKind::NamespaceSet,
+        RequestKind::NamespaceRef,
+    ];
+
+    pub fn of(r: &Request) -> RequestKind {
+        match r {
+            Request::Iam { .. } => RequestKind::Iam,
+            Request::Peers { .. } => RequestKind::Peers,
+            Request::Set { .. } => RequestKind::Set,
+            Request::Ref { .. } => RequestKind::Ref,
+            Request::BagAdd { .. } => RequestKind::BagAdd,
+            Request::BagQuery { .. } => RequestKind::BagQuery,
+            Request::NamespaceSet { .. } => RequestKind::NamespaceSet,
+            Request::NamespaceRef { .. } => RequestKind::NamespaceRef,
+        }
+    }
+
+    /// The message's name on the wire (the three bag queries share `bag-query`).
+    pub fn name(self) -> &'static str {
+        match self {
+            RequestKind::Iam => "iam",
+            RequestKind::Peers => "peers",
+            RequestKind::Set => "set",
+            RequestKind::Ref => "ref",
+            RequestKind::BagAdd => "bag-add",
+            RequestKind::BagQuery => "bag-query",
+            RequestKind::NamespaceSet => "namespace-set",
+            RequestKind::NamespaceRef => "namespace-ref",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Requests this peer sent, failed and answered, per kind (`RequestKind::ALL` order).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Counters {
     /// Requests sent (introductions and pings included).
-    pub requests_sent: u64,
+    pub sent: [u64; 8],
     /// Requests that failed (no reply within the timeout, refused, closed).
-    pub requests_failed: u64,
+    pub failed: [u64; 8],
     /// Requests other peers sent us.
-    pub requests_received: u64,
+    pub received: [u64; 8],
+}
+
+impl Counters {
+    pub fn requests_sent(&self) -> u64 {
+        self.sent.iter().sum()
+    }
+
+    pub fn requests_failed(&self) -> u64 {
+        self.failed.iter().sum()
+    }
+
+    pub fn requests_received(&self) -> u64 {
+        self.received.iter().sum()
+    }
+
+    pub fn count_received(&mut self, r: &Request) {
+        self.received[RequestKind::of(r).index()] += 1;
+    }
+
+    pub fn count_failed(&mut self, kind: RequestKind) {
+        self.failed[kind.index()] += 1;
+    }
 }
 
 /// Which step of a task a request belongs to.
@@ -59,6 +139,7 @@ pub(crate) enum Purpose {
 /// A request awaiting its reply.
 pub(crate) struct Sent {
     pub purpose: Purpose,
+    pub kind: RequestKind,
     pub to: Contact,
     pub at: u64,
 }
@@ -125,8 +206,9 @@ impl Rpc {
         request: Request,
     ) {
         let token = self.next_id();
-        self.counters.requests_sent += 1;
-        self.sent.insert(token, Sent { purpose, to, at: now });
+        let kind = RequestKind::of(&request);
+        self.counters.sent[kind.index()] += 1;
+        self.sent.insert(token, Sent { purpose, kind, to, at: now });
         self.transmits.push_back(Transmit { token, to: to.addr, expected_static, request });
     }
 

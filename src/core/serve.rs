@@ -17,7 +17,7 @@ pub(crate) fn answer(
     remote_static: [u8; 32],
     req: Request,
 ) -> Reply {
-    rpc.counters.requests_received += 1;
+    rpc.counters.count_received(&req);
     match req {
         Request::Iam { uid, port } => {
             if let Some(port) = port {

@@ -37,9 +37,11 @@ mod keys; // peer_keypair, peer_random_uid
 
 mod errors; // peer_strerror, the status symbols, _last_error, _max_value_size, _version
 
-mod stats; // struct peer_stats, peer_stats
+mod stats; // struct peer_stats, peer_stats_init, peer_stats, struct peer_stat, peer_stats_list
 
 mod external; // peer_ext_push, _ext_pop, peer_wire_normalize
+
+mod logging; // peer_log_fn, peer_log_level, peer_log_callback
 
 #[cfg(test)]
 mod tests;
@@ -53,6 +55,7 @@ pub use {
     errors::*,
     external::*,
     keys::*,
+    logging::*,
     namespaces::*,
     peers::*,
     stats::*,

@@ -374,6 +374,7 @@ impl Net {
     }
 
     fn note(&mut self, e: &ConnError) {
+        log::debug!("connection closed: {e}");
         self.failures += 1;
         self.last_failure = Some(e.to_string());
     }

@@ -1,7 +1,7 @@
 //! What both drivers of a peer's thread share: the commands a `Node` handle sends it, the
 //! callers waiting on operations, and the statistics it reports.
 
-use crate::core::{Core, Op, OpResult};
+use crate::core::{Core, Counters, Op, OpResult, RequestKind};
 use crate::id::Id;
 use crate::wire::Message;
 use crossbeam_channel::Sender;
@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// Counters a node keeps about itself.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Stats {
     /// Contacts in the routing table.
     pub contacts: usize,
@@ -45,7 +45,65 @@ pub struct Stats {
     pub handed_over: u64,
     /// Lookups run to refresh buckets unheard from for an interval.
     pub bucket_refreshes: u64,
+    /// Requests sent, failed and received, per kind (`RequestKind::ALL` order).
+    pub requests: Counters,
+    /// Contacts per bucket: index i holds those sharing exactly i leading bits with our uid,
+    /// up to the deepest bucket in use.
+    pub buckets: Vec<u32>,
 }
+
+impl Stats {
+    /// Every figure under its name: the one list the C ABI (peer_stats_list), the Scheme
+    /// libraries (`peer-stats`) and the `peer` command show, so the names agree everywhere.
+    pub fn named(&self) -> Vec<(&'static str, u64)> {
+        let mut v = vec![
+            ("contacts", self.contacts as u64),
+            ("values", self.values as u64),
+            ("value-bytes", self.value_bytes as u64),
+            ("bag-entries", self.bag_entries as u64),
+            ("namespace-records", self.namespace_records as u64),
+            ("published", self.published as u64),
+            ("open-connections", self.open_connections as u64),
+            ("bytes-sent", self.bytes_sent),
+            ("bytes-received", self.bytes_received),
+            ("requests-sent", self.requests_sent),
+            ("requests-failed", self.requests_failed),
+            ("requests-received", self.requests_received),
+            ("republished", self.republished),
+            ("restored", self.restored),
+            ("handed-over", self.handed_over),
+            ("bucket-refreshes", self.bucket_refreshes),
+        ];
+        for (i, k) in RequestKind::ALL.iter().enumerate() {
+            let names = KIND_NAMES[i];
+            debug_assert!(names[0].ends_with(k.name()));
+            v.push((names[0], self.requests.sent[i]));
+            v.push((names[1], self.requests.failed[i]));
+            v.push((names[2], self.requests.received[i]));
+        }
+        for (i, &n) in self.buckets.iter().enumerate() {
+            v.push((BUCKET_NAMES[i], n as u64));
+        }
+        v
+    }
+}
+
+/// Per-kind names, `RequestKind::ALL` order: sent, failed, received.
+const KIND_NAMES: [[&str; 3]; 8] = [
+    ["sent-iam", "failed-iam", "received-iam"],
+    ["sent-peers", "failed-peers", "received-peers"],
+    ["sent-set", "failed-set", "received-set"],
+    ["sent-ref", "failed-ref", "received-ref"],
+    ["sent-bag-add", "failed-bag-add", "received-bag-add"],
+    ["sent-bag-query", "failed-bag-query", "received-bag-query"],
+    ["sent-namespace-set", "failed-namespace-set", "received-namespace-set"],
+    ["sent-namespace-ref", "failed-namespace-ref", "received-namespace-ref"],
+];
+
+/// "bucket-0" .. "bucket-256", made once: names must be static for the C ABI.
+static BUCKET_NAMES: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+    (0..=256).map(|i| &*Box::leak(format!("bucket-{i}").into_boxed_str())).collect()
+});
 
 pub(crate) enum Command {
     /// Boxed: a command channel's blocks hold many slots, each as large as a command.
@@ -122,9 +180,10 @@ fn stats(core: &Core, link: Link) -> Stats {
         value_bytes,
         bag_entries,
         namespace_records,
-        requests_sent: c.requests_sent,
-        requests_failed: c.requests_failed,
-        requests_received: c.requests_received,
+        requests_sent: c.requests_sent(),
+        requests_failed: c.requests_failed(),
+        requests_received: c.requests_received(),
+        requests: c,
         open_connections: link.open_connections,
         bytes_sent: link.bytes_sent,
         bytes_received: link.bytes_received,
@@ -133,6 +192,7 @@ fn stats(core: &Core, link: Link) -> Stats {
         restored: m.restored,
         handed_over: m.handed_over,
         bucket_refreshes: m.bucket_refreshes,
+        buckets: core.routing().bucket_sizes(),
     }
 }
 

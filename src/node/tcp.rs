@@ -38,7 +38,7 @@ pub(crate) fn run(mut net: Net, mut core: Core, rx: Receiver<Command>, clock: Cl
             if !clients.command(&mut core, now, cmd, link, &mut unused) {
                 if let Some(d) = &mut disk {
                     if let Err(e) = d.close(&mut core, clock.now()) {
-                        eprintln!("libpeer: cannot save the data directory: {e}");
+                        log::error!("cannot save the data directory: {e}");
                     }
                 }
                 return;
@@ -66,7 +66,7 @@ pub(crate) fn run(mut net: Net, mut core: Core, rx: Receiver<Command>, clock: Cl
         if let Some(d) = &mut disk {
             if let Err(e) = d.after_turn(&mut core, clock.now()) {
                 // Serving goes on; what is not saved is lost at a restart, and we say so once.
-                eprintln!("libpeer: data directory disabled after a write failed: {e}");
+                log::error!("data directory disabled after a write failed: {e}");
                 disk = None;
             }
         }
