@@ -42,6 +42,10 @@ fn write_status_consts(path: &Path) {
 }
 
 fn main() {
+    // The shared library's soname carries the major version (libpeer.so.0 for 0.x): programs
+    // link against it, and `make install` adds libpeer.so.0 -> libpeer.so.VERSION.
+    let major = env::var("CARGO_PKG_VERSION_MAJOR").unwrap_or_else(|_| "0".into());
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libpeer.so.{major}");
     // cbindgen follows `mod` items, so every file under src/ffi/ is read.
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=src/status/table.rs");
