@@ -33,7 +33,8 @@ mkdir -p "$cache/go" "$PEER_TEST_DIR"
   (for-each (lambda (name)
               (compile-file (string-append \"$root/bindings/guile/\" name \".scm\")
                             #:output-file (string-append \"$cache/go/\" name \".go\")))
-            '(\"peer/worker\" \"peer/options\" \"peer\"))" \
+            '(\"peer/ffi\" \"peer/errors\" \"peer/handles\" \"peer/scratch\" \"peer/options\"
+              \"peer/envelope\" \"peer/worker\" \"peer/transport\" \"peer\"))" \
     >"$cache/compile.log" 2>&1 \
     || { cat "$cache/compile.log" >&2; echo "run-guile: compiling the (peer) library failed" >&2; exit 1; }
 
