@@ -78,12 +78,12 @@
 (define keep-alive #f)
 (set! keep-alive (lambda (x) x))
 
-;; The 4th argument: the replication (an integer), or an alist of options (uid may be #f).
+;; The 4th argument: the replication (a number), or an alist of options (uid may be #f).
 (define* (peer-open uid ip port #:optional (options default-replication))
   (check-ip 'peer-open ip)
   (check-port 'peer-open port)
   (register!
-   (make-peer (if (exact-integer? options)
+   (make-peer (if (number? options)
                   (begin (check-bytes 'peer-open "uid" uid key-len)
                          (check-replication 'peer-open options)
                          (new-handle 'peer-open %new uid ip port options))
@@ -127,8 +127,9 @@
 (define (peer-forget p key)
   (let ((ptr (handle 'peer-forget p)))
     (check-bytes 'peer-forget "key" key key-len)
+    ;; Local (no message to wait for): on this thread, never pumping.
     (with-scratch s
-      (zero? (call-blocking 'peer-forget p (%forget ptr (put! s 0 key)))))))
+      (zero? (check 'peer-forget (outcome (%forget ptr (put! s 0 key))))))))
 
 ;; `host`: an IP address or a name libpeer resolves; #f when nobody answers (or no such name).
 (define (peer-connect p host port)

@@ -12,9 +12,9 @@
   #:use-module (rnrs bytevectors)
   #:use-module (peer ffi)
   #:export (peer-error? peer-error-who peer-error-status peer-error-symbol peer-error-message
-            raise-peer-error outcome check invalid describe
+            raise-peer-error outcome check invalid
             check-bytes check-ip check-port check-replication check-cap check-procedure
-            status-invalid status-closed status-unreachable status-malformed))
+            status-invalid status-closed status-unreachable))
 
 (define-exception-type &peer-error &exception
   make-peer-error-part peer-error?
@@ -30,7 +30,6 @@
 (define status-invalid (status-code 'invalid))
 (define status-closed (status-code 'closed))
 (define status-unreachable (status-code 'unreachable))
-(define status-malformed (status-code 'malformed))
 
 ;; An argument as a printed error shows it: never a whole large bytevector.
 (define (describe x)
