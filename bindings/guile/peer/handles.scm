@@ -1,10 +1,11 @@
 ;;; (peer handles): the peer record, closing, the guardian, and the registry of the peers
 ;;; on the program's transport.
 ;;;
-;;; A peer's C handle lives in an atomic box; `peer-close` and the guardian both go through
-;;; `close!`, which swaps the box to #f first, so the handle is freed exactly once whoever
-;;; gets there first. The registry holds external peers weakly, so one the program dropped
-;;; is still collected (and closed by the guardian) although the library thread serves it.
+;;; A peer's C handle lives in an atomic box; `peer-close` (`close!`) and the guardian
+;;; (`collect!`) both swap the box to #f before freeing, so the handle is freed exactly once
+;;; whoever gets there first. The registry holds external peers weakly, so one the program
+;;; dropped is still collected (and closed by the guardian) although the library thread
+;;; serves it.
 
 (define-module (peer handles)
   #:use-module (srfi srfi-9)
@@ -15,7 +16,7 @@
   #:use-module (peer errors)
   #:export (make-peer peer? peer-box peer-mode peer-recv peer-send peer-on-error
             peer-calls set-peer-calls! handle external-handle close! register!
-            live-peers poll-count registry-mutex drain-guardian!))
+            live-peers poll-count registry-mutex drain-guardian! pump-mutex))
 
 (define-record-type <peer>
   (make-peer* box mode recv send on-error calls)
@@ -67,18 +68,33 @@
 ;; How many `poll`-mode peers are open: blocking calls pump only when some are.
 (define (poll-count) (atomic-box-ref (assq-ref counts 'poll)))
 
+;; Every call of the program's `recv`/`send` is made holding this lock, after reading the
+;; peer's handle under it. Recursive: a `send` may itself make a call that pumps.
+(define pump-mutex (make-mutex 'recursive))
+
 ;; Idempotent: whoever swaps the pointer out frees it; everyone else sees #f.
+(define (free! p ptr)
+  (when ptr
+    (let ((count (assq-ref counts (peer-mode p))))
+      (when count (atomic-add! count -1)))
+    (%free ptr)))
+
+;; `peer-close`: an external peer's handle is swapped out under the pump lock, so once this
+;; returns its `recv` and `send` are never called again (the program may close their channel).
 (define (close! p)
-  (let ((ptr (atomic-box-swap! (peer-box p) #f)))
-    (when ptr
-      (let ((count (assq-ref counts (peer-mode p))))
-        (when count (atomic-add! count -1)))
-      (%free ptr))))
+  (free! p (if (eq? (peer-mode p) 'tcp)
+               (atomic-box-swap! (peer-box p) #f)
+               (with-mutex pump-mutex (atomic-box-swap! (peer-box p) #f)))))
+
+;; The guardian's: no lock, for it runs from after-gc-hook, at any point of any thread (one
+;; holding registry-mutex, say). An unreachable peer is in no pump anyway: pumps hold theirs.
+(define (collect! p)
+  (free! p (atomic-box-swap! (peer-box p) #f)))
 
 (define (drain-guardian!)
   (let loop ()
     (let ((p (guardian)))
-      (when p (close! p) (loop)))))
+      (when p (collect! p) (loop)))))
 
 (add-hook! after-gc-hook drain-guardian!)
 

@@ -1,8 +1,9 @@
 ;;; (peer transport): moving the messages of peers on the program's transport.
 ;;;
 ;;; - The pump: for one peer, up to 64 envelopes from libpeer to the program's `send`, then
-;;;   up to 64 from its `recv` to libpeer. Every pump takes one lock, so the program's
-;;;   `recv`/`send` never run on two threads at once (its queues need no locks).
+;;;   up to 64 from its `recv` to libpeer. Every pump takes one lock (`pump-mutex`, which
+;;;   closing an external peer takes too), so the program's `recv`/`send` never run on two
+;;;   threads at once (its queues need no locks), nor after `peer-close` returns.
 ;;; - `thread` mode: one library thread pumps every live such peer, so they answer while the
 ;;;   program is idle. It starts with the first such peer and ends when none is left.
 ;;;   What their `recv`/`send` raise there goes to the calls waiting on that peer, raised at
@@ -31,9 +32,6 @@
 ;; Messages moved per peer and direction per round, so one busy peer cannot starve others.
 (define pump-batch 64)
 
-;; Recursive: a `send` may itself make a call that pumps.
-(define pump-mutex (make-mutex 'recursive))
-
 ;; peer_ext_pop's out-parameters; read into fresh values before any `send` runs, so a
 ;; nested pump (from within `send`) may reuse them.
 (define pop-ip (make-bytevector ip-buf-len 0))
@@ -48,10 +46,14 @@
 ;; What `invoke` returns when the program's procedure raised and the library thread took it.
 (define raised (list 'raised))
 
-;; Pump peer `p` (handle `ptr`) once; the number of envelopes moved, dropped junk included.
-;; `invoke` calls the program's procedures: (invoke p 'send thunk) or (invoke p 'recv thunk).
-(define (pump! p ptr invoke)
-  (+ (pump-out! p ptr invoke) (pump-in! p ptr invoke)))
+;; Pump peer `p` once, holding the pump lock (see (peer handles)); the number of envelopes
+;; moved, dropped junk included, 0 when `p` is closed. `invoke` calls the program's
+;; procedures: (invoke p 'send thunk) or (invoke p 'recv thunk).
+(define (pump! p invoke)
+  (let ((ptr (atomic-box-ref (peer-box p))))
+    (if ptr
+        (+ (pump-out! p ptr invoke) (pump-in! p ptr invoke))
+        0)))
 
 (define (pump-out! p ptr invoke)
   (let loop ((i 0))
@@ -94,14 +96,13 @@
         (let loop ((ps (live-peers 'poll)) (moved 0))
           (if (null? ps)
               moved
-              (let ((ptr (atomic-box-ref (peer-box (car ps)))))
-                (loop (cdr ps) (if ptr (+ moved (pump! (car ps) ptr invoke-here)) moved))))))
+              (loop (cdr ps) (+ moved (pump! (car ps) invoke-here))))))
       0))
 
 ;; Move what is waiting for external peer `p` now, both ways; the number moved.
 (define (peer-poll p)
-  (let ((ptr (external-handle 'peer-poll p)))
-    (with-mutex pump-mutex (pump! p ptr invoke-here))))
+  (external-handle 'peer-poll p)
+  (with-mutex pump-mutex (pump! p invoke-here)))
 
 ;;; ---------------------------------------------------------------------------------------
 ;;; The library thread
@@ -161,11 +162,7 @@
          (let loop ((ps peers) (moved 0))
            (if (null? ps)
                moved
-               (let ((ptr (atomic-box-ref (peer-box (car ps)))))
-                 (loop (cdr ps)
-                       (if ptr
-                           (+ moved (with-mutex pump-mutex (pump! (car ps) ptr invoke-guarded)))
-                           moved))))))))
+               (loop (cdr ps) (+ moved (with-mutex pump-mutex (pump! (car ps) invoke-guarded)))))))))
 
 ;; Sleep up to `us` unless a blocking call starts; whether one did.
 (define (rest! us)
