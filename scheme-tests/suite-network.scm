@@ -3,6 +3,45 @@
 ;;; check-values / check-bags / check-namespaces helpers are shared with suite-transport.scm.
 
 ;;; ---------------------------------------------------------------------------------------
+;;; Statistics: peer-stats, an association list under the names of the C peer_stats_list
+
+(define (stat stats name)
+  (let ((entry (assq name stats)))
+    (and entry (cdr entry))))
+
+;; The sum of the figures whose names start with `prefix`.
+(define (stat-sum stats prefix)
+  (let loop ((l stats) (acc 0))
+    (cond ((null? l) acc)
+          ((let ((n (symbol->string (caar l))))
+             (and (>= (string-length n) (string-length prefix))
+                  (string=? (substring n 0 (string-length prefix)) prefix)))
+           (loop (cdr l) (+ acc (cdar l))))
+          (else (loop (cdr l) acc)))))
+
+(define (check-stats who p)
+  (let ((stats (peer-stats p)))
+    (check (string-append who "peer-stats is an alist of symbols and exact integers")
+           (and (pair? stats)
+                (let loop ((l stats))
+                  (or (null? l)
+                      (and (pair? (car l)) (symbol? (caar l)) (exact-integer? (cdar l)) (>= (cdar l) 0)
+                           (loop (cdr l)))))))
+    (check (string-append who "peer-stats: contacts first") (eq? (caar stats) 'contacts))
+    (check (string-append who "peer-stats: contacts > 0") (> (stat stats 'contacts) 0))
+    (check (string-append who "peer-stats: the buckets hold the contacts")
+           (= (stat-sum stats "bucket-") (stat stats 'contacts)))
+    (check (string-append who "peer-stats: requests per kind add up")
+           (and (> (stat stats 'requests-sent) 0)
+                (= (stat-sum stats "sent-") (stat stats 'requests-sent))
+                (= (stat-sum stats "received-") (stat stats 'requests-received))))
+    (check (string-append who "peer-stats: open connections and bytes")
+           (and (> (stat stats 'open-connections) 0) (> (stat stats 'bytes-sent) 0)))
+    (check (string-append who "peer-stats: every name once")
+           (let loop ((l stats))
+             (or (null? l) (and (not (assq (caar l) (cdr l))) (loop (cdr l))))))))
+
+;;; ---------------------------------------------------------------------------------------
 ;;; Built-in encrypted TCP: 10 peers on loopback
 
 (define (check-bags who peers publishers-a publishers-b publisher-c)
@@ -157,6 +196,7 @@
                        (list (list-ref peers 1) (list-ref peers 2))
                        (list-ref peers 3))
            (check-namespaces "tcp: " peers)
+           (check-stats "tcp: " (list-ref peers 1))
            ;; A port nobody listens on any more: connect answers #f, not an error.
            (let* ((gone (peer-open (peer-random-uid) "127.0.0.1" 0))
                   (port (peer-port gone)))

@@ -99,6 +99,9 @@
                      (list (list-ref peers 3))
                      (list-ref peers 4))
          (check-namespaces "external: " peers)
+         (let ((stats (peer-stats (list-ref peers 1))))
+           (check "external: peer-stats counts the requests" (> (stat stats 'requests-received) 0))
+           (check "external: no TCP connections" (= (stat stats 'open-connections) 0)))
          ;; The largest value: its messages serialize, as this Scheme writes them, within 1 MiB.
          (let* ((n peer-max-external-value-size)
                 (big (make-bytevector n 255))

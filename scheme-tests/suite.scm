@@ -247,6 +247,7 @@
          (check-raises "peer-port on a closed peer" (lambda () (peer-port p)))
          (check-raises "peer-ip on a closed peer" (lambda () (peer-ip p)))
          (check-raises "peer-uid on a closed peer" (lambda () (peer-uid p)))
+         (check-raises "peer-stats on a closed peer" (lambda () (peer-stats p)))
          (check-raises "peer-connect on a closed peer" (lambda () (peer-connect p "127.0.0.1" 4000)))
          (check-raises "peer-bootstrap on a closed peer" (lambda () (peer-bootstrap p)))
          (check-raises "peer-set on a closed peer" (lambda () (peer-set p (bytes 3 1))))
