@@ -39,12 +39,8 @@ struct Running {
 
 impl Running {
     fn start(args: &[&str]) -> Running {
-        let mut child = Command::new(PEER)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start peer");
+        let mut child =
+            Command::new(PEER).args(args).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("start peer");
         let out = child.stdout.take().unwrap();
         let (tx, lines) = mpsc::channel();
         let reader = std::thread::spawn(move || {

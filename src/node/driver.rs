@@ -101,9 +101,8 @@ const KIND_NAMES: [[&str; 3]; 8] = [
 ];
 
 /// "bucket-0" .. "bucket-256", made once: names must be static for the C ABI.
-static BUCKET_NAMES: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
-    (0..=256).map(|i| &*Box::leak(format!("bucket-{i}").into_boxed_str())).collect()
-});
+static BUCKET_NAMES: std::sync::LazyLock<Vec<&'static str>> =
+    std::sync::LazyLock::new(|| (0..=256).map(|i| &*Box::leak(format!("bucket-{i}").into_boxed_str())).collect());
 
 pub(crate) enum Command {
     /// Boxed: a command channel's blocks hold many slots, each as large as a command.

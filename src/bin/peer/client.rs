@@ -11,7 +11,8 @@ use std::net::IpAddr;
 /// A node of our own, joined to the network through the first bootstrap address that
 /// answers; it listens on the loopback address when the network is local, else on all.
 fn join(j: &Join) -> Result<Node, Fail> {
-    let local = j.bootstrap.iter().all(|b| b.starts_with("127.") || b.starts_with("localhost:") || b.starts_with("[::1]"));
+    let local =
+        j.bootstrap.iter().all(|b| b.starts_with("127.") || b.starts_with("localhost:") || b.starts_with("[::1]"));
     let ip: IpAddr = if local { "127.0.0.1".parse().unwrap() } else { "0.0.0.0".parse().unwrap() };
     let node = Node::new(Id::random(&mut rand::rngs::OsRng), ip, 0, j.replication).map_err(|e| e.to_string())?;
     let mut reached = 0;
@@ -152,9 +153,9 @@ pub fn ns(a: NsArgs) -> Result<Outcome, Fail> {
             let found = node.namespace_ref(&p, &k, pin.as_ref()).map_err(|e| e.to_string())?;
             let hit = found.is_some();
             match (found, j.json) {
-                (Some((value, sig)), true) => print_json(
-                    json!({ "found": true, "value": hex::encode(&value), "signature": hex::encode(&sig) }),
-                ),
+                (Some((value, sig)), true) => {
+                    print_json(json!({ "found": true, "value": hex::encode(&value), "signature": hex::encode(&sig) }))
+                }
                 (Some((value, _)), false) => println!("{}", hex::encode(&value)),
                 (None, true) => print_json(json!({ "found": false })),
                 (None, false) => {}

@@ -33,7 +33,11 @@ pub fn dir(c: &Control) -> Result<PathBuf, Fail> {
         },
     };
     if std::fs::symlink_metadata(&d).is_err() {
-        std::fs::DirBuilder::new().mode(0o700).recursive(true).create(&d).map_err(|e| format!("{}: {e}", d.display()))?;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .recursive(true)
+            .create(&d)
+            .map_err(|e| format!("{}: {e}", d.display()))?;
     }
     let m = std::fs::symlink_metadata(&d).map_err(|e| format!("{}: {e}", d.display()))?;
     if !m.is_dir() || m.uid() != euid || m.mode() & 0o077 != 0 {
@@ -51,13 +55,15 @@ pub fn socket_path(dir: &Path, addr: SocketAddr) -> PathBuf {
 /// of the C peer_stats_list and the Scheme `peer-stats`).
 pub fn stats_json(node: &Node) -> Result<Value, Fail> {
     let s = node.stats().map_err(|e| e.to_string())?;
-    let figures: serde_json::Map<String, Value> = s.named().into_iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+    let figures: serde_json::Map<String, Value> =
+        s.named().into_iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
     Ok(json!({ "uid": node.uid().to_string(), "address": node.addr().to_string(), "stats": figures }))
 }
 
 /// The statistics as aligned text: one figure per line, the buckets on one line.
 pub fn stats_text(v: &Value) -> String {
-    let mut out = format!("uid      {}\naddress  {}\n", v["uid"].as_str().unwrap_or(""), v["address"].as_str().unwrap_or(""));
+    let mut out =
+        format!("uid      {}\naddress  {}\n", v["uid"].as_str().unwrap_or(""), v["address"].as_str().unwrap_or(""));
     let mut buckets = Vec::new();
     if let Some(m) = v["stats"].as_object() {
         for (k, n) in m {

@@ -27,7 +27,9 @@ fn main() -> ExitCode {
     let cli = args::Cli::parse();
     // The node and testnet say what they do by default; one-shot clients only what fails.
     let default = if matches!(cli.command, args::Command::Node(_)) { "info" } else { "warn" };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default)).format_timestamp_millis().init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default))
+        .format_timestamp_millis()
+        .init();
     let r = match cli.command {
         args::Command::Node(a) => serve::node(a),
         args::Command::Testnet(a) => serve::testnet(a),

@@ -122,7 +122,8 @@ pub fn testnet(a: TestnetArgs) -> Result<Outcome, Fail> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let servers: Vec<Server> = nodes.iter().map(|n| Server::start(&control_dir, n.clone())).collect::<Result<_, _>>()?;
+    let servers: Vec<Server> =
+        nodes.iter().map(|n| Server::start(&control_dir, n.clone())).collect::<Result<_, _>>()?;
     println!("bootstrap {first}");
     println!("nodes {} on {}", a.n, a.ip);
     println!("control {}", control_dir.display());
