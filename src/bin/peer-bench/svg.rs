@@ -48,9 +48,14 @@ pub fn render_cdf(title: &str, phases: &[Phase]) -> Result<String, String> {
     }
     let min = curves.iter().map(|(_, v)| v[0]).fold(f64::INFINITY, f64::min);
     let max = curves.iter().map(|(_, v)| v[v.len() - 1]).fold(0.0, f64::max);
-    // Whole decades, so the axis starts and ends on a labelled power of ten.
-    let lo = 10f64.powf(min.log10().floor());
-    let hi = 10f64.powf(max.log10().ceil()).max(lo * 10.0);
+    // Whole decades, each labelled (plotters' own log ticks skip the lowest), with faint
+    // lines at 2..9 times each.
+    let (d0, d1) = (min.log10().floor() as i32, (max.log10().ceil() as i32).max(min.log10().floor() as i32 + 1));
+    let decades: Vec<f64> = (d0..=d1).map(|d| 10f64.powi(d)).collect();
+    let minor: Vec<f64> =
+        decades[..decades.len() - 1].iter().flat_map(|&p| (2..10).map(move |k| p * k as f64)).collect();
+    let (lo, hi) = (decades[0], decades[decades.len() - 1]);
+    let x = (lo..hi).log_scale().with_key_points(decades).with_light_points(minor);
 
     let mut svg = String::new();
     {
@@ -62,11 +67,10 @@ pub fn render_cdf(title: &str, phases: &[Phase]) -> Result<String, String> {
             .margin(16)
             .x_label_area_size(50)
             .y_label_area_size(60)
-            .build_cartesian_2d((lo..hi).log_scale(), 0f64..1f64)
+            .build_cartesian_2d(x, 0f64..1f64)
             .map_err(e)?;
         chart
             .configure_mesh()
-            .x_labels(12)
             .x_desc("latency, ms (log scale)")
             .y_desc("fraction of operations at or below")
             .x_label_formatter(&|x| trim(*x))
