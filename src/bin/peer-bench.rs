@@ -1,15 +1,16 @@
 //! `make bench`: libpeer's benchmarks. Every mode prints aligned tables; BENCHMARKS.md keeps
-//! the figures with their commands.
+//! the figures with their commands. `peer-bench --help` lists the modes, `peer-bench MODE
+//! --help` their options and defaults.
 //!
 //! ```text
-//! peer-bench w1 --peers N [--seed S] [--value-size B] [--api rust|c]
+//! peer-bench w1 --peers N [--seed S] [--value-size B] [--api rust|c] [--svg-dir DIR]
 //! peer-bench multi [--peers 1000] [--procs 4] [--seed S] [--value-size B]
 //! peer-bench concurrent [--peers 300] [--threads 8] [--seconds 10] [--seed S] [--value-size B]
 //! peer-bench sim [--peers 10000] [--lookups 1000] [--seed S] [--tables buckets|fill|bootstrap] [--far F] [--near M]
 //! peer-bench codec [--seconds 1]
 //! peer-bench maint [--peers 1000] [--values 10000] [--publishers 100] [--warmup-hours 2] [--hours 3] [--seed S] [--value-size 100] [--republish-s 3600]
 //! peer-bench maint-net [--peers 100] [--values 1000] [--publishers 20] [--interval 10] [--windows 3] [--seed S]
-//! peer-bench all [--seed S] [--value-size B] [--big-sim yes|no]
+//! peer-bench all [--seed S] [--value-size B] [--big-sim yes|no] [--svg-dir DIR]
 //! ```
 //!
 //! Without a mode, `all`. `all` runs each mode in a child process of its own, so one mode's memory peak or threads
@@ -29,93 +30,105 @@ mod maintnet;
 mod multi;
 #[path = "peer-bench/simbench.rs"]
 mod simbench;
+#[path = "peer-bench/svg.rs"]
+mod svg;
 #[path = "peer-bench/w1.rs"]
 mod w1;
 
-use std::collections::HashMap;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 use std::process::{Command, ExitCode};
-use std::str::FromStr;
 use std::time::Duration;
 
-const USAGE: &str = "usage: peer-bench (w1|multi|concurrent|sim|maint|maint-net|codec|all) [--option value ...]
-  w1          --peers N --seed S --value-size B --api rust|c   W1 in one process
-  multi       --peers 1000 --procs 4 --seed S --value-size B    W1 over several processes and 127.0.0.x
-  concurrent  --peers 300 --threads 8 --seconds 10               refs from many threads at once
-  sim         --peers 10000 --lookups 1000 --tables buckets|fill|bootstrap --far F --near M
-  maint       --peers 1000 --values 10000 --publishers 100 --warmup-hours 2 --hours 3 --republish-s 3600
-              maintenance messages and bytes per peer per hour, with and without the optimisation
-  codec       --seconds 1                                        set message encode/decode MB/s
-  maint-net   --peers 100 --values 1000 --interval 10 --windows 3 maintenance cost on real sockets
-  all         --seed S --value-size B --big-sim yes|no           everything at the issue's sizes";
+/// libpeer's benchmarks: each mode prints aligned tables (BENCHMARKS.md keeps the figures).
+#[derive(Parser)]
+#[command(
+    name = "peer-bench",
+    version,
+    // Options without a mode are `all`'s (`make bench` with BENCH_ARGS='--seed 2').
+    args_conflicts_with_subcommands = true,
+    after_help = "Without a mode, `all` with the options above. `peer-bench MODE --help` shows a mode's options."
+)]
+struct Cli {
+    #[command(subcommand)]
+    mode: Option<Mode>,
+    #[command(flatten)]
+    all: AllOpts,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// W1 in one process (Rust API or C ABI); tables, and the latency CDF as SVG
+    W1(w1::Opts),
+    /// W1 over several processes and 127.0.0.x
+    Multi(multi::Opts),
+    /// Refs from many threads at once
+    Concurrent(concurrent::Opts),
+    /// The simulated network (real protocol core, virtual clock) at sizes no machine runs for real
+    Sim(simbench::Opts),
+    /// Maintenance messages and bytes per peer per hour, with and without the optimisation
+    Maint(maint::Opts),
+    /// Set message encode/decode MB/s
+    Codec(codec::Opts),
+    /// Maintenance cost on real sockets
+    MaintNet(maintnet::Opts),
+    /// Everything at the issue's sizes, each mode in a child process of its own
+    All(AllOpts),
+    /// One process of `multi`'s peers, driven over stdin/stdout (internal)
+    #[command(hide = true)]
+    Child(multi::ChildOpts),
+}
+
+#[derive(clap::Args)]
+struct AllOpts {
+    /// Seed of every random choice
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Bytes per value (W1, multi, concurrent)
+    #[arg(long, default_value_t = 1000, value_name = "B")]
+    value_size: usize,
+    /// Also simulate 100,000 peers (about 5 GiB of memory)
+    #[arg(long, default_value = "yes", value_parser = ["yes", "no"])]
+    big_sim: String,
+    /// Where the W1 runs write their latency CDFs (SVG); created if missing
+    #[arg(long, default_value = "bench-out", value_name = "DIR")]
+    svg_dir: PathBuf,
+}
 
 fn main() -> ExitCode {
-    let mut argv: Vec<String> = std::env::args().skip(1).collect();
-    // No mode (`make bench` with empty BENCH_ARGS) or options only: everything.
-    if argv.first().is_none_or(|a| a.starts_with("--")) {
-        argv.insert(0, "all".to_string());
-    }
-    let mode = argv[0].clone();
-    let args = match Args::parse(&argv[1..]) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("peer-bench: {e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    let r = match mode.as_str() {
-        "w1" => w1::main(&args),
-        "multi" => multi::main(&args),
-        "child" => multi::child_main(&args),
-        "concurrent" => concurrent::main(&args),
-        "sim" => simbench::main(&args),
-        "maint" => maint::main(&args),
-        "codec" => codec::main(&args),
-        "maint-net" => maintnet::main(&args),
-        "all" => all(&args),
-        "-h" | "--help" | "help" => {
-            println!("{USAGE}");
-            Ok(())
-        }
-        other => Err(format!("unknown mode `{other}`")),
+    // Bad options: clap's message and status 2.
+    let cli = Cli::parse();
+    let (name, r) = match &cli.mode {
+        None => ("all", all(&cli.all)),
+        Some(Mode::W1(o)) => ("w1", w1::main(o)),
+        Some(Mode::Multi(o)) => ("multi", multi::main(o)),
+        Some(Mode::Child(o)) => ("child", multi::child_main(o)),
+        Some(Mode::Concurrent(o)) => ("concurrent", concurrent::main(o)),
+        Some(Mode::Sim(o)) => ("sim", simbench::main(o)),
+        Some(Mode::Maint(o)) => ("maint", maint::main(o)),
+        Some(Mode::Codec(o)) => ("codec", codec::main(o)),
+        Some(Mode::MaintNet(o)) => ("maint-net", maintnet::main(o)),
+        Some(Mode::All(o)) => ("all", all(o)),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("peer-bench {mode}: error: {e}");
+            eprintln!("peer-bench {name}: error: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
 /// Every mode at the issue's sizes, each in a process of its own.
-fn all(args: &Args) -> Result<(), String> {
-    let seed: u64 = args.get("seed", 1)?;
-    let vsize: usize = args.get("value-size", 1000)?;
-    let big: String = args.get("big-sim", "yes".to_string())?;
-    let common = format!("--seed {seed} --value-size {vsize}");
-    let mut runs = Vec::new();
-    for n in [100, 300] {
-        for api in ["rust", "c"] {
-            runs.push(format!("w1 --peers {n} {common} --api {api}"));
-        }
-    }
-    runs.push(format!("multi --peers 1000 --procs 4 {common}"));
-    runs.push(format!("concurrent --peers 300 --threads 8 --seconds 10 {common}"));
-    runs.push(format!("sim --peers 10000 --lookups 1000 --seed {seed}"));
-    // The same network joined for real, message by message (~90 s).
-    runs.push(format!("sim --peers 10000 --lookups 1000 --seed {seed} --tables bootstrap"));
-    if big == "yes" {
-        runs.push(format!("sim --peers 100000 --lookups 1000 --seed {seed}"));
-    }
-    runs.push("codec".to_string());
+fn all(o: &AllOpts) -> Result<(), String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
     let mut failed = Vec::new();
-    for r in &runs {
-        println!("\n==== peer-bench {r} ====");
-        let status =
-            Command::new(&exe).args(r.split_whitespace()).status().map_err(|e| format!("cannot run `{r}`: {e}"))?;
+    for r in &all_runs(o) {
+        let line = r.join(" ");
+        println!("\n==== peer-bench {line} ====");
+        let status = Command::new(&exe).args(r).status().map_err(|e| format!("cannot run `{line}`: {e}"))?;
         if !status.success() {
-            failed.push(format!("`{r}` ({status})"));
+            failed.push(format!("`{line}` ({status})"));
         }
     }
     if failed.is_empty() {
@@ -125,31 +138,70 @@ fn all(args: &Args) -> Result<(), String> {
     }
 }
 
-// ---- arguments ----------------------------------------------------------------------------
-
-pub struct Args(HashMap<String, String>);
-
-impl Args {
-    fn parse(argv: &[String]) -> Result<Args, String> {
-        let mut m = HashMap::new();
-        let mut it = argv.iter();
-        while let Some(a) = it.next() {
-            let Some(name) = a.strip_prefix("--") else {
-                return Err(format!("expected --option, got `{a}`"));
-            };
-            let Some(v) = it.next() else {
-                return Err(format!("--{name} needs a value"));
-            };
-            m.insert(name.to_string(), v.clone());
+/// The argument vectors of `all`'s runs, one per child process.
+fn all_runs(o: &AllOpts) -> Vec<Vec<String>> {
+    let (seed, vsize) = (o.seed.to_string(), o.value_size.to_string());
+    let svg_dir = o.svg_dir.to_string_lossy().into_owned();
+    // A run: the mode and its own options, the seed (and value size where the mode has one), `tail`.
+    // Argument vectors rather than command lines, so a directory name may hold spaces.
+    let run = |head: &[&str], common: bool, tail: &[&str]| {
+        let common: &[&str] = if common { &["--seed", &seed, "--value-size", &vsize] } else { &["--seed", &seed] };
+        [head, common, tail].concat().into_iter().map(String::from).collect::<Vec<String>>()
+    };
+    let mut runs = Vec::new();
+    for n in ["100", "300"] {
+        for api in ["rust", "c"] {
+            runs.push(run(&["w1", "--peers", n], true, &["--api", api, "--svg-dir", &svg_dir]));
         }
-        Ok(Args(m))
+    }
+    runs.push(run(&["multi", "--peers", "1000", "--procs", "4"], true, &[]));
+    runs.push(run(&["concurrent", "--peers", "300", "--threads", "8", "--seconds", "10"], true, &[]));
+    runs.push(run(&["sim", "--peers", "10000", "--lookups", "1000"], false, &[]));
+    // The same network joined for real, message by message (~90 s).
+    runs.push(run(&["sim", "--peers", "10000", "--lookups", "1000"], false, &["--tables", "bootstrap"]));
+    if o.big_sim == "yes" {
+        runs.push(run(&["sim", "--peers", "100000", "--lookups", "1000"], false, &[]));
+    }
+    runs.push(vec!["codec".to_string()]);
+    runs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("peer-bench").chain(args.iter().copied()))
     }
 
-    pub fn get<T: FromStr>(&self, name: &str, default: T) -> Result<T, String> {
-        match self.0.get(name) {
-            None => Ok(default),
-            Some(v) => v.parse().map_err(|_| format!("--{name}: cannot read `{v}`")),
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_run_of_all_parses_and_w1_gets_the_svg_dir() {
+        let cli = parse(&["--seed", "7", "--big-sim", "no", "--svg-dir", "some dir"]).unwrap();
+        assert!(cli.mode.is_none());
+        let runs = all_runs(&cli.all);
+        assert_eq!(runs.len(), 4 + 5, "four W1 runs, multi, concurrent, two sims, codec");
+        for r in &runs {
+            let args: Vec<&str> = r.iter().map(String::as_str).collect();
+            let mode = parse(&args).unwrap_or_else(|e| panic!("{args:?}: {e}")).mode;
+            if let Some(Mode::W1(o)) = mode {
+                assert_eq!((o.seed, o.svg_dir.to_str()), (7, Some("some dir")));
+            }
         }
+        assert_eq!(all_runs(&parse(&["all"]).unwrap().all).len(), 4 + 6, "with the big sim by default");
+    }
+
+    #[test]
+    fn no_mode_is_all_with_its_defaults() {
+        let cli = parse(&[]).unwrap();
+        assert!(cli.mode.is_none());
+        assert_eq!((cli.all.seed, cli.all.value_size, cli.all.big_sim.as_str()), (1, 1000, "yes"));
+        assert!(parse(&["--seed", "2", "w1"]).is_err(), "options before a mode are `all`'s only");
     }
 }
 

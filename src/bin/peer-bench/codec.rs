@@ -2,7 +2,7 @@
 //! gets back) with values of 1 KiB and of the maximum size, random bytes. MB/s counts the
 //! message text; the value MB/s column counts the payload it carries.
 
-use crate::{table, Args};
+use crate::table;
 use peer::wire::{decode_reply, decode_request, encode_reply, encode_request, Reply, Request};
 use peer::MAX_VALUE_SIZE;
 use rand::rngs::StdRng;
@@ -10,8 +10,15 @@ use rand::{RngCore, SeedableRng};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-pub fn main(args: &Args) -> Result<(), String> {
-    let seconds: f64 = args.get("seconds", 1.0)?;
+#[derive(clap::Args)]
+pub struct Opts {
+    /// Time spent on each figure (0.01..=60)
+    #[arg(long, default_value_t = 1.0, value_name = "S")]
+    pub seconds: f64,
+}
+
+pub fn main(o: &Opts) -> Result<(), String> {
+    let seconds = o.seconds;
     if !(0.01..=60.0).contains(&seconds) {
         return Err("--seconds is 0.01..=60".into());
     }

@@ -4,18 +4,33 @@
 
 use crate::drivers::RustDriver;
 use crate::w1::{Driver, SETS};
-use crate::{facts, ms, table, Args, Phase, PHASE_HEADER};
+use crate::{facts, ms, table, Phase, PHASE_HEADER};
 use peer::Id;
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 use std::time::{Duration, Instant};
 
-pub fn main(args: &Args) -> Result<(), String> {
-    let n: usize = args.get("peers", 300)?;
-    let threads: usize = args.get("threads", 8)?;
-    let seconds: u64 = args.get("seconds", 10)?;
-    let seed: u64 = args.get("seed", 1)?;
-    let vsize: usize = args.get("value-size", 1000)?;
+#[derive(clap::Args)]
+pub struct Opts {
+    /// Peers, all in this process
+    #[arg(long, default_value_t = 300, value_name = "N")]
+    pub peers: usize,
+    /// Client threads issuing refs
+    #[arg(long, default_value_t = 8, value_name = "T")]
+    pub threads: usize,
+    /// How long the threads run (1..=120)
+    #[arg(long, default_value_t = 10, value_name = "S")]
+    pub seconds: u64,
+    /// Seed of every random choice
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Bytes per value
+    #[arg(long, default_value_t = 1000, value_name = "B")]
+    pub value_size: usize,
+}
+
+pub fn main(o: &Opts) -> Result<(), String> {
+    let (n, threads, seconds, seed, vsize) = (o.peers, o.threads, o.seconds, o.seed, o.value_size);
     if n < 4 || threads == 0 || seconds == 0 || seconds > 120 {
         return Err("need --peers >= 4, --threads >= 1, --seconds in 1..=120".into());
     }

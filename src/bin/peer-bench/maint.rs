@@ -9,7 +9,7 @@
 //! republish or by another holder's re-store skips its own), and without it
 //! (`CoreConfig::restore_always`: every holder re-stores every interval), to show what it saves.
 
-use crate::{facts, table, Args};
+use crate::{facts, table};
 use peer::consts::{RECORD_LIFETIME_US, REPUBLISH_US};
 use peer::core::{MaintenanceCounters, Op, OpResult};
 use peer::sim::{PeerConfig, Sim, Traffic, KINDS};
@@ -25,15 +25,38 @@ struct Run {
     wall_s: f64,
 }
 
-pub fn main(args: &Args) -> Result<(), String> {
-    let n: usize = args.get("peers", 1000)?;
-    let values: usize = args.get("values", 10_000)?;
-    let publishers: usize = args.get("publishers", 100)?;
-    let warmup_h: u64 = args.get("warmup-hours", 2)?;
-    let hours: u64 = args.get("hours", 3)?;
-    let seed: u64 = args.get("seed", 1)?;
-    let size: usize = args.get("value-size", 100)?;
-    let republish_us = args.get("republish-s", REPUBLISH_US / 1_000_000)? * 1_000_000;
+#[derive(clap::Args)]
+pub struct Opts {
+    /// Simulated peers
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub peers: usize,
+    /// Values stored
+    #[arg(long, default_value_t = 10_000, value_name = "V")]
+    pub values: usize,
+    /// Peers that publish them (and stay)
+    #[arg(long, default_value_t = 100, value_name = "P")]
+    pub publishers: usize,
+    /// Virtual hours before the window, so re-store schedules reach their steady state
+    #[arg(long, default_value_t = 2, value_name = "H")]
+    pub warmup_hours: u64,
+    /// Virtual hours measured
+    #[arg(long, default_value_t = 3, value_name = "H")]
+    pub hours: u64,
+    /// Seed of every random choice
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Bytes per value
+    #[arg(long, default_value_t = 100, value_name = "B")]
+    pub value_size: usize,
+    /// Republish interval, seconds
+    #[arg(long, default_value_t = REPUBLISH_US / 1_000_000, value_name = "S")]
+    pub republish_s: u64,
+}
+
+pub fn main(o: &Opts) -> Result<(), String> {
+    let (n, values, publishers, warmup_h, hours, seed, size) =
+        (o.peers, o.values, o.publishers, o.warmup_hours, o.hours, o.seed, o.value_size);
+    let republish_us = o.republish_s.saturating_mul(1_000_000);
     if n < 40 || publishers == 0 || publishers > n || hours == 0 || republish_us == 0 {
         return Err("need --peers >= 40, 1 <= --publishers <= --peers, --hours >= 1, --republish-s >= 1".into());
     }

@@ -7,7 +7,6 @@
 //! an otherwise idle network, with one difference: here connections stay warm between
 //! intervals (idle ones close after 60 s), at 1 h each would pay a Noise handshake.
 
-use crate::Args;
 use peer::{Id, Node, Options};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -16,13 +15,31 @@ use std::time::{Duration, Instant};
 
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
-pub fn main(args: &Args) -> Result<(), String> {
-    let n: usize = args.get("peers", 100)?;
-    let values: usize = args.get("values", 1000)?;
-    let publishers: usize = args.get("publishers", 20)?;
-    let interval: u32 = args.get("interval", 10)?;
-    let windows: u32 = args.get("windows", 3)?;
-    let seed: u64 = args.get("seed", 1)?;
+#[derive(clap::Args)]
+pub struct Opts {
+    /// Peers on loopback
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub peers: usize,
+    /// Values stored (100 B each)
+    #[arg(long, default_value_t = 1000, value_name = "V")]
+    pub values: usize,
+    /// Peers that publish them
+    #[arg(long, default_value_t = 20, value_name = "P")]
+    pub publishers: usize,
+    /// Republish interval, seconds (records live 6 intervals)
+    #[arg(long, default_value_t = 10, value_name = "S")]
+    pub interval: u32,
+    /// Intervals measured
+    #[arg(long, default_value_t = 3, value_name = "W")]
+    pub windows: u32,
+    /// Seed of every random choice
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+pub fn main(o: &Opts) -> Result<(), String> {
+    let (n, values, publishers, interval, windows, seed) =
+        (o.peers, o.values, o.publishers, o.interval, o.windows, o.seed);
     if n < 10 || publishers == 0 || publishers > n || interval == 0 || windows == 0 {
         return Err("need --peers >= 10, 1 <= --publishers <= --peers, --interval >= 1, --windows >= 1".into());
     }

@@ -16,7 +16,7 @@
 //! when the parent dies (PR_SET_PDEATHSIG), so it never outlives the parent.
 
 use crate::w1::{Driver, Mem, Timed};
-use crate::{hex, unhex, unhex32, Args};
+use crate::{hex, unhex, unhex32};
 use peer::consts::DEFAULT_REPLICATION;
 use peer::{Id, Node};
 use rand::rngs::StdRng;
@@ -27,11 +27,24 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub fn main(args: &Args) -> Result<(), String> {
-    let n: usize = args.get("peers", 1000)?;
-    let procs: usize = args.get("procs", 4)?;
-    let seed: u64 = args.get("seed", 1)?;
-    let vsize: usize = args.get("value-size", 1000)?;
+#[derive(clap::Args)]
+pub struct Opts {
+    /// Peers, over all processes
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub peers: usize,
+    /// Child processes, each on its own 127.0.0.x (2..=250)
+    #[arg(long, default_value_t = 4, value_name = "P")]
+    pub procs: usize,
+    /// Seed of every random choice
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Bytes per value
+    #[arg(long, default_value_t = 1000, value_name = "B")]
+    pub value_size: usize,
+}
+
+pub fn main(o: &Opts) -> Result<(), String> {
+    let (n, procs, seed, vsize) = (o.peers, o.procs, o.seed, o.value_size);
     if !(2..=250).contains(&procs) || n < 4 * procs {
         return Err("need 2..=250 processes and at least 4 peers per process".into());
     }
@@ -40,7 +53,7 @@ pub fn main(args: &Args) -> Result<(), String> {
     let mut d = MultiDriver::spawn(n, procs, seed)?;
     let started = t.elapsed();
     println!("W1, {n} peers in {procs} processes, seed {seed}, values of {vsize} bytes; {}", crate::machine());
-    crate::w1::run(&mut d, &mut rng, vsize, started)
+    crate::w1::run(&mut d, &mut rng, vsize, started).map(drop)
 }
 
 struct Kid {
@@ -279,10 +292,22 @@ impl Driver for MultiDriver {
 
 // ---- the child ----------------------------------------------------------------------------
 
-pub fn child_main(args: &Args) -> Result<(), String> {
-    let ip: Ipv4Addr = args.get("ip", Ipv4Addr::LOCALHOST)?;
-    let count: usize = args.get("count", 250)?;
-    let seed: u64 = args.get("seed", 1)?;
+/// Set by the parent (`MultiDriver::spawn`), not by hand.
+#[derive(clap::Args)]
+pub struct ChildOpts {
+    /// The loopback address this child's peers listen on
+    #[arg(long, default_value_t = Ipv4Addr::LOCALHOST)]
+    pub ip: Ipv4Addr,
+    /// Peers in this child
+    #[arg(long, default_value_t = 250)]
+    pub count: usize,
+    /// Seed of the peers' uids
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+pub fn child_main(o: &ChildOpts) -> Result<(), String> {
+    let (ip, count, seed) = (o.ip, o.count, o.seed);
     // Die with the parent even when it is SIGKILLed mid-command (stdin EOF is only seen
     // between commands).
     // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number and touches no memory.

@@ -11,7 +11,7 @@
 //! - `bootstrap`: `Sim::bootstrap_all()`, every peer really joins through peer 0 (slow:
 //!   ~90 s at 10,000 peers on the 2-core machine).
 
-use crate::{facts, kib, pct_u64, table, Args};
+use crate::{facts, kib, pct_u64, table};
 use peer::consts::K;
 use peer::core::{Op, OpResult};
 use peer::sim::Sim;
@@ -26,13 +26,45 @@ use std::time::Instant;
 /// Virtual time the network is left alone to see whether it goes quiet.
 const IDLE_WINDOW_US: u64 = 100_000;
 
-pub fn main(args: &Args) -> Result<(), String> {
-    let n: usize = args.get("peers", 10_000)?;
-    let lookups: usize = args.get("lookups", 1000)?;
-    let seed: u64 = args.get("seed", 1)?;
-    let tables: String = args.get("tables", "buckets".to_string())?;
-    let far: usize = args.get("far", 8 * K)?;
-    let near: usize = args.get("near", K)?;
+#[derive(clap::Args)]
+pub struct Opts {
+    /// Simulated peers
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub peers: usize,
+    /// Lookups measured
+    #[arg(long, default_value_t = 1000, value_name = "L")]
+    pub lookups: usize,
+    /// Seed of every random choice
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// How the routing tables are built
+    #[arg(long, value_enum, default_value_t = Tables::Buckets)]
+    pub tables: Tables,
+    /// With `--tables fill`: random peers in each table
+    #[arg(long, default_value_t = 8 * K, value_name = "F")]
+    pub far: usize,
+    /// With `--tables fill`: nearest peers (by uid) in each table
+    #[arg(long, default_value_t = K, value_name = "M")]
+    pub near: usize,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Tables {
+    /// Every bucket filled with up to K random peers of its range, no messages
+    Buckets,
+    /// `--far` random peers and the `--near` nearest by uid, no messages
+    Fill,
+    /// Every peer really joins through peer 0 (slow)
+    Bootstrap,
+}
+
+pub fn main(o: &Opts) -> Result<(), String> {
+    let (n, lookups, seed, far, near) = (o.peers, o.lookups, o.seed, o.far, o.near);
+    let tables = match o.tables {
+        Tables::Buckets => "buckets",
+        Tables::Fill => "fill",
+        Tables::Bootstrap => "bootstrap",
+    };
     if n < 2 * K || lookups == 0 {
         return Err(format!("need --peers >= {} and --lookups >= 1", 2 * K));
     }
@@ -40,21 +72,20 @@ pub fn main(args: &Args) -> Result<(), String> {
     let base = crate::proc_status_bytes("VmRSS");
     let t = Instant::now();
     let mut sim = Sim::new(n, seed);
-    let how = match tables.as_str() {
-        "buckets" => {
+    let how = match o.tables {
+        Tables::Buckets => {
             fill_buckets(&mut sim, seed);
             format!("every bucket filled with up to {K} random peers of its range, no messages")
         }
-        "fill" => {
+        Tables::Fill => {
             sim.fill_tables(far, near);
             format!("fill_tables({far} random, {near} nearest), no messages")
         }
-        "bootstrap" => {
+        Tables::Bootstrap => {
             let m0 = sim.messages;
             sim.bootstrap_all();
             format!("bootstrap_all (every peer joins through peer 0), {} messages", sim.messages - m0)
         }
-        other => return Err(format!("--tables is fill or bootstrap, not `{other}`")),
     };
     let build = t.elapsed();
     let mem = crate::proc_status_bytes("VmRSS").saturating_sub(base);

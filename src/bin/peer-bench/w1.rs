@@ -6,13 +6,16 @@
 //!
 //! The workload is written once against `Driver`; drivers run the peers in this process
 //! through the Rust API or the C ABI (here), or in child processes (`multi`).
+//!
+//! `w1` also draws each phase's latency distribution (CDF) into an SVG file (`--svg-dir`).
 
 use crate::drivers::{CDriver, RustDriver};
-use crate::{facts, kib, ms, table, Args, Phase, PHASE_HEADER};
+use crate::{facts, kib, ms, table, Phase, PHASE_HEADER};
 use peer::Id;
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 use std::collections::HashSet;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub const SETS: usize = 200;
@@ -55,11 +58,42 @@ pub trait Driver {
     fn finish(&mut self) -> Result<Duration, String>;
 }
 
-pub fn main(args: &Args) -> Result<(), String> {
-    let n: usize = args.get("peers", 300)?;
-    let seed: u64 = args.get("seed", 1)?;
-    let vsize: usize = args.get("value-size", 1000)?;
-    let api: String = args.get("api", "rust".to_string())?;
+#[derive(clap::Args)]
+pub struct Opts {
+    /// Peers, all in this process
+    #[arg(long, default_value_t = 300, value_name = "N")]
+    pub peers: usize,
+    /// Seed of every random choice
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Bytes per value
+    #[arg(long, default_value_t = 1000, value_name = "B")]
+    pub value_size: usize,
+    /// The API that drives the peers
+    #[arg(long, value_enum, default_value_t = Api::Rust)]
+    pub api: Api,
+    /// Where the latency CDF (SVG) is written; created if missing
+    #[arg(long, default_value = "bench-out", value_name = "DIR")]
+    pub svg_dir: PathBuf,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Api {
+    Rust,
+    C,
+}
+
+impl Api {
+    fn name(self) -> &'static str {
+        match self {
+            Api::Rust => "rust",
+            Api::C => "c",
+        }
+    }
+}
+
+pub fn main(o: &Opts) -> Result<(), String> {
+    let (n, seed, vsize, api) = (o.peers, o.seed, o.value_size, o.api.name());
     if n < 4 {
         return Err("--peers must be at least 4".into());
     }
@@ -71,18 +105,25 @@ pub fn main(args: &Args) -> Result<(), String> {
     let baseline = crate::proc_status_bytes("VmRSS");
     let mut rng = StdRng::seed_from_u64(seed);
     let t = Instant::now();
-    let mut d: Box<dyn Driver> = match api.as_str() {
-        "rust" => Box::new(RustDriver::new(n, &mut rng, baseline)?),
-        "c" => Box::new(CDriver::new(n, &mut rng, baseline)?),
-        other => return Err(format!("--api is rust or c, not `{other}`")),
+    let mut d: Box<dyn Driver> = match o.api {
+        Api::Rust => Box::new(RustDriver::new(n, &mut rng, baseline)?),
+        Api::C => Box::new(CDriver::new(n, &mut rng, baseline)?),
     };
     let started = t.elapsed();
     println!("W1, {} peers, {} API, seed {seed}, values of {vsize} bytes; {}", n, api, crate::machine());
-    run(&mut *d, &mut rng, vsize, started)
+    let phases = run(&mut *d, &mut rng, vsize, started)?;
+    // The value size only goes into the name when it is not the default, so the usual runs
+    // keep short names and a different size never overwrites them.
+    let size = if vsize == 1000 { String::new() } else { format!("-{vsize}B") };
+    let name = format!("w1-{n}peers-{api}-seed{seed}{size}.svg");
+    let title = format!("W1 latency CDF: {n} peers, {api} API, seed {seed}, values of {vsize} B");
+    let path = crate::svg::write_cdf(&o.svg_dir, &name, &title, &phases)?;
+    println!("\nlatency CDF per phase (SVG): {}", path.display());
+    Ok(())
 }
 
-/// Run W1 on `d` and print its tables.
-pub fn run(d: &mut dyn Driver, rng: &mut StdRng, vsize: usize, started: Duration) -> Result<(), String> {
+/// Run W1 on `d` and print its tables; the phases, latency samples and all.
+pub fn run(d: &mut dyn Driver, rng: &mut StdRng, vsize: usize, started: Duration) -> Result<Vec<Phase>, String> {
     let n = d.len();
     let wall = Instant::now();
     // Peers with empty tables and no connection yet: the fixed cost of a peer.
@@ -220,7 +261,7 @@ pub fn run(d: &mut dyn Driver, rng: &mut StdRng, vsize: usize, started: Duration
     ]);
     println!();
     targets(&phases, idle.rss.saturating_sub(idle.baseline) / n as u64, n);
-    Ok(())
+    Ok(phases)
 }
 
 fn refs(d: &mut dyn Driver, rng: &mut StdRng, name: &str, stored: &[(usize, Id, Vec<u8>)], live: &[usize]) -> Phase {
