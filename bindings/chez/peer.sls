@@ -6,6 +6,7 @@
 ;;   (peer transport)  external peers' envelopes, the library thread, blocking calls
 (library (peer)
   (export peer peer? peer-open peer-close peer-port peer-ip peer-uid peer-forget peer-poll
+          peer-stats
           peer-connect peer-bootstrap peer-set peer-ref
           peer-bag-publish peer-bag-popular peer-bag-recent peer-bag-sample
           peer-bag-popular-at peer-bag-recent-at peer-bag-sample-at
@@ -195,6 +196,51 @@
     (let ([ptr (ptr-of 'peer-uid p)] [out (make-bytevector 32 0)])
       (status 'peer-uid (call-here (%uid ptr out)))
       out))
+
+  ;; struct peer_stat: a static NUL-terminated name and its value.
+  (define-ftype peer-stat (struct [name uptr] [value unsigned-64]))
+
+  ;; A static C string of libpeer (ASCII names) -> a Scheme string.
+  (define (static-string addr)
+    (let loop ([n 0])
+      (if (fx= (foreign-ref 'unsigned-8 addr n) 0)
+          (utf8->string (copy-out addr n))
+          (loop (fx+ n 1)))))
+
+  ;; peer_stats_list into a foreign array of `cap` entries -> (values n alist), the alist
+  ;; the first min(cap, n) entries in libpeer's order.
+  (define (stats-into ptr cap)
+    (let ([arr (make-ftype-pointer peer-stat
+                 (foreign-alloc (fx* (fxmax cap 1) (ftype-sizeof peer-stat))))]
+          [count (make-bytevector 8 0)])
+      (dynamic-wind
+        (lambda () (void))
+        (lambda ()
+          (status 'peer-stats (call-here (%stats-list ptr (ftype-pointer-address arr) cap count)))
+          (let ([n (out-word count)])
+            (values n
+              (let loop ([i (fx- (fxmin cap n) 1)] [acc '()])
+                (if (fx< i 0)
+                    acc
+                    (loop (fx- i 1)
+                          (cons (cons (string->symbol
+                                        (static-string (ftype-ref peer-stat (name) arr i)))
+                                      (ftype-ref peer-stat (value) arr i))
+                                acc)))))))
+        (lambda () (foreign-free (ftype-pointer-address arr))))))
+
+  ;; Every figure of p by name: ((contacts . 12) (values . 3) ...), peer_stats_list's order.
+  ;; A quick local call (no network), made here. The count comes first (cap 0); the routing
+  ;; table may grow between the calls, so a larger count then gets one more try.
+  (define (peer-stats p)
+    (drain!)
+    (let ([ptr (ptr-of 'peer-stats p)] [count (make-bytevector 8 0)])
+      (status 'peer-stats (call-here (%stats-list ptr 0 0 count)))
+      (let ([cap (out-word count)])
+        (let-values ([(n stats) (stats-into ptr cap)])
+          (if (> n cap)
+              (let-values ([(n stats) (stats-into ptr n)]) stats)
+              stats)))))
 
   ;; Moves what waits for external peer p now, both ways -> how many envelopes moved.
   (define (peer-poll p)

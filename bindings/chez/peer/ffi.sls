@@ -1,7 +1,8 @@
 ;; (peer ffi): libpeer's C functions (include/peer.h) and the memory helpers for calling them.
 ;;
-;; - libpeer.so is loaded once, from $LIBPEER_DIR (default target/release), before any
-;;   foreign-procedure names its symbols.
+;; - libpeer is loaded once, before any foreign-procedure names its symbols: from
+;;   $LIBPEER_DIR/libpeer.so when LIBPEER_DIR is set (the build tree, for tests), else the
+;;   installed one through the dynamic loader's search, by soname (see load-libpeer).
 ;; - Every call that can block is declared __collect_safe so other threads keep running and
 ;;   collecting meanwhile; its buffers are locked bytevectors (with-locked) or foreign memory,
 ;;   because the collector may move an unlocked bytevector during such a call.
@@ -12,15 +13,39 @@
           %bag-popular %bag-popular-at %bag-recent %bag-recent-at %bag-sample %bag-sample-at
           %ns-set %ns-ref %ns-ref-at %ns-ref-pinned %ns-ref-at-pinned
           %keypair %random-uid %strerror %last-error-reason %ext-push %ext-pop %wire-normalize
+          %stats-list
           max-value-size max-external-value-size ip-buf-len
           status-code status-symbol failure-message
           with-locked copy-out out-word c-string)
   (import (chezscheme))
 
+  ;; A bare name makes load-shared-object (dlopen) search the loader's path (LD_LIBRARY_PATH,
+  ;; the ld.so cache, /usr/lib ...). The soname first: it is what `make install` and packages
+  ;; always provide, while the unversioned libpeer.so link may only come with a -dev package.
+  (define (load-libpeer)
+    (let ([dir (getenv "LIBPEER_DIR")])
+      (if (and dir (not (string=? dir "")))
+          (load-shared-object (string-append dir "/libpeer.so"))
+          (let try ([names '("libpeer.so.0" "libpeer.so")] [why '()])
+            (if (null? names)
+                (error 'peer
+                  (string-append "cannot load libpeer (is it installed? else set LIBPEER_DIR"
+                    " to the directory holding libpeer.so, or LD_LIBRARY_PATH to its prefix's lib)"
+                    (apply string-append (reverse why))))
+                (guard (e (#t (try (cdr names) (cons (string-append "; " (reason e)) why))))
+                  (load-shared-object (car names))))))))
+
+  ;; dlopen's complaint, from the condition load-shared-object raises.
+  (define (reason e)
+    (if (and (message-condition? e) (irritants-condition? e))
+        (guard (x (#t (condition-message e)))
+          (apply format (condition-message e) (condition-irritants e)))
+        (format "~s" e)))
+
   (define libpeer-loaded
-    (let ([dir (or (getenv "LIBPEER_DIR") "target/release")])
+    (begin
       (load-shared-object "libc.so.6")          ; memcpy, to copy C buffers out fast
-      (load-shared-object (string-append dir "/libpeer.so"))
+      (load-libpeer)
       #t))
 
   (define %memcpy (foreign-procedure "memcpy" (u8* uptr size_t) uptr))
@@ -78,6 +103,9 @@
   (define %ext-pop (foreign-procedure __collect_safe "peer_ext_pop"
                      (uptr unsigned-32 uptr uptr uptr uptr) int))
   (define %wire-normalize (foreign-procedure "peer_wire_normalize" (u8* size_t u8* u8*) int))
+  ;; Local and quick, so not __collect_safe; its array of struct peer_stat is foreign memory
+  ;; (an ftype in (peer)), 0 for NULL when asking the count.
+  (define %stats-list (foreign-procedure "peer_stats_list" (uptr uptr size_t u8*) int))
 
   (define max-value-size (%max-value-size))
   (define max-external-value-size (%max-external-value-size))
