@@ -1,7 +1,8 @@
 ;; libpeer from Chez Scheme: the draft's (peer uid recv send replication) over an in-memory
 ;; network of this process, then two peers over the built-in encrypted TCP transport.
 ;;   cargo build --release
-;;   scheme --libdirs bindings/chez --script examples/chez-example.ss
+;;   LIBPEER_DIR=target/release scheme --libdirs bindings/chez --script examples/chez-example.ss
+;; (after `make install`: scheme --script examples/chez-example.ss)
 (import (chezscheme) (peer))
 
 ;; ---- an in-memory network: one FIFO of envelopes per address ----
