@@ -1,8 +1,9 @@
 ;;; Guile's prelude for scheme-tests/child.scm, the child process of the suite's two-process
 ;;; test: the parent's prelude (the library, the suite's helpers and the channel procedures)
 ;;; plus `parent-channel`. The parent (spawn-child in guile-prelude.scm) runs
-;;;   guile -L bindings/guile -l guile-child-prelude.scm child.scm PORT
-;;; and accepts our connection to 127.0.0.1:PORT.
+;;;   guile -L LIB -C GO -l guile-child-prelude.scm child.scm PORT
+;;; (LIB, GO: the library as run-guile.sh installed it) and accepts our connection to
+;;; 127.0.0.1:PORT.
 
 (load "guile-prelude.scm")
 

@@ -31,7 +31,7 @@
             peer-bag-sample peer-bag-sample-at
             peer-namespace-set peer-namespace-ref peer-namespace-ref-at
             peer-keypair peer-random-uid peer-max-value-size peer-max-external-value-size
-            peer-wire-normalize))
+            peer-wire-normalize peer-stats))
 
 ;; Largest value `peer-set` accepts (262138): a `set` message must fit in 1 MiB.
 (define peer-max-value-size max-value-size)
@@ -274,6 +274,41 @@
   (with-scratch s
     (%random-uid (slot s 0))
     (get s 0 key-len)))
+
+;; Every figure of peer_stats_list, in its order, as ((contacts . 12) (values . 3) ...). Local,
+;; on this thread: no message to wait for. The list grows with the routing table: ask its
+;; length (cap 0), fetch that many, and if it grew in between fetch once more, larger.
+(define (peer-stats p)
+  (let ((ptr (handle 'peer-stats p)))
+    (with-scratch s
+      (let* ((n0 (cdr (stats-fetch ptr s 0)))
+             (got (stats-fetch ptr s n0))
+             (got (if (> (cdr got) n0) (stats-fetch ptr s (cdr got)) got)))
+        (stats-alist got)))))
+
+;; struct peer_stat { const char *name; uint64_t value; }
+(define stat-size (sizeof (list '* uint64)))
+(define stat-value-offset (- stat-size 8))   ; the uint64 ends the struct, whatever the padding
+
+;; Room for `cap` entries, filled by peer_stats_list: (buffer . total), the buffer (#f when
+;; cap is 0) holding the first min(cap, total) entries.
+(define (stats-fetch ptr s cap)
+  (let ((buf (and (> cap 0) (make-bytevector (* cap stat-size) 0))))
+    (check 'peer-stats
+           (outcome (%stats-list ptr (if buf (bytevector->pointer buf) %null-pointer) cap
+                                 (scratch-len s))))
+    (cons buf (scratch-read-size s))))
+
+;; The entries a fetch got, as an alist; the names are libpeer's static strings.
+(define (stats-alist got)
+  (let* ((buf (car got))
+         (n (if buf (min (cdr got) (quotient (bytevector-length buf) stat-size)) 0)))
+    (map (lambda (i)
+           (let* ((at (* i stat-size))
+                  (name (make-pointer (bytevector-uint-ref buf at (native-endianness) ptr-size))))
+             (cons (string->symbol (c-string name))
+                   (bytevector-u64-native-ref buf (+ at stat-value-offset)))))
+         (iota n))))
 
 ;; Diagnostic for the conformance tests: libpeer's reader, then its canonical writer.
 (define (peer-wire-normalize text)

@@ -6,27 +6,43 @@
 
 (define-module (peer ffi)
   #:use-module (system foreign)
+  #:use-module (system foreign-library)
   #:use-module (rnrs bytevectors)
   #:export (%new %new-external %new-with %options-init %forget %free %port %address %uid
             %connect %bootstrap %set %ref %bytes-free %bag-publish
             %bag-popular %bag-popular-at %bag-recent %bag-recent-at %bag-sample %bag-sample-at
             %ns-set %ns-ref %ns-ref-at %ns-ref-pinned %ns-ref-at-pinned
             %keypair %random-uid %strerror %last-error-reason
-            %ext-push %ext-pop %wire-normalize
+            %ext-push %ext-pop %wire-normalize %stats-list
             max-value-size max-external-value-size
             key-len signature-len ip-buf-len ptr-size size-t-size
             status-table status-code status-symbol
             c-string c-ip-string read-pointer read-size take-bytes!))
 
-;; LIBPEER_DIR names the directory holding libpeer.so; otherwise the loader's search path.
+;; LIBPEER_DIR names the directory holding libpeer.so (the build tree). Unset or empty: the
+;; installed library through the dynamic loader (LD_LIBRARY_PATH, ld.so.cache, /usr/lib...)
+;; by its soname, so this code never gets another major version; libpeer.so (the
+;; development link) only when there is no libpeer.so.0. #:extensions '(): the name goes to
+;; dlopen as it is, without Guile appending ".so".
 (define libpeer
   (let ((dir (getenv "LIBPEER_DIR")))
     (if (and dir (not (string-null? dir)))
-        (dynamic-link (string-append dir "/libpeer.so"))
-        (dynamic-link "libpeer"))))
+        (load-foreign-library (string-append dir "/libpeer.so"))
+        (let try ((names '("libpeer.so.0" "libpeer.so")) (first-failure #f))
+          (if (null? names)
+              (error (string-append "peer: cannot load libpeer.so.0 (install libpeer, point \
+LD_LIBRARY_PATH at its directory, or set LIBPEER_DIR to the build's target/release): "
+                                    (string-trim-right first-failure)))
+              (catch #t
+                (lambda () (load-foreign-library (car names) #:extensions '()))
+                (lambda (key . args)
+                  (try (cdr names)
+                       (or first-failure
+                           (call-with-output-string
+                             (lambda (port) (print-exception port #f key args))))))))))))
 
 (define (c-proc ret name args)
-  (pointer->procedure ret (dynamic-func name libpeer) args))
+  (pointer->procedure ret (foreign-library-pointer libpeer name) args))
 
 (define %new          (c-proc int "peer_new" (list '* '* uint16 uint32 '*)))
 (define %new-external (c-proc int "peer_new_external" (list '* '* uint16 uint32 '*)))
@@ -67,6 +83,7 @@
 (define %ext-push     (c-proc int "peer_ext_push" (list '* '* size_t)))
 (define %ext-pop      (c-proc int "peer_ext_pop" (list '* uint32 '* '* '* '*)))
 (define %wire-normalize (c-proc int "peer_wire_normalize" (list '* size_t '* '*)))
+(define %stats-list   (c-proc int "peer_stats_list" (list '* '* size_t '*)))
 
 ;; Largest value `peer-set` accepts (262138): a `set` message must fit in 1 MiB.
 (define max-value-size (%max-value-size))
