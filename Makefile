@@ -194,7 +194,7 @@ install: build
 	install -m 0644 $(HEADER) '$(DESTDIR)$(INCLUDEDIR)/peer.h'
 	install -m 0644 $(BUILD_DIR)/peer.pc '$(DESTDIR)$(PKGCONFIGDIR)/peer.pc'
 	install -m 0755 $(BUILD_DIR)/install/peer '$(DESTDIR)$(BINDIR)/peer'
-	GUILE='$(GUILE)' bash bindings/guile/install.sh '$(DESTDIR)$(GUILE_SITE)' '$(DESTDIR)$(GUILE_CCACHE)'
+	GUILE='$(GUILE)' LIBPEER_DIR=$(LIBPEER_DIR) bash bindings/guile/install.sh '$(DESTDIR)$(GUILE_SITE)' '$(DESTDIR)$(GUILE_CCACHE)'
 	bash bindings/chez/install.sh '$(DESTDIR)$(CHEZ_LIBDIR)'
 	LIBPEER_DIR=$(LIBPEER_DIR) bash bindings/chibi/install.sh '$(DESTDIR)$(CHIBI_MODDIR)' '$(LIBDIR)'
 	@# A library installed into a directory of the loader's cache is found only after ldconfig.
