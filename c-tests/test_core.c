@@ -84,9 +84,11 @@ static void check_bad_new(void)
     CHECK_RC(peer_new(uid, "127.0.0.1", 0, 21, &p), PEER_ERR_INVALID);
     CHECK_RC(peer_new(uid, "999.1.1.1", 0, 5, &p), PEER_ERR_INVALID);
     CHECK(strstr(peer_last_error(), "999.1.1.1") != NULL);
-    CHECK_RC(peer_new(uid, "nonsense", 0, 5, &p), PEER_ERR_INVALID);
+    /* Names are resolved; these two cannot be names, so no resolver is asked. */
+    CHECK_RC(peer_new(uid, "not an address", 0, 5, &p), PEER_ERR_INVALID);
+    CHECK_RC(peer_new(uid, "nowhere.invalid", 0, 5, &p), PEER_ERR_INVALID);
     CHECK_RC(peer_new(uid, "\xff\xfe", 0, 5, &p), PEER_ERR_INVALID);
-    CHECK_RC(peer_new_external(uid, "nonsense", 1, 5, &p), PEER_ERR_INVALID);
+    CHECK_RC(peer_new_external(uid, "not an address", 1, 5, &p), PEER_ERR_INVALID);
     CHECK_RC(peer_new_external(uid, "127.0.0.1", 1, 3, &p), PEER_ERR_INVALID);
     CHECK(p == NULL); /* out-params are written only on success */
     CHECK(peer_port(NULL) == 0);
@@ -106,8 +108,13 @@ static void check_bad_calls(struct peer *p, const uint8_t *some_key)
     CHECK_RC(peer_uid(NULL, uid), PEER_ERR_NULL);
     CHECK_RC(peer_uid(p, NULL), PEER_ERR_NULL);
     CHECK_RC(peer_connect(p, NULL, 1), PEER_ERR_NULL);
-    CHECK_RC(peer_connect(p, "nonsense", 1), PEER_ERR_INVALID);
-    CHECK_RC(peer_connect(p, "999.1.1.1", 1), PEER_ERR_INVALID);
+    /* A name that cannot be resolved is a peer nobody answers for: -6, not an argument error. */
+    CHECK_RC(peer_connect(p, "not an address", 1), PEER_ERR_UNREACHABLE);
+    CHECK_RC(peer_connect(p, "999.1.1.1", 1), PEER_ERR_UNREACHABLE);
+    CHECK_RC(peer_connect(p, "nowhere.invalid", 1), PEER_ERR_UNREACHABLE);
+    CHECK(strncmp(peer_last_error(), "peer_connect: ", 14) == 0);
+    CHECK(strcmp(peer_last_error() + 14, peer_last_error_reason()) == 0);
+    CHECK(strstr(peer_last_error_reason(), "nowhere.invalid") != NULL);
     CHECK_RC(peer_connect(NULL, "127.0.0.1", 1), PEER_ERR_NULL);
     CHECK_RC(peer_bootstrap(NULL), PEER_ERR_NULL);
     CHECK_RC(peer_set(p, NULL, 5, key), PEER_ERR_NULL);
@@ -324,6 +331,56 @@ static void check_external(struct peer *tcp_peer)
     CHECK_RC(peer_ext_pop(job.a, 1, ip, &port, &env, &len), PEER_ERR_CLOSED);
 }
 
+/* Addresses: host names, a TCP peer's bound address, an external peer's derived one, and the
+ * external value limit. */
+static void check_addresses(struct peer *tcp_peer, struct peer *other_tcp)
+{
+    uint8_t ua[PEER_KEY_LEN], ub[PEER_KEY_LEN], key[PEER_KEY_LEN];
+    char ip[PEER_IP_BUF_LEN], ip2[PEER_IP_BUF_LEN];
+    uint16_t port = 0, port2 = 0;
+    struct peer *a = NULL, *b = NULL;
+    uint8_t *big;
+
+    CHECK_RC(peer_address(tcp_peer, ip, &port), PEER_OK);
+    CHECK(strcmp(ip, "127.0.0.1") == 0 && port == peer_port(tcp_peer));
+    CHECK_RC(peer_address(tcp_peer, NULL, &port), PEER_ERR_NULL);
+    CHECK_RC(peer_address(tcp_peer, ip, NULL), PEER_ERR_NULL);
+    CHECK_RC(peer_address(NULL, ip, &port), PEER_ERR_NULL);
+    /* "localhost" comes from /etc/hosts: resolved, in the peer's family, no resolver asked. */
+    CHECK_RC(peer_address(other_tcp, ip, &port), PEER_OK);
+    CHECK_RC(peer_connect(tcp_peer, "localhost", port), PEER_OK);
+
+    /* Two uids that share all but their last byte get different derived addresses. */
+    peer_random_uid(ua);
+    memcpy(ub, ua, sizeof ub);
+    ub[PEER_KEY_LEN - 1] ^= 1;
+    CHECK_RC(peer_new_external(ua, NULL, 0, 5, &a), PEER_OK);
+    CHECK_RC(peer_new_external(ub, NULL, 0, 5, &b), PEER_OK);
+    if (!a || !b) {
+        peer_free(a);
+        peer_free(b);
+        return;
+    }
+    CHECK_RC(peer_address(a, ip, &port), PEER_OK);
+    CHECK_RC(peer_address(b, ip2, &port2), PEER_OK);
+    CHECK(strncmp(ip, "fd", 2) == 0 && strncmp(ip2, "fd", 2) == 0);
+    CHECK(strcmp(ip, ip2) != 0);
+    CHECK(port == peer_port(a) && port >= 1024);
+
+    big = calloc(PEER_MAX_EXTERNAL_VALUE_SIZE + 1, 1);
+    CHECK(big != NULL);
+    if (big) {
+        CHECK(peer_max_external_value_size() == PEER_MAX_EXTERNAL_VALUE_SIZE);
+        CHECK(PEER_MAX_EXTERNAL_VALUE_SIZE < PEER_MAX_VALUE_SIZE);
+        CHECK_RC(peer_set(a, big, PEER_MAX_EXTERNAL_VALUE_SIZE + 1, key), PEER_ERR_TOO_LARGE);
+        CHECK(strstr(peer_last_error_reason(), "262112") != NULL);
+        free(big);
+    }
+    peer_free(a);
+    peer_free(b);
+    CHECK_RC(peer_address(a, ip, &port), PEER_ERR_CLOSED);
+}
+
 int main(void)
 {
     static struct net net;
@@ -347,6 +404,7 @@ int main(void)
         CHECK(peer_port(net.p[i]) != 0);
     CHECK_RC(peer_uid(net.p[3], uid), PEER_OK);
     CHECK(memcmp(uid, net.uid[3], PEER_KEY_LEN) == 0);
+    check_addresses(net.p[1], net.p[2]);
 
     /* 100 values, each set from a random peer and read back from a random other one. */
     ok = 0;

@@ -31,6 +31,13 @@
 #define PEER_MAX_VALUE_SIZE 262138
 
 /**
+ * Largest value peer_set accepts on a peer made by peer_new_external, in bytes: lower, so
+ * that every message of such a peer fits 1 MiB inside the program's envelope, as any
+ * Scheme writes it.
+ */
+#define PEER_MAX_EXTERNAL_VALUE_SIZE 262112
+
+/**
  * Length of a uid, key, public key, secret key and bag value, in bytes.
  */
 #define PEER_KEY_LEN 32
@@ -41,7 +48,7 @@
 #define PEER_SIGNATURE_LEN 64
 
 /**
- * Size of the buffer peer_ext_pop writes the sender's IP text into.
+ * Size of the buffer peer_ext_pop and peer_address write an IP text into.
  */
 #define PEER_IP_BUF_LEN 64
 
@@ -192,12 +199,13 @@ extern "C" {
 /**
  * Create a peer on the built-in encrypted TCP transport, listening on `ip`:`port`.
  *
- * `uid`: 32 bytes, read. `ip`: NUL-terminated IPv4 or IPv6 address text, read. `port` 0
- * picks an ephemeral port (see peer_port). `replication`: 5..20 (5 is the usual value).
+ * `uid`: 32 bytes, read. `ip`: NUL-terminated IPv4 or IPv6 address text, or a host name
+ * (its first IPv4 address, else its first address), read. `port` 0 picks an ephemeral port
+ * (see peer_port). `replication`: 5..20 (5 is the usual value).
  * On success `*out` receives a new handle that the caller owns and releases with peer_free;
  * on failure `*out` is untouched.
- * Returns 0 ok; -1 uid, ip or out is NULL; -2 replication out of range or ip not an IP
- * address; -5 the OS refused (address in use, ...); -9 internal error.
+ * Returns 0 ok; -1 uid, ip or out is NULL; -2 replication out of range, or ip neither an IP
+ * address nor a resolvable host name; -5 the OS refused (address in use, ...); -9 internal error.
  */
 int peer_new(const uint8_t *uid,
              const char *ip,
@@ -242,10 +250,14 @@ int peer_forget(struct peer *p, const uint8_t *key);
 
 /**
  * Create a peer on a program-supplied transport: it opens no sockets. `ip`:`port` is its
- * address on the program's network. The program moves its messages with peer_ext_pop and
- * peer_ext_push; blocking calls on it complete only while someone does.
+ * address on the program's network; `ip` NULL: an address derived from the whole uid (an
+ * IPv6 unique local address `fd..` and a port, from SHA-256 of the uid; `port` is then
+ * ignored; read it with peer_address). The program moves its messages with peer_ext_pop and
+ * peer_ext_push; blocking calls on it complete only while someone does. It stores values of
+ * at most PEER_MAX_EXTERNAL_VALUE_SIZE bytes, so that none of its messages serializes past
+ * 1 MiB in the program's envelopes.
  *
- * Arguments, ownership and statuses as for peer_new (no -5 for a bind).
+ * Arguments, ownership and statuses as for peer_new (`ip` may be NULL; no -5 for a bind).
  */
 int peer_new_external(const uint8_t *uid,
                       const char *ip,
@@ -267,15 +279,26 @@ void peer_free(struct peer *p);
 uint16_t peer_port(const struct peer *p);
 
 /**
+ * The peer's address: its IP text, NUL-terminated, into `ip_out` (caller-owned,
+ * PEER_IP_BUF_LEN = 64 bytes) and its port into `*port_out`. A TCP peer gives the address it
+ * is bound to; an external peer its address on the program's network.
+ * Returns 0 ok; -1 p, ip_out or port_out is NULL; -4 peer is closed.
+ */
+int peer_address(const struct peer *p, char *ip_out, uint16_t *port_out);
+
+/**
  * Copy the peer's 32-byte uid into `uid_out` (caller-owned, 32 bytes).
  * Returns 0 ok; -1 p or uid_out is NULL; -4 peer is closed.
  */
 int peer_uid(const struct peer *p, uint8_t *uid_out);
 
 /**
- * Greet the peer at `ip`:`port` (`ip` NUL-terminated text) and add it to the routing table.
- * Returns 0 ok; -1 p or ip is NULL; -2 ip is not an IP address; -4 peer is closed;
- * -6 nobody answered there.
+ * Greet the peer at `ip`:`port` and add it to the routing table. `ip` (NUL-terminated,
+ * read) is an IP address text or a host name: a name is resolved (getaddrinfo; a name that
+ * cannot be one, or ends in `.invalid`, is not looked up) and its addresses of this peer's
+ * family are tried in turn.
+ * Returns 0 ok; -1 p or ip is NULL; -2 ip is not UTF-8; -4 peer is closed; -6 nobody
+ * answered there, or the name resolves to no address this peer can reach.
  */
 int peer_connect(struct peer *p, const char *ip, uint16_t port);
 
@@ -490,6 +513,18 @@ int peer_status_codes(int *codes_out, size_t cap, size_t *n_out);
  * to keep it. Never NULL.
  */
 const char *peer_last_error(void);
+
+/**
+ * peer_last_error's message without its leading "function: ": the reason alone ("invalid
+ * argument: ...", "" if none yet), for a binding that reports errors under its own
+ * procedure's name. Same ownership and lifetime as peer_last_error. Never NULL.
+ */
+const char *peer_last_error_reason(void);
+
+/**
+ * PEER_MAX_EXTERNAL_VALUE_SIZE, for bindings that cannot read macros.
+ */
+size_t peer_max_external_value_size(void);
 
 /**
  * PEER_MAX_VALUE_SIZE, for bindings that cannot read macros.

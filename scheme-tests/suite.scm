@@ -1,4 +1,11 @@
-;;; The libpeer Scheme test suite: ONE portable file run by Guile, Chez and Chibi.
+;;; The libpeer Scheme test suite, written once in portable Scheme and run by Guile, Chez and
+;;; Chibi. It is these files, which each runner loads in this order into one top level (the
+;;; list is scheme-tests/suite-files, one name per line):
+;;;   suite.scm            the harness, helpers, single peers, errors, wire conformance
+;;;   suite-network.scm    networks of TCP peers, options, data directories, lifetimes
+;;;   suite-transport.scm  the draft's own form (peer uid recv send replication): in-memory
+;;;                        networks, peer-poll, exceptions from recv/send, two OS processes
+;;;   suite-end.scm        the summary line
 ;;;
 ;;; Each runner (scheme-tests/run-*.sh) loads its prelude first, which makes the library
 ;;; `(peer)` available together with these helpers:
@@ -11,6 +18,19 @@
 ;;;   (temp-path name)            a path named `name` in a fresh directory of this run (each
 ;;;                               runner makes one and removes it at the end: PEER_TEST_DIR)
 ;;;   (sleep-ms n)                sleep n milliseconds
+;;;   (raise obj)                 R7RS `raise` of any object (Guile's prelude binds it to
+;;;                               raise-exception: Guile's own `raise` sends a signal)
+;;;   (printed-error e)           how the implementation itself prints the raised object `e`
+;;;                               (Guile "In procedure WHO: ...", Chez "Exception in WHO: ...",
+;;;                               Chibi "ERROR in WHO: ...")
+;;;   (spawn-child)               a channel to a new OS process running scheme-tests/child.scm
+;;;                               under the same implementation and library (its child prelude
+;;;                               gives it `parent-channel`): a socket (Guile, Chibi) or the
+;;;                               child's standard input and output (Chez 9.5, no sockets)
+;;;   (channel-send! ch datum)    `write` a datum to the channel, then a newline, and flush
+;;;   (channel-recv ch)           a datum that has arrived, else #f at once (also at the end)
+;;;   (channel-close! ch)         close it and wait (bounded) for the child to exit: #t when
+;;;                               it exited with status 0
 ;;; Only the subset common to R6RS and R7RS is used (the project brief lists it): no
 ;;; imports, no macros, no srfi. The harness is `check`; groups survive unexpected errors;
 ;;; the last line printed is `N passed, M failed`, and the runners decide from it.
@@ -131,6 +151,7 @@
 (group "constants and random"
   (lambda ()
     (check "peer-max-value-size is 262138" (equal? peer-max-value-size 262138))
+    (check "peer-max-external-value-size is 262112" (equal? peer-max-external-value-size 262112))
     (let ((a (peer-random-uid)) (b (peer-random-uid)))
       (check "peer-random-uid gives 32 bytes" (bytevector-of-32? a))
       (check "peer-random-uid differs between calls" (not (equal? a b))))
@@ -152,7 +173,9 @@
       (check-raises "peer-open with a 31-byte uid" (lambda () (peer-open (bytes 31 1) "127.0.0.1" 0)))
       (check-raises "peer-open with replication 4" (lambda () (peer-open uid "127.0.0.1" 0 4)))
       (check-raises "peer-open with replication 21" (lambda () (peer-open uid "127.0.0.1" 0 21)))
-      (check-raises "peer-open with ip \"not-an-ip\"" (lambda () (peer-open uid "not-an-ip" 0)))
+      ;; Host names are resolved: these cannot be names, so no resolver is asked.
+      (check-raises "peer-open with ip \"not an ip\"" (lambda () (peer-open uid "not an ip" 0)))
+      (check-raises "peer-open with ip \"nowhere.invalid\"" (lambda () (peer-open uid "nowhere.invalid" 0)))
       (check-raises "peer-open with ip \"999.1.1.1\"" (lambda () (peer-open uid "999.1.1.1" 0)))
       (check-raises "peer-open with a non-string ip" (lambda () (peer-open uid 127 0)))
       (check-raises "peer-open with port 70000" (lambda () (peer-open uid "127.0.0.1" 70000)))
@@ -160,7 +183,17 @@
       (check-raises "peer with a 33-byte uid" (lambda () (peer (bytes 33 0) recv send 5)))
       (check-raises "peer with replication 4" (lambda () (peer uid recv send 4)))
       (check-raises "peer with replication 21" (lambda () (peer uid recv send 21)))
-      (check-raises "peer with a bad ip" (lambda () (peer uid recv send 5 "bad ip" 4000))))))
+      (check-raises "peer with a bad ip"
+                    (lambda () (peer uid recv send 5 (list (cons 'ip "bad ip") (cons 'port 4000)))))
+      (check-raises "peer with an ip and no port" (lambda () (peer uid recv send 5 (list (cons 'ip "127.0.0.1")))))
+      (check-raises "peer with port 70000"
+                    (lambda () (peer uid recv send 5 (list (cons 'ip "127.0.0.1") (cons 'port 70000)))))
+      (check-raises "peer with an unknown option" (lambda () (peer uid recv send 5 (list (cons 'colour 1)))))
+      (check-raises "peer with serve fast" (lambda () (peer uid recv send 5 (list (cons 'serve 'fast)))))
+      (check-raises "peer with a non-procedure on-error" (lambda () (peer uid recv send 5 (list (cons 'on-error 1)))))
+      (check-raises "peer with options that are not an alist" (lambda () (peer uid recv send 5 'thread)))
+      (check-raises "peer with a non-procedure recv" (lambda () (peer uid #f send 5)))
+      (check-raises "peer with a non-procedure send" (lambda () (peer uid recv 'send 5))))))
 
 (group "one peer: accessors, argument errors, close"
   (lambda ()
@@ -183,7 +216,12 @@
                        (lambda () (peer-set p (bytes (+ peer-max-value-size 1) 7))))
          (let ((text (raised-text (lambda () (peer-set p (bytes (+ peer-max-value-size 1) 7))))))
            (check "too-large error names peer-set" (and text (string-contains? text "peer-set"))))
-         (check-raises "peer-connect with a bad ip" (lambda () (peer-connect p "nowhere" 4000)))
+         ;; A name resolves to nothing: #f, as for an address nobody answers at (no resolver
+         ;; is asked for these two).
+         (check "peer-connect to a name that cannot be one is #f" (eq? (peer-connect p "not a host" 4000) #f))
+         (check "peer-connect to a .invalid name is #f" (eq? (peer-connect p "nowhere.invalid" 4000) #f))
+         (check-raises "peer-connect with a non-string ip" (lambda () (peer-connect p 127 4000)))
+         (check "peer-ip of a tcp peer is its bound address" (equal? (peer-ip p) "127.0.0.1"))
          ;; -> #f, not an error: each library finds that status by its symbol, `unreachable`.
          (let* ((q (peer-open (peer-random-uid) "127.0.0.1" 0))
                 (dead-port (peer-port q)))
@@ -207,6 +245,7 @@
          (check "peer-close twice is fine" (not (raises? (lambda () (peer-close p)))))
          (check "peer? of a closed peer is still #t" (peer? p))
          (check-raises "peer-port on a closed peer" (lambda () (peer-port p)))
+         (check-raises "peer-ip on a closed peer" (lambda () (peer-ip p)))
          (check-raises "peer-uid on a closed peer" (lambda () (peer-uid p)))
          (check-raises "peer-connect on a closed peer" (lambda () (peer-connect p "127.0.0.1" 4000)))
          (check-raises "peer-bootstrap on a closed peer" (lambda () (peer-bootstrap p)))
@@ -220,6 +259,82 @@
          (check-raises "peer-namespace-ref on a closed peer" (lambda () (peer-namespace-ref p (cadr kp) key)))
          (let ((text (raised-text (lambda () (peer-ref p key)))))
            (check "closed-peer error says closed" (and text (string-contains? text "closed")))))))))
+
+;;; ---------------------------------------------------------------------------------------
+;;; One error shape: who, status (number and symbol) and message, in every implementation
+
+;; What `thunk` raised, or #f when it returned.
+(define (caught thunk)
+  (guard (e (#t e))
+    (thunk)
+    #f))
+
+;; How many times `sub` occurs in `s`.
+(define (occurrences s sub)
+  (let ((n (string-length s)) (m (string-length sub)))
+    (let loop ((i 0) (count 0))
+      (cond ((> (+ i m) n) count)
+            ((string=? (substring s i (+ i m)) sub) (loop (+ i m) (+ count 1)))
+            (else (loop (+ i 1) count))))))
+
+;; `e` is a library error from `who` with status `symbol`, whose message and printed form
+;; name no C function, and whose printed form names `who` exactly once.
+(define (check-error-shape name e who symbol)
+  (check (string-append name ": a peer error") (and e (peer-error? e)))
+  (when (and e (peer-error? e))
+    (let ((message (peer-error-message e))
+          (printed (printed-error e))
+          (proc (symbol->string who)))
+      (check (string-append name ": who is " proc) (eq? (peer-error-who e) who))
+      (check (string-append name ": status symbol " (symbol->string symbol)) (eq? (peer-error-symbol e) symbol))
+      (check (string-append name ": status number is negative")
+             (and (exact-integer? (peer-error-status e)) (< (peer-error-status e) 0)))
+      (check (string-append name ": message is a non-empty string")
+             (and (string? message) (> (string-length message) 0)))
+      (check (string-append name ": message names no C function: " message) (not (string-contains? message "peer_")))
+      (check (string-append name ": printed form names " proc " once: " printed) (= (occurrences printed proc) 1))
+      (check (string-append name ": printed form names no C function: " printed) (not (string-contains? printed "peer_")))
+      (check (string-append name ": printed form holds the message") (string-contains? printed message)))))
+
+(group "one error shape"
+  (lambda ()
+    (let ((uid (peer-random-uid)))
+      ;; Checked by libpeer (peer_new): its reason, under the Scheme procedure's name.
+      (let ((e (caught (lambda () (peer-open uid "127.0.0.1" 0 4)))))
+        (check-error-shape "replication 4" e 'peer-open 'invalid)
+        (check "replication 4: the message gives the range"
+               (and e (peer-error? e) (string-contains? (peer-error-message e) "5..20"))))
+      ;; Checked by the library itself, with the same range in the message.
+      (let ((e (caught (lambda () (peer-open uid "127.0.0.1" 0 5.0)))))
+        (check-error-shape "replication 5.0" e 'peer-open 'invalid)
+        (check "replication 5.0: the message gives the range 5..20"
+               (and e (peer-error? e) (string-contains? (peer-error-message e) "5..20"))))
+      (check-error-shape "an unresolvable ip" (caught (lambda () (peer-open uid "not an ip" 0))) 'peer-open 'invalid)
+      (check-error-shape "a 31-byte uid" (caught (lambda () (peer-open (bytes 31 0) "127.0.0.1" 0))) 'peer-open 'invalid)
+      (check-error-shape "peer replication 21" (caught (lambda () (peer uid (lambda () #f) (lambda (i p d) #f) 21)))
+                         'peer 'invalid)
+      (let ((p (peer-open uid "127.0.0.1" 0)))
+        (check-error-shape "too large" (caught (lambda () (peer-set p (bytes (+ peer-max-value-size 1) 0))))
+                           'peer-set 'too-large)
+        (check-error-shape "a short key" (caught (lambda () (peer-ref p (bytes 3 0)))) 'peer-ref 'invalid)
+        (check-error-shape "a bag cap of -1" (caught (lambda () (peer-bag-sample p uid -1))) 'peer-bag-sample 'invalid)
+        (check-error-shape "peer-poll of a tcp peer" (caught (lambda () (peer-poll p))) 'peer-poll 'invalid)
+        (let ((other (keypair-list)) (mine (keypair-list)))
+          (check-error-shape "a secret of another key pair"
+                             (caught (lambda () (peer-namespace-set p (car other) (cadr mine) uid uid)))
+                             'peer-namespace-set 'key-mismatch))
+        (peer-close p)
+        (check-error-shape "a closed peer" (caught (lambda () (peer-ref p uid))) 'peer-ref 'closed)
+        (check-error-shape "peer-uid of a closed peer" (caught (lambda () (peer-uid p))) 'peer-uid 'closed))
+      (check-error-shape "not a peer" (caught (lambda () (peer-bootstrap 'peer))) 'peer-bootstrap 'invalid)
+      ;; Two errors of one status carry the same number, from libpeer's one table.
+      (let ((a (caught (lambda () (peer-open uid "127.0.0.1" 0 4))))
+            (b (caught (lambda () (peer-ref 'peer uid)))))
+        (check "one status, one number"
+               (and (peer-error? a) (peer-error? b) (= (peer-error-status a) (peer-error-status b)))))
+      (check "peer-error? of a string" (not (peer-error? "invalid")))
+      (check "peer-error? of the program's own raise"
+             (not (peer-error? (caught (lambda () (raise (list 'mine))))))))))
 
 ;;; ---------------------------------------------------------------------------------------
 ;;; Wire conformance: the messages of docs/PROTOCOL.md §4 as this Scheme writes them, through
@@ -284,351 +399,3 @@
                "#(ref 1.5)" "#u8(1 -2)" deep)))
       (check-raises "peer-wire-normalize of a non-string" (lambda () (peer-wire-normalize 42))))))
 
-;;; ---------------------------------------------------------------------------------------
-;;; Built-in encrypted TCP: 10 peers on loopback
-
-(define (check-bags who peers publishers-a publishers-b publisher-c)
-  ;; A from several peers, B from fewer, C from one: popular order is A first.
-  (let ((key (peer-random-uid))
-        (a (peer-random-uid))
-        (b (peer-random-uid))
-        (c (peer-random-uid))
-        (reader (list-ref peers (- (length peers) 1))))
-    (for-each (lambda (p) (peer-bag-publish p key a)) publishers-a)
-    (for-each (lambda (p) (peer-bag-publish p key b)) publishers-b)
-    (peer-bag-publish publisher-c key c)
-    (let ((popular (peer-bag-popular reader key)))
-      (check (string-append who "bag-popular holds the three values")
-             (and (vector? popular) (= (vector-length popular) 3)
-                  (vector-member? popular a) (vector-member? popular b) (vector-member? popular c)))
-      (check (string-append who "bag-popular puts the most published first")
-             (and (> (vector-length popular) 0) (equal? (vector-ref popular 0) a))))
-    (let ((one (peer-bag-popular reader key 1)))
-      (check (string-append who "bag-popular with cap 1") (equal? one (vector a))))
-    (let ((recent (peer-bag-recent reader key)))
-      (check (string-append who "bag-recent holds the three values")
-             (and (= (vector-length recent) 3)
-                  (vector-member? recent a) (vector-member? recent b) (vector-member? recent c))))
-    (let ((sample (peer-bag-sample reader key 2)))
-      (check (string-append who "bag-sample with cap 2 gives 2 of the values")
-             (and (= (vector-length sample) 2)
-                  (vector-every? (lambda (x) (or (equal? x a) (equal? x b) (equal? x c))) sample)
-                  (not (equal? (vector-ref sample 0) (vector-ref sample 1))))))
-    (check (string-append who "bag of an unknown key is empty")
-           (equal? (peer-bag-popular reader (peer-random-uid)) (vector)))
-    ;; The -at variants ask one peer for its local answer: the nearest peer holds the bag.
-    (let ((holder (peer-uid (nearest-peer peers key))))
-      (let ((popular (peer-bag-popular-at reader holder key)))
-        (check (string-append who "bag-popular-at the nearest peer")
-               (and (> (vector-length popular) 0) (equal? (vector-ref popular 0) a)
-                    (vector-member? popular b) (vector-member? popular c))))
-      (let ((recent (peer-bag-recent-at reader holder key)))
-        (check (string-append who "bag-recent-at the nearest peer")
-               (and (= (vector-length recent) 3) (vector-member? recent c))))
-      (let ((sample (peer-bag-sample-at reader holder key 3)))
-        (check (string-append who "bag-sample-at the nearest peer")
-               (and (= (vector-length sample) 3) (vector-member? sample a)
-                    (vector-member? sample b) (vector-member? sample c)))))
-    (let ((stranger (peer-random-uid)))
-      (check-raises (string-append who "bag-popular-at an unknown uid")
-                    (lambda () (peer-bag-popular-at reader stranger key)))
-      (check-raises (string-append who "bag-recent-at an unknown uid")
-                    (lambda () (peer-bag-recent-at reader stranger key)))
-      (check-raises (string-append who "bag-sample-at an unknown uid")
-                    (lambda () (peer-bag-sample-at reader stranger key))))))
-
-(define (check-namespaces who peers)
-  (let* ((kp (keypair-list))
-         (secret (car kp))
-         (public (cadr kp))
-         (key (peer-random-uid))
-         (v1 (peer-random-uid))
-         (v2 (peer-random-uid))
-         (writer (list-ref peers 1))
-         (reader (list-ref peers (- (length peers) 1)))
-         (sig1 (peer-namespace-set writer secret public key v1)))
-    (check (string-append who "namespace-set returns a 64-byte signature")
-           (and (bytevector? sig1) (= (bytevector-length sig1) 64)))
-    (check (string-append who "namespace-ref from another peer")
-           (equal? (peer-namespace-ref reader public key) v1))
-    (check (string-append who "namespace-ref pinned to the signature")
-           (equal? (peer-namespace-ref reader public key sig1) v1))
-    (check (string-append who "namespace-ref of an unknown key")
-           (not (peer-namespace-ref reader public (peer-random-uid))))
-    (check (string-append who "namespace-ref of an unknown public key")
-           (not (peer-namespace-ref reader (peer-random-uid) key)))
-    ;; Some peer holds it locally, and every local answer is the value or nothing.
-    (let ((answers (map (lambda (p) (peer-namespace-ref-at reader (peer-uid p) public key)) peers)))
-      (check (string-append who "namespace-ref-at: some peer holds the record")
-             (member v1 answers))
-      (check (string-append who "namespace-ref-at: answers are the value or #f")
-             (let loop ((l answers))
-               (or (null? l) (and (or (not (car l)) (equal? (car l) v1)) (loop (cdr l))))))
-      (let ((holder (let loop ((ps peers) (as answers))
-                      (if (car as) (car ps) (loop (cdr ps) (cdr as))))))
-        (check (string-append who "namespace-ref-at pinned")
-               (equal? (peer-namespace-ref-at reader (peer-uid holder) public key sig1) v1))
-        ;; A newer set wins: plain reads see v2; pinning the old signature finds nothing.
-        (let ((sig2 (peer-namespace-set (list-ref peers 2) secret public key v2)))
-          (check (string-append who "namespace overwrite gives a new signature") (not (equal? sig1 sig2)))
-          (check (string-append who "namespace-ref after overwrite is the newer value")
-                 (equal? (peer-namespace-ref reader public key) v2))
-          (check (string-append who "namespace-ref pinned to the new signature")
-                 (equal? (peer-namespace-ref reader public key sig2) v2))
-          ;; A replica the second write missed may still hold v1: pinned, it is v1 or nothing.
-          (check (string-append who "namespace-ref pinned to the replaced signature is never the newer")
-                 (let ((r (peer-namespace-ref reader public key sig1)))
-                   (or (not r) (equal? r v1))))
-          ;; Stores go to the nearest peers each writer's lookup finds: some peer has v2.
-          (check (string-append who "namespace-ref-at after overwrite: some peer holds the newer")
-                 (member v2 (map (lambda (p) (peer-namespace-ref-at reader (peer-uid p) public key))
-                                 peers))))))
-    (let ((other (keypair-list)))
-      (check-raises (string-append who "namespace-set with a secret of another key pair")
-                    (lambda () (peer-namespace-set writer (car other) public key v1))))
-    (check-raises (string-append who "namespace-ref-at an unknown uid")
-                  (lambda () (peer-namespace-ref-at reader (peer-random-uid) public key)))))
-
-(define (check-values who peers)
-  (let* ((writer (list-ref peers 1))
-         (reader (list-ref peers (- (length peers) 1)))
-         (value (peer-random-uid))
-         (key (peer-set writer value)))
-    (check (string-append who "peer-set returns a 32-byte key") (bytevector-of-32? key))
-    (check (string-append who "peer-ref from another peer") (equal? (peer-ref reader key) value))
-    (check (string-append who "peer-ref from every peer")
-           (let loop ((ps peers))
-             (or (null? ps) (and (equal? (peer-ref (car ps) key) value) (loop (cdr ps))))))
-    (check (string-append who "peer-set of the same value elsewhere gives the same key")
-           (equal? (peer-set (list-ref peers 2) (bv-copy value)) key))
-    (check (string-append who "peer-set returns SHA-256 of the value")
-           (equal? (peer-set writer (string->utf8* "abc")) sha256-abc))
-    (check (string-append who "peer-ref of a random key is #f")
-           (not (peer-ref reader (peer-random-uid))))))
-
-(group "tcp network of 10 peers"
-  (lambda ()
-    (let ((peers '()))
-      (with-peers
-       (lambda () peers)
-       (lambda ()
-         (do ((i 0 (+ i 1))) ((= i 10))
-           (set! peers (append peers (list (peer-open (peer-random-uid) "127.0.0.1" 0)))))
-         (let ((first (car peers)))
-           (check "tcp: every peer connects to the first"
-                  (let loop ((ps (cdr peers)))
-                    (or (null? ps)
-                        (and (eq? (peer-connect (car ps) "127.0.0.1" (peer-port first)) #t)
-                             (loop (cdr ps))))))
-           (for-each peer-bootstrap peers)
-           (check-values "tcp: " peers)
-           (let* ((big (let ((b (make-bytevector peer-max-value-size 0)))
-                         (do ((i 0 (+ i 1))) ((= i peer-max-value-size) b)
-                           (bytevector-u8-set! b i (remainder (* i 7) 256)))))
-                  (key (peer-set (list-ref peers 2) big)))
-             (check "tcp: a value of peer-max-value-size bytes round-trips"
-                    (equal? (peer-ref (list-ref peers 8) key) big)))
-           (let ((key (peer-set (list-ref peers 3) (make-bytevector 0 0))))
-             (check "tcp: the empty value's key is SHA-256 of nothing" (equal? key sha256-empty))
-             (check "tcp: the empty value round-trips" (equal? (peer-ref (list-ref peers 6) key) (make-bytevector 0 0))))
-           (check-bags "tcp: " peers
-                       (list (list-ref peers 1) (list-ref peers 2) (list-ref peers 3)
-                             (list-ref peers 4) (list-ref peers 5))
-                       (list (list-ref peers 1) (list-ref peers 2))
-                       (list-ref peers 3))
-           (check-namespaces "tcp: " peers)
-           ;; A port nobody listens on any more: connect answers #f, not an error.
-           (let* ((gone (peer-open (peer-random-uid) "127.0.0.1" 0))
-                  (port (peer-port gone)))
-             (peer-close gone)
-             (check "tcp: peer-connect to a closed port is #f"
-                    (eq? (peer-connect first "127.0.0.1" port) #f)))))))))
-
-;;; ---------------------------------------------------------------------------------------
-;;; External transport: 5 peers in this process, messages moved by in-memory queues
-
-;; A network: an association list from port to queue (a vector holding the list of waiting
-;; payloads, oldest first). Every peer is at 127.0.0.1.
-(define (make-network) (vector '() 0))   ; queues, delivered count
-
-(define (network-queue net port)
-  (let ((entry (assv port (vector-ref net 0))))
-    (and entry (cdr entry))))
-
-(define (network-add! net port)
-  (vector-set! net 0 (cons (cons port (vector '())) (vector-ref net 0))))
-
-(define (network-send net)
-  (lambda (ip port payload)
-    (let ((q (and (equal? ip "127.0.0.1") (bytevector? payload) (network-queue net port))))
-      (when q
-        (vector-set! net 1 (+ (vector-ref net 1) 1))
-        (vector-set! q 0 (append (vector-ref q 0) (list payload)))))))
-
-(define (network-recv net port)
-  (lambda ()
-    (let* ((q (network-queue net port))
-           (items (vector-ref q 0)))
-      (if (null? items)
-          #f
-          (begin (vector-set! q 0 (cdr items))
-                 (car items))))))
-
-;; The draft's 4-argument form: the address is derived from the uid.
-(define (default-port uid)
-  (+ 1024 (remainder (+ (* 256 (bytevector-u8-ref uid 0)) (bytevector-u8-ref uid 1)) 64000)))
-
-(group "external transport: 5 peers on an in-memory network"
-  (lambda ()
-    (let ((net (make-network))
-          (peers '()))
-      (with-peers
-       (lambda () peers)
-       (lambda ()
-         ;; Four peers at explicit ports below 1024, which no derived port can take.
-         (do ((port 1 (+ port 1))) ((= port 5))
-           (network-add! net port)
-           (set! peers (append peers (list (peer (peer-random-uid) (network-recv net port)
-                                                 (network-send net) 5 "127.0.0.1" port)))))
-         (let* ((uid (peer-random-uid))
-                (port (default-port uid)))
-           (network-add! net port)
-           (let ((p (peer uid (network-recv net port) (network-send net) 5)))
-             (set! peers (append peers (list p)))
-             (check "external: the 4-argument form is a peer" (peer? p))
-             (check "external: the 4-argument form's port is derived from the uid"
-                    (= (peer-port p) port))
-             (check "external: peer-uid" (equal? (peer-uid p) uid))))
-         (check "external: explicit port" (= (peer-port (car peers)) 1))
-         (check "external: every peer connects to the first"
-                (let loop ((ps (cdr peers)))
-                  (or (null? ps)
-                      (and (eq? (peer-connect (car ps) "127.0.0.1" 1) #t) (loop (cdr ps))))))
-         (check "external: messages went through the program's send" (> (vector-ref net 1) 0))
-         (for-each peer-bootstrap peers)
-         (check-values "external: " peers)
-         (check-bags "external: " peers
-                     (list (list-ref peers 0) (list-ref peers 1) (list-ref peers 2))
-                     (list (list-ref peers 3))
-                     (list-ref peers 4))
-         (check-namespaces "external: " peers)
-         ;; No one at port 9: the request times out and connect answers #f.
-         (check "external: peer-connect to an address nobody holds is #f"
-                (eq? (peer-connect (car peers) "127.0.0.1" 9) #f))
-         ;; While external peers live, calls on a TCP peer take the same path.
-         (let* ((gone (peer-open (peer-random-uid) "127.0.0.1" 0))
-                (port (peer-port gone))
-                (tcp (peer-open (peer-random-uid) "127.0.0.1" 0)))
-           (peer-close gone)
-           (set! peers (cons tcp peers))
-           (check "external: a tcp peer-connect to a closed port meanwhile is #f"
-                  (eq? (peer-connect tcp "127.0.0.1" port) #f))))))))
-
-;;; ---------------------------------------------------------------------------------------
-;;; Options (an alist as peer-open's 4th argument) and data directories
-
-;; (peer-open ...) that must raise: a peer it returns anyway is closed, so the check fails
-;; without leaking it.
-(define (check-open-raises name thunk)
-  (check-raises name (lambda () (peer-close (thunk)))))
-
-(group "options and data directories"
-  (lambda ()
-    (let* ((dir (temp-path "store-a"))
-           (peers '())
-           (open! (lambda (uid options)
-                    (let ((p (peer-open uid "127.0.0.1" 0 options)))
-                      (set! peers (cons p peers))
-                      p))))
-      (with-peers
-       (lambda () peers)
-       (lambda ()
-         (let* ((p (open! #f (list (cons 'replication 5) (cons 'data-dir dir))))
-                (uid (peer-uid p)))
-           (check "options: peer-open with an alist and uid #f is a peer" (peer? p))
-           (check "options: its peer-uid is 32 bytes" (bytevector-of-32? uid))
-           (check "options: its port is bound" (> (peer-port p) 0))
-           (check-open-raises "options: a second peer on a data directory in use"
-                              (lambda () (peer-open #f "127.0.0.1" 0 (list (cons 'data-dir dir)))))
-           (let ((text (raised-text (lambda () (peer-close (peer-open #f "127.0.0.1" 0 (list (cons 'data-dir dir))))))))
-             (check "options: the busy error names peer-open" (and text (string-contains? text "peer-open"))))
-           (peer-close p)
-           (check-raises "peer-forget on a closed peer" (lambda () (peer-forget p (peer-random-uid))))
-           (let ((q (open! #f (list (cons 'data-dir dir)))))
-             (check "options: reopened with uid #f, the data directory's uid" (equal? (peer-uid q) uid))
-             (peer-close q))
-           (let ((q (open! uid (list (cons 'data-dir dir) (cons 'expire 60)))))
-             (check "options: reopened with the same uid" (equal? (peer-uid q) uid))
-             (peer-close q))
-           (check-open-raises "options: another uid on that data directory"
-                              (lambda () (peer-open (peer-random-uid) "127.0.0.1" 0 (list (cons 'data-dir dir)))))
-           (let ((q (open! #f '())))
-             (check "options: an empty alist gives a fresh uid"
-                    (and (bytevector-of-32? (peer-uid q)) (not (equal? (peer-uid q) uid))))
-             (peer-close q))
-           (let ((q (open! (peer-random-uid) 7)))
-             (check "options: an integer 4th argument is still the replication" (peer? q))
-             (peer-close q))
-           (for-each
-            (lambda (bad)
-              (check-open-raises (string-append "peer-open with options " (write-to-string bad))
-                                 (lambda () (peer-open #f "127.0.0.1" 0 bad))))
-            (list (list (cons 'colour 1))
-                  (list (cons 'replication "5"))
-                  (list (cons 'expire -1))
-                  (list (cons 'republish 4294967296))
-                  (list (cons 'replication 4))
-                  (list (cons 'data-dir 42))
-                  (list (cons 'data-dir ""))
-                  (list 'expire)
-                  'fast
-                  "5"))
-           (check-open-raises "peer-open with options and a 31-byte uid"
-                              (lambda () (peer-open (bytes 31 0) "127.0.0.1" 0 '())))
-           (let ((text (raised-text (lambda () (peer-close (peer-open #f "127.0.0.1" 0 (list (cons 'colour 1))))))))
-             (check "options: an unknown option's error names peer-open"
-                    (and text (string-contains? text "peer-open"))))))))))
-
-;; Four peers that republish every second and whose records live two seconds: a value
-;; forgotten is gone after its lifetime, one not forgotten is still there (republished).
-(group "peer-forget and lifetimes"
-  (lambda ()
-    (let ((peers '())
-          (options (list (cons 'republish 1) (cons 'expire 2))))
-      (with-peers
-       (lambda () peers)
-       (lambda ()
-         (do ((i 0 (+ i 1))) ((= i 4))
-           (set! peers (append peers (list (peer-open #f "127.0.0.1" 0 options)))))
-         (for-each (lambda (p) (peer-connect p "127.0.0.1" (peer-port (car peers)))) (cdr peers))
-         (for-each peer-bootstrap peers)
-         (let* ((writer (list-ref peers 1))
-                (reader (list-ref peers 3))
-                (gone (peer-random-uid))
-                (kept (peer-random-uid))
-                (gone-key (peer-set writer gone))
-                (kept-key (peer-set writer kept)))
-           (check "forget: the value is readable first" (equal? (peer-ref reader gone-key) gone))
-           (check "forget: peer-forget of a stored value is #t" (eq? (peer-forget writer gone-key) #t))
-           (check "forget: peer-forget again is #f" (eq? (peer-forget writer gone-key) #f))
-           (check "forget: peer-forget of an unknown key is #f" (eq? (peer-forget writer (peer-random-uid)) #f))
-           (check "forget: peer-forget on another peer is #f" (eq? (peer-forget reader kept-key) #f))
-           (check-raises "peer-forget with a 31-byte key" (lambda () (peer-forget writer (bytes 31 0))))
-           (check-raises "peer-forget of a non-peer" (lambda () (peer-forget 'peer gone-key)))
-           ;; At most 20 x 250 ms: the forgotten value's lifetime is 2 s.
-           (let loop ((i 0))
-             (when (and (< i 20) (peer-ref reader gone-key))
-               (sleep-ms 250)
-               (loop (+ i 1))))
-           (check "forget: a forgotten value is gone after its lifetime" (not (peer-ref reader gone-key)))
-           (check "forget: a value not forgotten is still there (republished)"
-                  (equal? (peer-ref reader kept-key) kept))))))))
-
-;;; ---------------------------------------------------------------------------------------
-
-(display passed)
-(display " passed, ")
-(display failed)
-(display " failed")
-(newline)
-(exit-with-failures failed)

@@ -11,8 +11,9 @@ pub enum Error {
     Null,
     /// A bad argument: replication outside 5..=20, an unparsable IP, a wrong length...
     Invalid(String),
-    /// A value larger than `MAX_VALUE_SIZE`.
-    TooLarge(usize),
+    /// A value of this many bytes, larger than the peer's maximum (`MAX_VALUE_SIZE`, or
+    /// `MAX_EXTERNAL_VALUE_SIZE` on the program-supplied transport), the second field.
+    TooLarge(usize, usize),
     /// The peer was closed.
     Closed,
     /// The operating system refused something (bind, socket, thread).
@@ -39,7 +40,7 @@ impl Error {
         match self {
             Error::Null => Status::Null,
             Error::Invalid(_) => Status::Invalid,
-            Error::TooLarge(_) => Status::TooLarge,
+            Error::TooLarge(..) => Status::TooLarge,
             Error::Closed => Status::Closed,
             Error::Io(_) => Status::Os,
             Error::Unreachable(_) => Status::Unreachable,
@@ -64,7 +65,7 @@ impl fmt::Display for Error {
         let name = self.status().name();
         match self {
             Error::Null | Error::Closed | Error::NotStored | Error::KeyMismatch => f.write_str(name),
-            Error::TooLarge(n) => write!(f, "{name}: {n} bytes, maximum {}", crate::consts::MAX_VALUE_SIZE),
+            Error::TooLarge(n, max) => write!(f, "{name}: {n} bytes, maximum {max}"),
             Error::Invalid(m)
             | Error::Io(m)
             | Error::Unreachable(m)
@@ -94,7 +95,7 @@ mod tests {
         let cases = [
             (Error::Null, "null pointer argument".to_string()),
             (Error::Invalid("x".into()), "invalid argument: x".into()),
-            (Error::TooLarge(7), format!("value too large: 7 bytes, maximum {max}")),
+            (Error::TooLarge(7, max), format!("value too large: 7 bytes, maximum {max}")),
             (Error::Closed, "peer is closed".into()),
             (Error::Io("x".into()), "operating system error: x".into()),
             (Error::Unreachable("x".into()), "no peer could be reached: x".into()),

@@ -57,7 +57,7 @@ internal!(core, ffi, net, persist, store, wire);
 #[doc(hidden)]
 pub mod sim;
 
-pub use consts::MAX_VALUE_SIZE;
+pub use consts::{MAX_EXTERNAL_VALUE_SIZE, MAX_VALUE_SIZE};
 pub use error::{Error, Result};
 pub use id::{Contact, Id};
 pub use node::{Node, Options, Stats};

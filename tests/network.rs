@@ -91,7 +91,7 @@ fn bad_arguments_are_errors_without_effect() {
     assert!(matches!(Node::new(Id::random(&mut rng), LOOPBACK, 0, 21), Err(Error::Invalid(_))));
     let a = Node::new(Id::random(&mut rng), LOOPBACK, 0, 5).unwrap();
     let big = vec![0u8; peer::MAX_VALUE_SIZE + 1];
-    assert_eq!(a.set(&big), Err(Error::TooLarge(big.len())));
+    assert_eq!(a.set(&big), Err(Error::TooLarge(big.len(), peer::MAX_VALUE_SIZE)));
     // Alone, a peer is the nearest peer to every key: it keeps its own value.
     let k = a.set(b"x").unwrap();
     assert_eq!(a.get(&k).unwrap().as_deref(), Some(&b"x"[..]));

@@ -22,6 +22,8 @@ pub(crate) struct Local {
     pub rng: StdRng,
     /// Longest life a record we store or hold gets (PROTOCOL.md §6), in microseconds.
     pub lifetime_us: u64,
+    /// Largest value we store for others (CoreConfig::max_value).
+    pub max_value: usize,
     /// Contacts newly added to the routing table, for maintenance to hand records to.
     pub joined: Vec<Contact>,
     /// Contacts dropped from the routing table (they failed us), for maintenance to restore

@@ -22,7 +22,7 @@ pub use maintain::MaintenanceCounters;
 pub use op::{Op, OpResult};
 pub use rpc::{Counters, Transmit};
 
-use crate::consts::{BAG_REPUBLISH_US, BUCKET_REFRESH_US, OP_TIMEOUT_US, RECORD_LIFETIME_US, REPUBLISH_US};
+use crate::consts::{BAG_REPUBLISH_US, BUCKET_REFRESH_US, MAX_VALUE_SIZE, OP_TIMEOUT_US, RECORD_LIFETIME_US, REPUBLISH_US};
 use crate::error::Error;
 use crate::id::{Contact, Id};
 use crate::store::kept::{Change, Held, HeldKey, Published};
@@ -62,6 +62,8 @@ pub struct CoreConfig {
     /// Benchmark only: every holder re-stores each interval even when refreshed (no Kademlia
     /// optimisation), to measure what the optimisation saves.
     pub restore_always: bool,
+    /// Largest value it stores for others (`set` requests with longer ones are refused).
+    pub max_value: usize,
 }
 
 impl CoreConfig {
@@ -76,6 +78,7 @@ impl CoreConfig {
             lifetime_us: RECORD_LIFETIME_US,
             republish_us: REPUBLISH_US,
             restore_always: false,
+            max_value: MAX_VALUE_SIZE,
         }
     }
 }
@@ -118,6 +121,7 @@ impl Core {
             store,
             rng: StdRng::seed_from_u64(cfg.seed),
             lifetime_us: cfg.lifetime_us.max(1),
+            max_value: cfg.max_value,
             joined: Vec::new(),
             departed: Vec::new(),
         };

@@ -30,7 +30,8 @@ pub(crate) fn answer(
         Request::Set { value, lifetime } => {
             let key = Id::hash(&value);
             let expires_at = local.expiry(now, lifetime);
-            Reply::Bool(local.accepts(&key) && local.store.put_value(key, value, now, expires_at))
+            let fits = value.len() <= local.max_value;
+            Reply::Bool(fits && local.accepts(&key) && local.store.put_value(key, value, now, expires_at))
         }
         Request::Ref { key } => match local.store.get_value(&key, now) {
             Some(v) => Reply::Value(v),

@@ -3,8 +3,8 @@
 //! libraries build their tables from), this thread's last message (peer_last_error), and the
 //! library's limits and version. Every status comes from the one table in `crate::status`.
 
-use super::support::{check_out, guard, guard_or, invalid, last_error};
-use crate::consts::MAX_VALUE_SIZE;
+use super::support::{check_out, guard, guard_or, invalid, last_error, last_error_reason};
+use crate::consts::{MAX_EXTERNAL_VALUE_SIZE, MAX_VALUE_SIZE};
 use crate::status::{Status, UNKNOWN_NAME};
 use std::ffi::{c_char, c_int};
 use std::ptr;
@@ -70,6 +70,20 @@ pub extern "C" fn peer_last_error() -> *const c_char {
     guard_or("peer_last_error", c"".as_ptr(), last_error)
 }
 
+/// peer_last_error's message without its leading "function: ": the reason alone ("invalid
+/// argument: ...", "" if none yet), for a binding that reports errors under its own
+/// procedure's name. Same ownership and lifetime as peer_last_error. Never NULL.
+#[no_mangle]
+pub extern "C" fn peer_last_error_reason() -> *const c_char {
+    guard_or("peer_last_error_reason", c"".as_ptr(), last_error_reason)
+}
+
+/// PEER_MAX_EXTERNAL_VALUE_SIZE, for bindings that cannot read macros.
+#[no_mangle]
+pub extern "C" fn peer_max_external_value_size() -> usize {
+    guard_or("peer_max_external_value_size", MAX_EXTERNAL_VALUE_SIZE, || MAX_EXTERNAL_VALUE_SIZE)
+}
+
 /// PEER_MAX_VALUE_SIZE, for bindings that cannot read macros.
 #[no_mangle]
 pub extern "C" fn peer_max_value_size() -> usize {
@@ -87,7 +101,7 @@ pub extern "C" fn peer_version() -> *const c_char {
 #[cfg(test)]
 mod tests {
     use super::super::support::last_error_text;
-    use super::super::types::PEER_MAX_VALUE_SIZE;
+    use super::super::types::{PEER_MAX_EXTERNAL_VALUE_SIZE, PEER_MAX_VALUE_SIZE};
     use super::*;
     use crate::status::codes::{PEER_ERR_INVALID, PEER_ERR_NULL, PEER_OK};
     use std::ffi::CStr;
@@ -170,5 +184,16 @@ mod tests {
     fn version_and_limits() {
         assert_eq!(text(peer_version()), env!("CARGO_PKG_VERSION"));
         assert_eq!(peer_max_value_size(), PEER_MAX_VALUE_SIZE);
+        assert_eq!(peer_max_external_value_size(), PEER_MAX_EXTERNAL_VALUE_SIZE);
+        assert_eq!(PEER_MAX_EXTERNAL_VALUE_SIZE, 262112);
+    }
+
+    #[test]
+    fn the_reason_is_the_message_without_the_function() {
+        let mut n = 0usize;
+        assert_eq!(unsafe { peer_status_codes(ptr::null_mut(), 4, &mut n) }, PEER_ERR_NULL);
+        let (all, reason) = (text(peer_last_error()), text(peer_last_error_reason()));
+        assert_eq!(all, format!("peer_status_codes: {reason}"));
+        assert_eq!(reason, "null pointer argument: `codes_out` is NULL");
     }
 }

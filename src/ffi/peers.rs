@@ -2,13 +2,14 @@
 //! releasing it (peer_free), and the calls on a whole peer (peer_port, peer_uid,
 //! peer_connect, peer_bootstrap, peer_forget).
 
-use super::support::{check_out, guard, guard_or, invalid, node, read_arr, read_ip, register, unregister, write_bytes};
-use super::types::{peer, peer_options, Outcome};
+use super::support::{check_out, guard, guard_or, invalid, node, read_arr, read_host, read_ip, register, unregister, write_bytes};
+use super::types::{peer, peer_options, Fail, Outcome, PEER_IP_BUF_LEN};
 use crate::id::Id;
 use crate::node::{Node, Options};
 use crate::status::Status;
 use std::ffi::{c_char, c_int, CStr};
 use std::mem::{offset_of, size_of};
+use std::net::SocketAddr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
@@ -22,10 +23,16 @@ unsafe fn new_peer(
     out: *mut *mut peer,
 ) -> Outcome {
     let uid = Id(unsafe { read_arr::<32>(uid, "uid") }?);
-    let ip = unsafe { read_ip(ip, "ip") }?;
-    check_out(out, "out")?;
-    let node =
-        if external { Node::new_external(uid, ip, port, replication)? } else { Node::new(uid, ip, port, replication)? };
+    let node = if external {
+        // NULL: the address derived from the uid.
+        let addr = if ip.is_null() { None } else { Some(SocketAddr::new(unsafe { read_ip(ip, "ip") }?, port)) };
+        check_out(out, "out")?;
+        Node::new_external(uid, addr, replication)?
+    } else {
+        let ip = unsafe { read_ip(ip, "ip") }?;
+        check_out(out, "out")?;
+        Node::new(uid, ip, port, replication)?
+    };
     // SAFETY: `out` checked non-NULL; the caller gives a writable `struct peer *` slot.
     unsafe { *out = register(node) };
     Ok(Status::Ok)
@@ -33,12 +40,13 @@ unsafe fn new_peer(
 
 /// Create a peer on the built-in encrypted TCP transport, listening on `ip`:`port`.
 ///
-/// `uid`: 32 bytes, read. `ip`: NUL-terminated IPv4 or IPv6 address text, read. `port` 0
-/// picks an ephemeral port (see peer_port). `replication`: 5..20 (5 is the usual value).
+/// `uid`: 32 bytes, read. `ip`: NUL-terminated IPv4 or IPv6 address text, or a host name
+/// (its first IPv4 address, else its first address), read. `port` 0 picks an ephemeral port
+/// (see peer_port). `replication`: 5..20 (5 is the usual value).
 /// On success `*out` receives a new handle that the caller owns and releases with peer_free;
 /// on failure `*out` is untouched.
-/// Returns 0 ok; -1 uid, ip or out is NULL; -2 replication out of range or ip not an IP
-/// address; -5 the OS refused (address in use, ...); -9 internal error.
+/// Returns 0 ok; -1 uid, ip or out is NULL; -2 replication out of range, or ip neither an IP
+/// address nor a resolvable host name; -5 the OS refused (address in use, ...); -9 internal error.
 #[no_mangle]
 pub unsafe extern "C" fn peer_new(
     uid: *const u8,
@@ -153,10 +161,14 @@ pub unsafe extern "C" fn peer_forget(p: *mut peer, key: *const u8) -> c_int {
 }
 
 /// Create a peer on a program-supplied transport: it opens no sockets. `ip`:`port` is its
-/// address on the program's network. The program moves its messages with peer_ext_pop and
-/// peer_ext_push; blocking calls on it complete only while someone does.
+/// address on the program's network; `ip` NULL: an address derived from the whole uid (an
+/// IPv6 unique local address `fd..` and a port, from SHA-256 of the uid; `port` is then
+/// ignored; read it with peer_address). The program moves its messages with peer_ext_pop and
+/// peer_ext_push; blocking calls on it complete only while someone does. It stores values of
+/// at most PEER_MAX_EXTERNAL_VALUE_SIZE bytes, so that none of its messages serializes past
+/// 1 MiB in the program's envelopes.
 ///
-/// Arguments, ownership and statuses as for peer_new (no -5 for a bind).
+/// Arguments, ownership and statuses as for peer_new (`ip` may be NULL; no -5 for a bind).
 #[no_mangle]
 pub unsafe extern "C" fn peer_new_external(
     uid: *const u8,
@@ -191,6 +203,31 @@ pub extern "C" fn peer_port(p: *const peer) -> u16 {
     guard_or("peer_port", 0, || node(p).map(|n| n.port()).unwrap_or(0))
 }
 
+/// The peer's address: its IP text, NUL-terminated, into `ip_out` (caller-owned,
+/// PEER_IP_BUF_LEN = 64 bytes) and its port into `*port_out`. A TCP peer gives the address it
+/// is bound to; an external peer its address on the program's network.
+/// Returns 0 ok; -1 p, ip_out or port_out is NULL; -4 peer is closed.
+#[no_mangle]
+pub unsafe extern "C" fn peer_address(p: *const peer, ip_out: *mut c_char, port_out: *mut u16) -> c_int {
+    guard("peer_address", || {
+        let n = node(p)?;
+        check_out(ip_out, "ip_out")?;
+        check_out(port_out, "port_out")?;
+        let addr = n.addr();
+        let mut ip = addr.ip().to_string().into_bytes();
+        // An IPv6 text is at most 45 bytes; the check keeps a future change from overflowing.
+        if ip.len() >= PEER_IP_BUF_LEN {
+            return Err(Fail { status: Status::Internal, msg: format!("address text too long: {}", addr.ip()) });
+        }
+        ip.push(0);
+        unsafe {
+            write_bytes(ip_out as *mut u8, &ip);
+            *port_out = addr.port();
+        }
+        Ok(Status::Ok)
+    })
+}
+
 /// Copy the peer's 32-byte uid into `uid_out` (caller-owned, 32 bytes).
 /// Returns 0 ok; -1 p or uid_out is NULL; -4 peer is closed.
 #[no_mangle]
@@ -203,15 +240,18 @@ pub unsafe extern "C" fn peer_uid(p: *const peer, uid_out: *mut u8) -> c_int {
     })
 }
 
-/// Greet the peer at `ip`:`port` (`ip` NUL-terminated text) and add it to the routing table.
-/// Returns 0 ok; -1 p or ip is NULL; -2 ip is not an IP address; -4 peer is closed;
-/// -6 nobody answered there.
+/// Greet the peer at `ip`:`port` and add it to the routing table. `ip` (NUL-terminated,
+/// read) is an IP address text or a host name: a name is resolved (getaddrinfo; a name that
+/// cannot be one, or ends in `.invalid`, is not looked up) and its addresses of this peer's
+/// family are tried in turn.
+/// Returns 0 ok; -1 p or ip is NULL; -2 ip is not UTF-8; -4 peer is closed; -6 nobody
+/// answered there, or the name resolves to no address this peer can reach.
 #[no_mangle]
 pub unsafe extern "C" fn peer_connect(p: *mut peer, ip: *const c_char, port: u16) -> c_int {
     guard("peer_connect", || {
         let n = node(p)?;
-        let ip = unsafe { read_ip(ip, "ip") }?;
-        n.connect(ip, port)?;
+        let host = unsafe { read_host(ip, "ip") }?;
+        n.connect_host(host, port)?;
         Ok(Status::Ok)
     })
 }
@@ -259,8 +299,8 @@ mod tests {
         assert_eq!(call(uid.as_ptr(), ip.as_ptr(), 4, &mut out), PEER_ERR_INVALID);
         assert_eq!(call(uid.as_ptr(), ip.as_ptr(), 21, &mut out), PEER_ERR_INVALID);
         assert_eq!(call(uid.as_ptr(), c"999.1.1.1".as_ptr(), 5, &mut out), PEER_ERR_INVALID);
-        assert_eq!(call(uid.as_ptr(), c"nonsense".as_ptr(), 5, &mut out), PEER_ERR_INVALID);
-        assert!(last_error_text().contains("nonsense"), "{}", last_error_text());
+        assert_eq!(call(uid.as_ptr(), c"not an address".as_ptr(), 5, &mut out), PEER_ERR_INVALID);
+        assert!(last_error_text().contains("not an address"), "{}", last_error_text());
         let not_utf8 = [0xffu8, 0xfe, 0];
         assert_eq!(call(uid.as_ptr(), not_utf8.as_ptr() as *const c_char, 5, &mut out), PEER_ERR_INVALID);
         assert!(out.is_null(), "out written on failure");

@@ -30,21 +30,42 @@ pub(super) fn invalid(msg: String) -> Fail {
 // ---------------------------------------------------------------------------------------
 // The last-error message
 
+/// This thread's last message, "function: reason", and where its reason starts.
+struct LastError {
+    text: CString,
+    reason_at: usize,
+}
+
 thread_local! {
-    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    static LAST_ERROR: RefCell<LastError> = RefCell::new(LastError { text: CString::default(), reason_at: 0 });
 }
 
 pub(super) fn set_last_error(func: &str, msg: &str) {
     let text = format!("{func}: {msg}").replace('\0', "\\0");
-    let c = CString::new(text).unwrap_or_default();
+    let text = CString::new(text).unwrap_or_default();
+    let reason_at = func.len() + 2;
     // try_with: during thread teardown the slot may be gone; losing the message is fine.
-    let _ = LAST_ERROR.try_with(|slot| *slot.borrow_mut() = c);
+    let _ = LAST_ERROR.try_with(|slot| *slot.borrow_mut() = LastError { text, reason_at });
 }
 
 /// This thread's last message, valid until set_last_error replaces it (the CString's heap
 /// buffer stays put until then).
 pub(super) fn last_error() -> *const c_char {
-    LAST_ERROR.try_with(|slot| slot.borrow().as_ptr()).unwrap_or(c"".as_ptr())
+    LAST_ERROR.try_with(|slot| slot.borrow().text.as_ptr()).unwrap_or(c"".as_ptr())
+}
+
+/// The same message without its leading "function: ": what a binding shows under its own
+/// procedure's name. Same lifetime as `last_error`.
+pub(super) fn last_error_reason() -> *const c_char {
+    LAST_ERROR
+        .try_with(|slot| {
+            let e = slot.borrow();
+            let len = e.text.as_bytes().len();
+            // SAFETY: reason_at <= len (the text starts with "func: ", NULs in func aside,
+            // and an empty text has reason_at 0), so this stays inside the NUL-terminated text.
+            unsafe { e.text.as_ptr().add(e.reason_at.min(len)) }
+        })
+        .unwrap_or(c"".as_ptr())
 }
 
 #[cfg(test)]
@@ -160,14 +181,20 @@ pub(super) fn check_out<T>(p: *mut T, arg: &str) -> Result<(), Fail> {
     }
 }
 
-/// Parse a NUL-terminated IP address. Safety: `p` is NULL or a NUL-terminated string.
-pub(super) unsafe fn read_ip(p: *const c_char, arg: &str) -> Result<IpAddr, Fail> {
+/// A NUL-terminated UTF-8 text: an IP address or a host name. Safety: `p` is NULL or a
+/// NUL-terminated string that outlives the borrow.
+pub(super) unsafe fn read_host<'a>(p: *const c_char, arg: &str) -> Result<&'a str, Fail> {
     if p.is_null() {
         return Err(null(arg));
     }
     // SAFETY: the caller guarantees a NUL-terminated string.
-    let s = unsafe { CStr::from_ptr(p) }.to_str().map_err(|_| invalid(format!("`{arg}` is not UTF-8")))?;
-    s.parse::<IpAddr>().map_err(|_| invalid(format!("`{arg}` is not an IP address: {s:?}")))
+    unsafe { CStr::from_ptr(p) }.to_str().map_err(|_| invalid(format!("`{arg}` is not UTF-8")))
+}
+
+/// The IP a NUL-terminated address text or host name names (`node::bind_ip`). Safety: as
+/// for read_host.
+pub(super) unsafe fn read_ip(p: *const c_char, arg: &str) -> Result<IpAddr, Fail> {
+    Ok(crate::node::bind_ip(unsafe { read_host(p, arg) }?)?)
 }
 
 /// A byte range from C; NULL is accepted for an empty range. Safety: `p` is NULL or points

@@ -9,7 +9,7 @@ fn status_constants_match_error_codes() {
     let pairs = [
         (Error::Null, PEER_ERR_NULL),
         (Error::Invalid(String::new()), PEER_ERR_INVALID),
-        (Error::TooLarge(0), PEER_ERR_TOO_LARGE),
+        (Error::TooLarge(0, 0), PEER_ERR_TOO_LARGE),
         (Error::Closed, PEER_ERR_CLOSED),
         (Error::Io(String::new()), PEER_ERR_OS),
         (Error::Unreachable(String::new()), PEER_ERR_UNREACHABLE),

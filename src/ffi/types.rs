@@ -1,21 +1,26 @@
 //! What every part of the C boundary shares: the handle type, the size constants of the
 //! header, and a failed call (`Fail`, `Outcome`). A leaf: it imports nothing from `ffi`.
 
-use crate::consts::{ID_LEN, MAX_VALUE_SIZE, SIGNATURE_LEN};
+use crate::consts::{ID_LEN, MAX_EXTERNAL_VALUE_SIZE, MAX_VALUE_SIZE, SIGNATURE_LEN};
 use crate::error::Error;
 use crate::status::Status;
 
 /// Largest value peer_set accepts, in bytes.
 pub const PEER_MAX_VALUE_SIZE: usize = 262138;
+/// Largest value peer_set accepts on a peer made by peer_new_external, in bytes: lower, so
+/// that every message of such a peer fits 1 MiB inside the program's envelope, as any
+/// Scheme writes it.
+pub const PEER_MAX_EXTERNAL_VALUE_SIZE: usize = 262112;
 /// Length of a uid, key, public key, secret key and bag value, in bytes.
 pub const PEER_KEY_LEN: usize = 32;
 /// Length of a namespace signature, in bytes.
 pub const PEER_SIGNATURE_LEN: usize = 64;
-/// Size of the buffer peer_ext_pop writes the sender's IP text into.
+/// Size of the buffer peer_ext_pop and peer_address write an IP text into.
 pub const PEER_IP_BUF_LEN: usize = 64;
 
 // The header's numbers are literals (cbindgen copies them); these keep them true.
 const _: () = assert!(PEER_MAX_VALUE_SIZE == MAX_VALUE_SIZE);
+const _: () = assert!(PEER_MAX_EXTERNAL_VALUE_SIZE == MAX_EXTERNAL_VALUE_SIZE);
 const _: () = assert!(PEER_KEY_LEN == ID_LEN);
 const _: () = assert!(PEER_SIGNATURE_LEN == SIGNATURE_LEN);
 

@@ -107,3 +107,35 @@ pub(crate) fn run(
         clients.deliver(&mut core);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::Node;
+    use crate::consts::MAX_EXTERNAL_VALUE_SIZE;
+    use crate::id::Id;
+    use crate::wire::{encode_envelope, encode_request, Request};
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    /// The reply text to one `set` of `len` bytes pushed from 127.0.0.1:9.
+    fn set_reply(n: &Node, len: usize) -> String {
+        let from: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let (mut msg, mut env) = (Vec::new(), Vec::new());
+        encode_request(&Request::Set { value: vec![255; len].into(), lifetime: None }, &mut msg);
+        encode_envelope(from, &msg, &mut env);
+        n.ext_push_envelope(&env).unwrap();
+        let (to, reply) = n.ext_pop_envelope(Duration::from_secs(5)).unwrap().expect("a reply");
+        assert_eq!(to, from);
+        String::from_utf8(reply).unwrap()
+    }
+
+    /// A peer on the program's transport stores nothing it could not send back within 1 MiB.
+    #[test]
+    fn refuses_values_past_the_external_limit() {
+        let n = Node::new_external(Id([9; 32]), Some("127.0.0.1:4000".parse().unwrap()), 5).unwrap();
+        assert_eq!(n.max_value(), MAX_EXTERNAL_VALUE_SIZE);
+        assert!(set_reply(&n, MAX_EXTERNAL_VALUE_SIZE + 1).ends_with("#f)"));
+        assert!(set_reply(&n, MAX_EXTERNAL_VALUE_SIZE).ends_with("#t)"));
+        assert!(n.set(&vec![0; MAX_EXTERNAL_VALUE_SIZE + 1]).is_err());
+    }
+}

@@ -7,14 +7,16 @@
 //! `(peer uid recv send replication)`). Arguments are checked here, once, for every caller
 //! (the C ABI only converts).
 
+mod address;
 mod disk;
 mod driver;
 mod external;
 mod tcp;
 
+pub use address::bind_ip;
 pub use driver::Stats;
 
-use crate::consts::{DEFAULT_REPLICATION, MAX_REPLICATION, MAX_VALUE_SIZE, MIN_REPLICATION};
+use crate::consts::{DEFAULT_REPLICATION, MAX_EXTERNAL_VALUE_SIZE, MAX_REPLICATION, MAX_VALUE_SIZE, MIN_REPLICATION};
 use crate::core::{Core, CoreConfig, Op, OpResult};
 use crate::error::{Error, Result};
 use crate::id::Id;
@@ -50,6 +52,9 @@ pub struct Node {
     uid: Id,
     addr: SocketAddr,
     replication: u32,
+    /// Largest value this peer stores: MAX_VALUE_SIZE, or MAX_EXTERNAL_VALUE_SIZE on the
+    /// program-supplied transport.
+    max_value: usize,
 }
 
 fn check_replication(r: u32) -> Result<()> {
@@ -166,15 +171,19 @@ impl Node {
             thread: Mutex::new(Some(thread)),
             outbox: None,
         };
-        Ok(Node { shared: Arc::new(shared), uid, addr, replication })
+        Ok(Node { shared: Arc::new(shared), uid, addr, replication, max_value: MAX_VALUE_SIZE })
     }
 
     /// A peer on a program-supplied transport: no sockets; envelopes go in through
-    /// `ext_push_envelope` and out through `ext_pop_envelope`. `ip:port` is its address there.
-    pub fn new_external(uid: Id, ip: IpAddr, port: u16, replication: u32) -> Result<Node> {
+    /// `ext_push_envelope` and out through `ext_pop_envelope`. `addr` is its address there;
+    /// None: one derived from the uid (`address::derived`, PROTOCOL.md §8). It stores values
+    /// of at most MAX_EXTERNAL_VALUE_SIZE bytes, so its envelopes stay within 1 MiB.
+    pub fn new_external(uid: Id, addr: Option<SocketAddr>, replication: u32) -> Result<Node> {
         check_replication(replication)?;
-        let addr = SocketAddr::new(ip, port);
-        let cfg = CoreConfig::new(uid, replication, Some(port), [0; 32], seed());
+        let addr = addr.unwrap_or_else(|| address::derived(&uid));
+        let port = addr.port();
+        let mut cfg = CoreConfig::new(uid, replication, Some(port), [0; 32], seed());
+        cfg.max_value = MAX_EXTERNAL_VALUE_SIZE;
         let (tx, rx) = unbounded();
         let (out_tx, out_rx) = unbounded();
         let clock = driver::Clock::new();
@@ -190,7 +199,7 @@ impl Node {
             thread: Mutex::new(Some(thread)),
             outbox: Some(Outbox(out_rx)),
         };
-        Ok(Node { shared: Arc::new(shared), uid, addr, replication })
+        Ok(Node { shared: Arc::new(shared), uid, addr, replication, max_value: MAX_EXTERNAL_VALUE_SIZE })
     }
 
     /// The peer's uid.
@@ -211,6 +220,11 @@ impl Node {
     /// How many of the nearest peers hold each record this peer writes.
     pub fn replication(&self) -> u32 {
         self.replication
+    }
+
+    /// The largest value this peer stores (`set` refuses longer ones with `TooLarge`).
+    pub fn max_value(&self) -> usize {
+        self.max_value
     }
 
     /// True once `close` was called (later calls return `Error::Closed`).
@@ -243,6 +257,20 @@ impl Node {
         self.call(Op::Connect { addr: SocketAddr::new(ip, port) }).map(|_| ())
     }
 
+    /// `connect` to `host`, an IP text or a host name: each of the name's addresses in this
+    /// peer's family in turn, until one answers. A name that resolves to nothing (or to no
+    /// address of this peer's family) is `Unreachable`, like an address nobody answers at.
+    pub fn connect_host(&self, host: &str, port: u16) -> Result<()> {
+        let mut last = None;
+        for a in address::reachable(host, port, &self.addr)? {
+            match self.connect(a.ip(), a.port()) {
+                Err(e @ Error::Unreachable(_)) => last = Some(e),
+                r => return r,
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::Unreachable(format!("nobody answered at {host}:{port}"))))
+    }
+
     /// Fill the routing table from the peers already known.
     pub fn bootstrap(&self) -> Result<()> {
         self.call(Op::Bootstrap).map(|_| ())
@@ -250,8 +278,8 @@ impl Node {
 
     /// Store `value` at the nearest peers of its SHA-256; returns that key.
     pub fn set(&self, value: &[u8]) -> Result<Id> {
-        if value.len() > MAX_VALUE_SIZE {
-            return Err(Error::TooLarge(value.len()));
+        if value.len() > self.max_value {
+            return Err(Error::TooLarge(value.len(), self.max_value));
         }
         match self.call(Op::Set { value: Arc::from(value) })? {
             OpResult::Key(k) => Ok(k),
