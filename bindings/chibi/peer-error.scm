@@ -47,17 +47,16 @@
                         (%peer-strerror rc))
                     '()))
 
-;; A direct call on this (the Scheme) thread: its result, or status-error from the glue's
-;; record of the failure. Green-thread switches are off from the call to the reading of its
-;; reason: another thread's libpeer call in between (the library thread's) would replace
-;; the thread-local message.
-(define-syntax direct-call
-  (syntax-rules ()
-    ((_ who call)
-     (let ((res (atomically
-                 (let ((r call))
-                   (or r (cons (%peer-glue-last-status) (%peer-glue-last-reason)))))))
-       (if (pair? res) (status-error who (car res) (cdr res)) res)))))
+;; A direct call on this (the Scheme) thread: (f arg ...), its result, or status-error from
+;; the glue's record of the failure. Green-thread switches are off from the call to the
+;; reading of its reason: another thread's libpeer call in between (the library thread's)
+;; would replace the thread-local message. The arguments are evaluated and checked before:
+;; an exception inside `atomically` would leave switching off.
+(define (direct-call who f . args)
+  (let ((res (atomically
+              (let ((r (apply f args)))
+                (or r (cons (%peer-glue-last-status) (%peer-glue-last-reason)))))))
+    (if (pair? res) (status-error who (car res) (cdr res)) res)))
 
 ;;; The shared accessors
 

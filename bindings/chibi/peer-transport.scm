@@ -79,7 +79,7 @@
 
 (define (peer-poll p)
   (unless (peer? p) (invalid peer-poll "not a peer" p))
-  (unless (peer-mode p) (invalid peer-poll "peer-poll needs a peer made by `peer`" p))
+  (unless (peer-mode p) (invalid peer-poll "not a peer on the program's transport (made by `peer`)" p))
   (live-handle peer-poll p)
   (with-peer-lock p #t (lambda () (pump-peer! p #f))))
 

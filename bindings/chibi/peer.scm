@@ -111,7 +111,7 @@
     (unless (memq mode '(thread poll)) (invalid peer "serve must be thread or poll" mode))
     (unless (or (not on-error) (procedure? on-error))
       (invalid peer "on-error must be a procedure" on-error))
-    (let* ((h (direct-call peer (%peer-new uid ip (or port 0) replication #t)))
+    (let* ((h (direct-call peer %peer-new uid ip (or port 0) replication #t))
            (p (%make-peer h recv send mode on-error (make-mutex 'peer) '())))
       (register-external! p)
       p)))
@@ -141,7 +141,7 @@
   (check-host peer-open ip)
   (check-port peer-open port)
   (check-replication peer-open replication)
-  (direct-call peer-open (%peer-new uid ip port replication #f)))
+  (direct-call peer-open %peer-new uid ip port replication #f))
 
 (define open-keys '(replication data-dir republish expire))
 
@@ -162,8 +162,9 @@
     (unless (or (not dir) (and (string? dir) (not (string-index dir #\null))))
       (invalid peer-open "option data-dir must be a string without NUL characters" dir))
     (check-replication peer-open replication)
-    (direct-call peer-open
-                 (%peer-new-with uid ip port replication dir (u32 'republish) (u32 'expire)))))
+    (let ((republish (u32 'republish))
+          (expire (u32 'expire)))
+      (direct-call peer-open %peer-new-with uid ip port replication dir republish expire))))
 
 (define (peer-close p)
   (unless (peer? p) (invalid peer-close "not a peer" p))
@@ -276,7 +277,7 @@
 
 (define (peer-wire-normalize text)
   (unless (string? text) (invalid peer-wire-normalize "text must be a string" text))
-  (direct-call peer-wire-normalize (%peer-wire-normalize (string->utf8 text))))
+  (direct-call peer-wire-normalize %peer-wire-normalize (string->utf8 text)))
 
 ;; The names peer-error-who gives (see peer-error.scm).
 (set! exported-procedures
