@@ -45,8 +45,10 @@
 ;; the libpeer call goes on on its pthread and its result is dropped.
 (define (await! p job)
   (define box (vector #f))
-  (define (slice-done? wait)
-    (if (or (> waiters 1) *server*)
+  ;; The first slice is always in C: a quick call (a local one) ends within it, without a
+  ;; yield or a round of pumping.
+  (define (slice-done? wait first?)
+    (if (and (not first?) (or (> waiters 1) *server*))
         (begin (thread-sleep! (/ wait 1e6)) (%job-done? job))
         (%job-wait job wait)))
   (define (check-failure!)
@@ -58,14 +60,15 @@
      (set-peer-waiting! p (cons box (peer-waiting p))))
    (lambda ()
      (kick-server!)
-     (let loop ((wait min-wait) (served *served*))
-       (unless (slice-done? wait)
+     (let loop ((wait min-wait) (served *served*) (first? #t))
+       (unless (slice-done? wait first?)
          (check-failure!)
          (thread-yield!)
          (check-failure!)
          (let ((moved (pump-poll-peers!)))
            (loop (if (or moved (not (= served *served*))) min-wait (min max-wait (* 2 wait)))
-                 *served*)))))
+                 *served*
+                 #f)))))
    (lambda ()
      (set! waiters (- waiters 1))
      (set-peer-waiting! p (remove-box box (peer-waiting p))))))
@@ -178,7 +181,9 @@
   (let ((a (%peer-address (live-handle who p))))
     (if (pair? a) a (status-error who a ""))))
 
-(define (peer-port p) (cdr (address peer-port p)))
+(define (peer-port p)                     ; peer_port: the same port, without allocating
+  (let ((port (%peer-port (live-handle peer-port p))))
+    (if (> port 0) port (cdr (address peer-port p)))))
 (define (peer-ip p) (car (address peer-ip p)))
 
 (define (peer-uid p)
