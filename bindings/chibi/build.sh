@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the Chibi library's shared object: peer.stub -> (chibi-ffi) peer.c, compiled with
-# peer-glue.c, peer-envelope.c and peer-process.c into OUT/peer.so, linked to libpeer with an rpath to its directory (Chibi is
-# launched through its own ld-linux, which ignores LD_LIBRARY_PATH).
+# peer-glue.c, peer-envelope.c and peer-process.c into OUT/peer.so, linked to libpeer with
+# an rpath to its directory (Chibi is launched through its own ld-linux, which ignores
+# LD_LIBRARY_PATH).
 #
 # Use it with both directories on Chibi's module path:
 #   .deps/chibi/bin/chibi -I bindings/chibi -I build/chibi prog.scm
@@ -28,7 +29,8 @@ die() { echo "chibi build: error: $*" >&2; exit 1; }
 
 so=$out/peer.so
 stamp=$out/peer.so.libdir
-inputs=("$src/peer.stub" "$src/peer-glue.c" "$src/peer-envelope.c" "$src/peer-process.c" "$incdir/peer.h" "$src/build.sh")
+inputs=("$src/peer.stub" "$src/peer-glue.c" "$src/peer-envelope.c" "$src/peer-process.c"
+        "$incdir/peer.h" "$src/build.sh")
 if [[ -f $so && -f $stamp && $(cat "$stamp") == "$libdir" ]]; then
     fresh=1
     for f in "${inputs[@]}"; do [[ $f -nt $so ]] && fresh=0; done

@@ -6,11 +6,12 @@
  *    inputs, runs the libpeer call on a pool thread, reads peer_last_error_reason() on that
  *    pthread (the message is thread-local), sets `done` and signals a condition variable.
  *    Scheme waits in short slices (peer_glue_job_wait: at most a millisecond in C, woken at
- *    once when the call ends), yielding to other green threads and pumping external peers
- *    between slices, then collects the result.
+ *    once when the call ends), yielding to other green threads (the library thread among
+ *    them) and pumping the poll-mode peers between slices, then collects the result.
  *    A job is shared by the pthread and the Scheme object (the finalizer of peer_job): a
- *    reference count frees it when both are through, so a caller that gives up (an error in
- *    a send procedure) leaves nothing dangling and never blocks the collector.
+ *    reference count frees it when both are through, so a caller that gives up (an
+ *    exception from the program's recv or send) leaves nothing dangling and never blocks
+ *    the collector.
  * 2. Results are copied into fresh Scheme bytevectors and libpeer's buffers freed at once, so
  *    Scheme never holds memory that libpeer owns.
  * 3. Closing a handle clears the cpointer's free flag before peer_free, so the finalizer that

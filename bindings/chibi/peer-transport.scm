@@ -79,7 +79,8 @@
 
 (define (peer-poll p)
   (unless (peer? p) (invalid peer-poll "not a peer" p))
-  (unless (peer-mode p) (invalid peer-poll "not a peer on the program's transport (made by `peer`)" p))
+  (unless (peer-mode p)
+    (invalid peer-poll "not a peer on the program's transport (made by `peer`)" p))
   (live-handle peer-poll p)
   (with-peer-lock p #t (lambda () (pump-peer! p #f))))
 
@@ -181,7 +182,7 @@
 
 (define (write-error-object e port)
   (cond ((error-object? e)
-         (write-string (error-object-message e) port)
+         (display (error-object-message e) port)
          (for-each (lambda (x) (write-char #\space port) (write x port))
                    (error-object-irritants e)))
         (else (write e port))))
