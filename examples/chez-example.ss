@@ -4,26 +4,28 @@
 ;;   scheme --libdirs bindings/chez --script examples/chez-example.ss
 (import (chezscheme) (peer))
 
-;; ---- an in-memory network: one FIFO of envelopes per port ----
-;; recv/send run only on the thread making a call into (peer), so no locks are needed.
-(define inboxes (make-eqv-hashtable))
+;; ---- an in-memory network: one FIFO of envelopes per address ----
+;; The library's own thread calls recv and send (never two at once), so no locks are needed;
+;; each peer takes the address libpeer derives from its uid.
+(define inboxes (make-hashtable string-hash string=?))
 
-(define (deliver! port payload)
-  (hashtable-update! inboxes port (lambda (q) (append q (list payload))) '()))
+(define (address ip port) (format "~a ~a" ip port))
 
-(define (take! port)
-  (let ([q (hashtable-ref inboxes port '())])
+(define (deliver! to payload)
+  (hashtable-update! inboxes to (lambda (q) (append q (list payload))) '()))
+
+(define (take! at)
+  (let ([q (hashtable-ref inboxes at '())])
     (and (pair? q)
-         (begin (hashtable-set! inboxes port (cdr q)) (car q)))))
+         (begin (hashtable-set! inboxes at (cdr q)) (car q)))))
 
 (define (make-memory-peer)
-  (let* ([uid (peer-random-uid)]
-         [port #f]
-         [p (peer uid
-                  (lambda () (take! port))                       ; recv
-                  (lambda (ip to payload) (deliver! to payload)) ; send
+  (let* ([at #f]
+         [p (peer (peer-random-uid)
+                  (lambda () (and at (take! at)))                               ; recv
+                  (lambda (ip port payload) (deliver! (address ip port) payload)) ; send
                   5)])
-    (set! port (peer-port p))
+    (set! at (address (peer-ip p) (peer-port p)))
     p))
 
 (define peers (let loop ([i 0] [acc '()])
@@ -31,7 +33,7 @@
 (define first-peer (car peers))
 
 ;; Everyone introduces itself to the first peer, then fills its routing table.
-(for-each (lambda (p) (peer-connect p "127.0.0.1" (peer-port first-peer))) (cdr peers))
+(for-each (lambda (p) (peer-connect p (peer-ip first-peer) (peer-port first-peer))) (cdr peers))
 (for-each peer-bootstrap peers)
 
 ;; Values: stored at the peers nearest SHA-256(value), found from any peer.
@@ -61,8 +63,9 @@
 (printf "TCP connect: ~a\n" (peer-connect a "127.0.0.1" (peer-port b)))
 (define tcp-key (peer-set a (string->utf8 "over TCP")))
 (printf "TCP peer-ref: ~s\n" (utf8->string (peer-ref b tcp-key)))
-(guard (e [(message-condition? e)
-           (printf "errors are conditions: ~a\n" (condition-message e))])
+(guard (e [(peer-error? e)
+           (printf "errors are conditions: ~a in ~a: ~a\n"
+                   (peer-error-symbol e) (peer-error-who e) (peer-error-message e))])
   (peer-set a (make-bytevector (+ peer-max-value-size 1) 0)))
 (peer-close a)
 (peer-close b)

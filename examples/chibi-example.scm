@@ -57,7 +57,7 @@
 
 ;;; The program's own transport: each peer has an inbox on an in-memory "network" keyed by
 ;;; port. `send` appends to the destination's inbox; `recv` takes from the peer's own. The
-;;; library calls them while a call is in progress, so nothing else has to run a loop.
+;;; library's own (green) thread calls them, never two at once, so the program runs no loop.
 (define inboxes '())                      ; ((port . list-of-payloads) ...)
 
 (define (inbox port) (assv port inboxes))
@@ -76,7 +76,7 @@
 
 (define (network-peer port)
   (set! inboxes (cons (list port) inboxes))
-  (peer (peer-random-uid) (make-recv port) send 5 "127.0.0.1" port))
+  (peer (peer-random-uid) (make-recv port) send 5 (list (cons 'ip "127.0.0.1") (cons 'port port))))
 
 (define mem-peers (map network-peer '(4001 4002 4003)))
 (for-each (lambda (p) (peer-connect p "127.0.0.1" 4001)) (cdr mem-peers))

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the portable suite (scheme-tests/suite.scm) under Guile with the (peer) library of
+# Runs the portable suite (the files of scheme-tests/suite-files) under Guile with the (peer) library of
 # bindings/guile. Env: GUILE (default guile), LIBPEER_DIR (directory of libpeer.so, default
 # target/release). Exit 0 only if the suite's final line reports 0 failures.
 set -u
@@ -28,18 +28,29 @@ export GUILE_AUTO_COMPILE=0 XDG_CACHE_HOME=$cache
 # Data directories the suite makes (the prelude's temp-path): removed with the cache.
 export PEER_TEST_DIR=$cache/data
 mkdir -p "$cache/go" "$PEER_TEST_DIR"
-"$GUILE" --no-auto-compile -L "$root/bindings/guile" -C "$cache/go" -c "
-  (use-modules (system base compile))
-  (for-each (lambda (name)
-              (compile-file (string-append \"$root/bindings/guile/\" name \".scm\")
-                            #:output-file (string-append \"$cache/go/\" name \".go\")))
-            '(\"peer/worker\" \"peer/options\" \"peer\"))" \
-    >"$cache/compile.log" 2>&1 \
-    || { cat "$cache/compile.log" >&2; echo "run-guile: compiling the (peer) library failed" >&2; exit 1; }
+# The library's modules, each after those it uses. One Guile per module: compiling a module
+# in the process that compiled the ones it uses sees them half made (their macros, none of
+# their definitions), and the compiled code then misses their private bindings.
+for name in peer/ffi peer/errors peer/handles peer/scratch peer/options peer/envelope \
+            peer/worker peer/transport peer; do
+    "$GUILE" --no-auto-compile -L "$root/bindings/guile" -C "$cache/go" -c "
+      (use-modules (system base compile))
+      (compile-file \"$root/bindings/guile/$name.scm\" #:output-file \"$cache/go/$name.go\")" \
+        >>"$cache/compile.log" 2>&1 \
+        || { cat "$cache/compile.log" >&2; echo "run-guile: compiling the (peer) library failed" >&2; exit 1; }
+done
 
+# The suite's files, in order (scheme-tests/suite-files), into one top level: all but the
+# last with -l, the last as the script. The child process of the two-process test is started
+# by the prelude's spawn-child with the same Guile, load path and compiled library.
+files=()
+while read -r name; do [ -n "$name" ] && files+=("$here/$name"); done <"$here/suite-files"
+loads=()
+for f in "${files[@]:0:${#files[@]}-1}"; do loads+=(-l "$f"); done
+export GUILE PEER_GUILE_LIB=$root/bindings/guile PEER_GUILE_GO=$cache/go PEER_GUILE_TESTS=$here
 # Bounded: the suite's slowest wait is a few request timeouts.
 timeout 900 "$GUILE" --no-auto-compile -L "$root/bindings/guile" -C "$cache/go" \
-    -l "$here/guile-prelude.scm" "$here/suite.scm" 2>&1 | tee "$out"
+    -l "$here/guile-prelude.scm" "${loads[@]}" "${files[-1]}" 2>&1 | tee "$out"
 status=${PIPESTATUS[0]}
 
 . "$here/verdict.sh"

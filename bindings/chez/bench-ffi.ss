@@ -2,8 +2,8 @@
 ;;   LIBPEER_DIR=target/release scheme --libdirs bindings/chez --script bindings/chez/bench-ffi.ss
 ;; Raw foreign calls (plain and __collect_safe) set the floor; peer-port adds the wrapper's
 ;; checks and the guardian drain; peer-ref adds locked buffers, libpeer's lookup and a copy;
-;; the last line is peer-ref while an external peer is alive, so each call runs on a worker
-;; thread while the caller pumps.
+;; the last line is peer-ref while an external peer of serve mode `poll` is alive, so each
+;; call runs on a worker thread while the caller pumps.
 (import (chezscheme) (peer))
 
 (define (bench name n thunk)
@@ -52,7 +52,8 @@
     (raw-free-bytes (bytevector-u64-native-ref addr 0) (bytevector-u64-native-ref len 0))))
 (raw-free raw)
 
-(define ext (peer (peer-random-uid) (lambda () #f) (lambda (ip port payload) #f) 5))
-(bench "peer-ref with an external peer alive" 2000 (lambda () (peer-ref a key)))
+(define ext (peer (peer-random-uid) (lambda () #f) (lambda (ip port envelope) #f) 5
+              '((serve . poll))))
+(bench "peer-ref with a poll-mode external peer alive" 2000 (lambda () (peer-ref a key)))
 
 (for-each peer-close (list ext a b))

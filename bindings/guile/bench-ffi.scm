@@ -43,11 +43,15 @@
 (report "peer-ref of a local value" (quotient n 10) (lambda () (peer-ref a key)))
 (report "peer-ref of a missing key" (quotient n 100) (lambda () (peer-ref a (peer-random-uid))))
 
-;; While an external peer is alive every blocking call runs on a fresh thread while the
-;; caller pumps: the price of that path.
-(define ext (peer (peer-random-uid) (lambda () #f) (lambda (ip port payload) #f) 5))
-(report "peer-ref, external peer alive" (quotient n 100) (lambda () (peer-ref a key)))
-
+;; A `thread`-mode external peer alive changes nothing for a TCP peer's calls; a `poll`-mode
+;; one makes every blocking call run on a pooled thread while the caller pumps.
+(define ext (peer (peer-random-uid) (lambda () #f) (lambda (ip port envelope) #f) 5))
+(report "peer-ref, thread peer alive" (quotient n 100) (lambda () (peer-ref a key)))
 (peer-close ext)
+(define ext-poll (peer (peer-random-uid) (lambda () #f) (lambda (ip port envelope) #f) 5
+                       '((serve . poll))))
+(report "peer-ref, poll peer alive" (quotient n 100) (lambda () (peer-ref a key)))
+(peer-close ext-poll)
+
 (peer-close a)
 (peer-close b)

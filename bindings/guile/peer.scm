@@ -1,454 +1,68 @@
 ;;; (peer): Guile binding of libpeer, a Kademlia-style encrypted peer-to-peer network.
 ;;;
-;;; Thin layer over the C ABI (include/peer.h) through (system foreign): no C glue.
-;;; - Every symbol is looked up once, at load time.
-;;; - A handle is a record whose pointer lives in an atomic box; `peer-close` and the
-;;;   guardian both go through `close!`, which swaps the box to #f first, so the C handle
-;;;   is freed exactly once whoever gets there first.
-;;; - Bytes returned by the library are copied into fresh bytevectors before the library's
-;;;   buffer is freed: Scheme never holds C-owned memory.
-;;; - Errors are &error exceptions whose message says who failed, libpeer's own
-;;;   explanation (peer_last_error, read on the thread that made the call) and the status.
-;;; - External transport: `(peer uid recv send replication [ip port])` makes a peer without
-;;;   sockets whose messages the program moves. While any such peer is alive, every blocking
-;;;   call runs on another thread and the calling thread pumps all live external peers until
-;;;   that call returns, so `send`/`recv` only ever run on a thread that is making a call.
+;;; Thin layer over the C ABI (include/peer.h) through (system foreign): no C glue. The
+;;; concerns live in their own modules:
+;;;   (peer ffi)        libpeer's symbols and status table
+;;;   (peer errors)     the one error shape, and the argument checks
+;;;   (peer handles)    the peer record, closing, the guardian, the registry
+;;;   (peer scratch)    per-thread memory for arguments and results
+;;;   (peer options)    the options alists of `peer-open` and `peer`
+;;;   (peer envelope)   envelopes between libpeer's text and Scheme data
+;;;   (peer transport)  the pump, the library thread, `peer-poll`, blocking calls
+;;;   (peer worker)     the thread pool blocking calls run on while the caller pumps
+;;; This module holds the procedures themselves.
 
 (define-module (peer)
   #:use-module (system foreign)
   #:use-module (rnrs bytevectors)
-  #:use-module (srfi srfi-9)
-  #:use-module (srfi srfi-9 gnu)
-  #:use-module (ice-9 atomic)
-  #:use-module (ice-9 exceptions)
-  #:use-module (ice-9 threads)
-  #:use-module (peer worker)
+  #:use-module (peer ffi)
+  #:use-module (peer errors)
+  #:use-module (peer handles)
+  #:use-module (peer scratch)
   #:use-module (peer options)
-  #:export (peer peer-open peer-close peer? peer-port peer-uid peer-forget
+  #:use-module (peer transport)
+  #:re-export (peer? peer-poll
+               peer-error? peer-error-who peer-error-status peer-error-symbol peer-error-message)
+  #:export (peer peer-open peer-close peer-port peer-ip peer-uid peer-forget
             peer-connect peer-bootstrap peer-set peer-ref
             peer-bag-publish
             peer-bag-popular peer-bag-popular-at
             peer-bag-recent peer-bag-recent-at
             peer-bag-sample peer-bag-sample-at
             peer-namespace-set peer-namespace-ref peer-namespace-ref-at
-            peer-keypair peer-random-uid peer-max-value-size peer-wire-normalize))
-
-;;; ---------------------------------------------------------------------------------------
-;;; The library and its symbols
-
-;; LIBPEER_DIR names the directory holding libpeer.so; otherwise the loader's search path.
-(define libpeer
-  (let ((dir (getenv "LIBPEER_DIR")))
-    (if (and dir (not (string-null? dir)))
-        (dynamic-link (string-append dir "/libpeer.so"))
-        (dynamic-link "libpeer"))))
-
-(define (c-proc ret name args)
-  (pointer->procedure ret (dynamic-func name libpeer) args))
-
-(define %new          (c-proc int "peer_new" (list '* '* uint16 uint32 '*)))
-(define %new-external (c-proc int "peer_new_external" (list '* '* uint16 uint32 '*)))
-(define %new-with     (c-proc int "peer_new_with" (list '* '* uint16 '* '*)))
-(define %options-init (c-proc void "peer_options_init" (list '*)))
-(define %forget       (c-proc int "peer_forget" (list '* '*)))
-(define %free         (c-proc void "peer_free" (list '*)))
-(define %port         (c-proc uint16 "peer_port" (list '*)))
-(define %uid          (c-proc int "peer_uid" (list '* '*)))
-(define %connect      (c-proc int "peer_connect" (list '* '* uint16)))
-(define %bootstrap    (c-proc int "peer_bootstrap" (list '*)))
-(define %set          (c-proc int "peer_set" (list '* '* size_t '*)))
-(define %ref          (c-proc int "peer_ref" (list '* '* '* '*)))
-(define %bytes-free   (c-proc void "peer_bytes_free" (list '* size_t)))
-(define %bag-publish  (c-proc int "peer_bag_publish" (list '* '* '*)))
-(define %bag-popular     (c-proc int "peer_bag_popular" (list '* '* '* size_t '*)))
-(define %bag-popular-at  (c-proc int "peer_bag_popular_at" (list '* '* '* '* size_t '*)))
-(define %bag-recent      (c-proc int "peer_bag_recent" (list '* '* '* size_t '*)))
-(define %bag-recent-at   (c-proc int "peer_bag_recent_at" (list '* '* '* '* size_t '*)))
-(define %bag-sample      (c-proc int "peer_bag_sample" (list '* '* '* size_t '*)))
-(define %bag-sample-at   (c-proc int "peer_bag_sample_at" (list '* '* '* '* size_t '*)))
-(define %ns-set          (c-proc int "peer_namespace_set" (list '* '* '* '* '* '*)))
-(define %ns-ref          (c-proc int "peer_namespace_ref" (list '* '* '* '* '*)))
-(define %ns-ref-at       (c-proc int "peer_namespace_ref_at" (list '* '* '* '* '* '*)))
-(define %ns-ref-pinned   (c-proc int "peer_namespace_ref_pinned" (list '* '* '* '* '*)))
-(define %ns-ref-at-pinned (c-proc int "peer_namespace_ref_at_pinned" (list '* '* '* '* '* '*)))
-(define %keypair      (c-proc void "peer_keypair" (list '* '*)))
-(define %random-uid   (c-proc void "peer_random_uid" (list '*)))
-(define %strerror     (c-proc '* "peer_strerror" (list int)))
-(define %last-error   (c-proc '* "peer_last_error" '()))
-(define %status-symbol (c-proc '* "peer_status_symbol" (list int)))
-(define %status-count (c-proc size_t "peer_status_count" '()))
-(define %status-codes (c-proc int "peer_status_codes" (list '* size_t '*)))
-(define %max-value-size (c-proc size_t "peer_max_value_size" '()))
-(define %ext-push     (c-proc int "peer_ext_push" (list '* '* size_t)))
-(define %ext-pop      (c-proc int "peer_ext_pop" (list '* uint32 '* '* '* '*)))
-(define %wire-normalize (c-proc int "peer_wire_normalize" (list '* size_t '* '*)))
+            peer-keypair peer-random-uid peer-max-value-size peer-max-external-value-size
+            peer-wire-normalize))
 
 ;; Largest value `peer-set` accepts (262138): a `set` message must fit in 1 MiB.
-(define peer-max-value-size (%max-value-size))
+(define peer-max-value-size max-value-size)
+;; The same for peers made by `peer` (262112): every envelope they send fits in 1 MiB.
+(define peer-max-external-value-size max-external-value-size)
 
-(define key-len 32)
-(define signature-len 64)
-(define ptr-size (sizeof '*))
-(define size-t-size (sizeof size_t))
 (define default-replication 5)
 (define default-bag-cap 20)
 
-;;; ---------------------------------------------------------------------------------------
-;;; Errors
-
-(define (raise-peer-error who status text)
-  (raise-exception
-   (make-exception (make-error)
-                   (make-exception-with-origin who)
-                   (make-exception-with-message
-                    (format #f "~a: ~a (status ~a)" who text status)))))
-
-(define (c-string ptr)
-  (if (null-pointer? ptr) "" (pointer->string ptr -1 "UTF-8")))
-
-;; libpeer's statuses as ((symbol . number) ...), read from the library once at load time
-;; (peer_status_codes, peer_status_symbol), so no status number is copied here.
-(define status-table
-  (let* ((n (%status-count))
-         (int-size (sizeof int))
-         (codes (make-bytevector (* (max n 1) int-size) 0))
-         (count (make-bytevector size-t-size 0)))
-    (unless (zero? (%status-codes (bytevector->pointer codes) n (bytevector->pointer count)))
-      (error "peer: cannot read libpeer's status codes" (c-string (%last-error))))
-    (map (lambda (i)
-           (let ((code (bytevector-sint-ref codes (* i int-size) (native-endianness) int-size)))
-             (cons (string->symbol (pointer->string (%status-symbol code))) code)))
-         (iota (bytevector-uint-ref count 0 (native-endianness) size-t-size)))))
-
-;; The number of the status named `symbol`.
-(define (status-code symbol)
-  (let ((entry (assq symbol status-table)))
-    (unless entry (error "peer: libpeer has no status" symbol))
-    (cdr entry)))
-
-(define status-invalid (status-code 'invalid))
-(define status-closed (status-code 'closed))
-(define status-unreachable (status-code 'unreachable))
-
-;; What went wrong, as libpeer explains it; its fixed status name when it says nothing.
-;; Must run on the thread that made the failing call (the message is thread-local).
-(define (error-text status)
-  (let ((text (c-string (%last-error))))
-    (if (string-null? text) (c-string (%strerror status)) text)))
-
-;; A C call's outcome: its status when >= 0, else (status . text) captured on the same thread.
-(define (outcome status)
-  (if (< status 0) (cons status (error-text status)) status))
-
-(define (check who result)
-  (if (pair? result)
-      (raise-peer-error who (car result) (cdr result))
-      result))
-
-(define (invalid who what)
-  (raise-peer-error who status-invalid (string-append "invalid argument: " what)))
-
-;; An argument as an error message shows it: never a whole large bytevector.
-(define (describe x)
-  (if (bytevector? x)
-      (format #f "a ~a-byte bytevector" (bytevector-length x))
-      (let ((text (format #f "~s" x)))
-        (if (> (string-length text) 60) (string-append (substring text 0 60) "...") text))))
-
-(define (check-bytes who name bv len)
-  (unless (and (bytevector? bv) (= (bytevector-length bv) len))
-    (invalid who (format #f "~a must be a ~a-byte bytevector, got ~a" name len (describe bv)))))
-
-(define (check-ip who ip)
-  (unless (and (string? ip) (not (string-index ip #\nul)))
-    (invalid who (format #f "ip must be a string, got ~a" (describe ip)))))
-
-(define (check-port who port)
-  (unless (and (exact-integer? port) (<= 0 port 65535))
-    (invalid who (format #f "port must be an integer in 0..65535, got ~a" (describe port)))))
-
-(define (check-replication who r)
-  ;; Range 5..=20 is libpeer's to check (with its own message); the type is ours.
-  (unless (and (exact-integer? r) (<= 0 r #xffffffff))
-    (invalid who (format #f "replication must be an integer in 5..20, got ~a" (describe r)))))
-
-(define (check-cap who cap)
-  (unless (and (exact-integer? cap) (<= 0 cap 1000000))
-    (invalid who (format #f "cap must be a non-negative integer, got ~a" (describe cap)))))
-
-;;; ---------------------------------------------------------------------------------------
-;;; Handles
-
-(define-record-type <peer>
-  (make-peer box external? recv send)
-  peer?
-  (box peer-box)                        ; atomic box: the C handle, or #f once closed
-  (external? peer-external?)
-  (recv peer-recv)
-  (send peer-send))
-
-(set-record-type-printer!
- <peer>
- (lambda (p port)
-   (let ((ptr (atomic-box-ref (peer-box p))))
-     (format port "#<peer ~a ~a>"
-             (if (peer-external? p) "external" "tcp")
-             (if ptr (%port ptr) "closed")))))
-
-;; The C handle of an open peer; raises when it has been closed.
-(define (handle who p)
-  (unless (peer? p) (invalid who (format #f "not a peer: ~a" (describe p))))
-  (or (atomic-box-ref (peer-box p))
-      (raise-peer-error who status-closed "peer is closed")))
-
-;; Unreachable peers are closed after a collection (and whenever a peer is made).
-(define guardian (make-guardian))
-
-;; Live external peers: weak, so an unreachable one can still be collected; the count says
-;; whether blocking calls must pump at all (cheap to read on every call).
-(define external-peers (make-weak-key-hash-table))
-(define external-mutex (make-mutex))
-(define external-count (make-atomic-box 0))
-
-(define (atomic-add! box n)
-  (let loop ((old (atomic-box-ref box)))
-    (let ((seen (atomic-box-compare-and-swap! box old (+ old n))))
-      (unless (eqv? seen old) (loop seen)))))
-
-;; Idempotent: whoever swaps the pointer out frees it; everyone else sees #f.
-(define (close! p)
-  (let ((ptr (atomic-box-swap! (peer-box p) #f)))
-    (when ptr
-      (when (peer-external? p) (atomic-add! external-count -1))
-      (%free ptr))))
-
-(define (drain-guardian!)
-  (let loop ()
-    (let ((p (guardian)))
-      (when p (close! p) (loop)))))
-
-(add-hook! after-gc-hook drain-guardian!)
-
-(define (register! p)
-  (guardian p)
-  (when (peer-external? p)
-    (with-mutex external-mutex
-      ;; Drop the entries of peers closed explicitly but still referenced elsewhere.
-      (for-each (lambda (q) (hash-remove! external-peers q))
-                (hash-fold (lambda (q _ acc) (if (atomic-box-ref (peer-box q)) acc (cons q acc)))
-                           '() external-peers))
-      (hash-set! external-peers p #t))
-    (atomic-add! external-count 1))
-  p)
-
-(define (live-external-peers)
-  (with-mutex external-mutex
-    (hash-fold (lambda (q _ acc) (if (atomic-box-ref (peer-box q)) (cons q acc) acc))
-               '() external-peers)))
-
-(define (peer-close p)
-  (unless (peer? p) (invalid 'peer-close (format #f "not a peer: ~a" (describe p))))
-  (close! p))
-
-;;; ---------------------------------------------------------------------------------------
-;;; Blocking calls and the external pump
-
-;; One thread pumps at a time, so a program's queues need no locks even when several of
-;; its threads make calls at once. The buffers below are used only under this mutex.
-(define pump-mutex (make-mutex))
-(define pump-ip (make-bytevector 64 0))
-(define pump-port (make-bytevector 2 0))
-(define pump-env (make-bytevector ptr-size 0))
-(define pump-len (make-bytevector size-t-size 0))
-(define pump-ip* (bytevector->pointer pump-ip))
-(define pump-port* (bytevector->pointer pump-port))
-(define pump-env* (bytevector->pointer pump-env))
-(define pump-len* (bytevector->pointer pump-len))
-;; Incoming envelopes up to this size are copied here rather than pinned one by one.
-(define pump-msg (make-bytevector 8192 0))
-(define pump-msg* (bytevector->pointer pump-msg))
-;; Messages moved per peer and direction per round, so one busy peer cannot starve others.
-(define pump-batch 64)
-
-(define (read-pointer bv) (make-pointer (bytevector-uint-ref bv 0 (native-endianness) ptr-size)))
-(define (read-size bv) (bytevector-uint-ref bv 0 (native-endianness) size-t-size))
-
-;; Copy `len` bytes at `ptr` (owned by libpeer) into a fresh bytevector, then free them.
-(define (take-bytes! ptr len)
-  (let ((bv (if (zero? len) (make-bytevector 0) (bytevector-copy (pointer->bytevector ptr len)))))
-    (%bytes-free ptr len)
-    bv))
-
-;; The NUL-terminated text libpeer wrote into `bv`.
-(define (c-ip-string bv)
-  (let loop ((i 0))
-    (if (or (= i (bytevector-length bv)) (zero? (bytevector-u8-ref bv i)))
-        (let ((text (make-bytevector i)))
-          (bytevector-copy! bv 0 text 0 i)
-          (utf8->string text))
-        (loop (+ i 1)))))
-
-;; Outgoing: everything the peer wants sent goes to the program's `send`.
-(define (pump-out! p ptr)
-  (let loop ((i 0) (moved 0))
-    (if (= i pump-batch)
-        moved
-        (let ((rc (%ext-pop ptr 0 pump-ip* pump-port* pump-env* pump-len*)))
-          (if (zero? rc)
-              (let* ((ip (c-ip-string pump-ip))
-                     (port (bytevector-u16-native-ref pump-port 0))
-                     (payload (take-bytes! (read-pointer pump-env) (read-size pump-len))))
-                ((peer-send p) ip port payload)
-                (loop (+ i 1) (+ moved 1)))
-              moved)))))                ; 1: nothing waiting; <0: closed meanwhile
-
-;; Incoming: everything the program's `recv` has for this peer goes to libpeer. A malformed
-;; envelope is dropped, as a bad frame on TCP would be: the network is not trusted.
-(define (pump-in! p ptr)
-  (let loop ((i 0) (moved 0))
-    (if (= i pump-batch)
-        moved
-        (let ((msg ((peer-recv p))))
-          (cond ((not msg) moved)
-                ((bytevector? msg)
-                 (let ((n (bytevector-length msg)))
-                   (%ext-push ptr
-                              (if (<= n (bytevector-length pump-msg))
-                                  (begin (bytevector-copy! msg 0 pump-msg 0 n) pump-msg*)
-                                  (bytevector->pointer msg))
-                              n))
-                 (loop (+ i 1) (+ moved 1)))
-                (else (invalid 'peer (format #f "recv returned ~a, not a bytevector or #f" (describe msg)))))))))
-
-(define (pump-all!)
-  (let loop ((peers (live-external-peers)) (moved 0))
-    (if (null? peers)
-        moved
-        (let ((ptr (atomic-box-ref (peer-box (car peers)))))
-          (loop (cdr peers)
-                (if ptr
-                    (+ moved (pump-out! (car peers) ptr) (pump-in! (car peers) ptr))
-                    moved))))))
-
-;; Run `thunk` (a C call returning an `outcome`) for peer `p`. With external peers alive it
-;; runs on a pooled thread while this one pumps (see (peer worker)); every libpeer call is
-;; bounded by its own timeouts, so the pumping ends. `p` is used after the call so that the
-;; collector cannot close it meanwhile.
-(define (blocking p thunk)
-  (let ((result (if (zero? (atomic-box-ref external-count))
-                    (thunk)
-                    (call-while-polling thunk pump-round!))))
-    (keep-alive p)
-    result))
-
-;; A call the compiler cannot see through (the variable is assigned, so never inlined):
-;; whatever is passed to it stays reachable until the call.
-(define keep-alive #f)
-(set! keep-alive (lambda (x) x))
-
-;; One pass over every live external peer, unless another thread is pumping right now.
-(define (pump-round!)
-  (if (try-mutex pump-mutex)
-      (dynamic-wind (lambda () #f) pump-all! (lambda () (unlock-mutex pump-mutex)))
-      0))
-
 ;; A blocking C call on peer `p`: the call (arguments included) is evaluated on whichever
-;; thread runs it, so status and message come back from that thread.
+;; thread runs it, so status and reason come back from that thread.
 (define-syntax-rule (call-blocking who p (proc arg ...))
   (check who (blocking p (lambda () (outcome (proc arg ...))))))
 
 ;;; ---------------------------------------------------------------------------------------
-;;; Scratch memory for arguments and results
-;;
-;; `bytevector->pointer` costs microseconds in Guile 3.0.8 (it registers a weak reference),
-;; ten times a plain foreign call. So each thread keeps one scratch bytevector whose slot
-;; addresses are computed once: 32/64-byte arguments are copied into slots, results copied
-;; out of them. A call takes the scratch for its duration (a nested call, say from a `send`
-;; run by the pump, gets a fresh one) and gives it back when it returns normally.
-
-(define slot-size 64)                   ; fits a signature
-(define slot-count 6)
-(define out-offset (* slot-size slot-count)) ; a pointer libpeer writes
-(define len-offset (+ out-offset 8))         ; a size_t libpeer writes
-(define big-offset 512)                 ; bag results, small values and texts
-(define scratch-size 2048)
-(define big-size (- scratch-size big-offset))
-
-(define-record-type <scratch>
-  (make-scratch* bv slots out len big)
-  scratch?
-  (bv scratch-bv)
-  (slots scratch-slots)                 ; vector of slot-count pointers
-  (out scratch-out)
-  (len scratch-len)
-  (big scratch-big))
-
-(define (make-scratch)
-  (let* ((bv (make-bytevector scratch-size 0))
-         (base (pointer-address (bytevector->pointer bv)))
-         (at (lambda (offset) (make-pointer (+ base offset)))))
-    (make-scratch* bv
-                   (list->vector (map (lambda (i) (at (* i slot-size))) (iota slot-count)))
-                   (at out-offset) (at len-offset) (at big-offset))))
-
-(define scratch-fluid (make-thread-local-fluid #f))
-
-(define (take-scratch!)
-  (let ((s (fluid-ref scratch-fluid)))
-    (if s
-        (begin (fluid-set! scratch-fluid #f) s)
-        (make-scratch))))
-
-(define-syntax-rule (with-scratch s body ...)
-  (let* ((s (take-scratch!))
-         (result (begin body ...)))
-    (fluid-set! scratch-fluid s)
-    result))
-
-;; Slot i holding a copy of `bv` (at most slot-size bytes), as a pointer.
-(define (put! s i bv)
-  (bytevector-copy! bv 0 (scratch-bv s) (* i slot-size) (bytevector-length bv))
-  (vector-ref (scratch-slots s) i))
-
-;; Slot i, for libpeer to write into.
-(define (slot s i) (vector-ref (scratch-slots s) i))
-
-;; A fresh copy of the first `len` bytes of slot i.
-(define (get s i len)
-  (let ((out (make-bytevector len)))
-    (bytevector-copy! (scratch-bv s) (* i slot-size) out 0 len)
-    out))
-
-(define (scratch-read-pointer s) (read-pointer-at (scratch-bv s) out-offset))
-(define (scratch-read-size s) (bytevector-uint-ref (scratch-bv s) len-offset (native-endianness) size-t-size))
-(define (read-pointer-at bv offset)
-  (make-pointer (bytevector-uint-ref bv offset (native-endianness) ptr-size)))
-
-;; A pointer to a copy of `bv`: in the big area when it fits, else its own storage.
-(define (input-pointer s bv)
-  (let ((n (bytevector-length bv)))
-    (if (<= n big-size)
-        (begin (bytevector-copy! bv 0 (scratch-bv s) big-offset n) (scratch-big s))
-        (bytevector->pointer bv))))
-
-;;; ---------------------------------------------------------------------------------------
 ;;; Making peers
 
-;; `arg`: the replication, or for %new-with a struct peer_options pointer. uid #f: NULL.
+;; `arg`: the replication, or for %new-with a struct peer_options pointer. uid #f: NULL;
+;; ip #f: NULL (an external peer's address derived from its uid).
 (define (new-handle who maker uid ip port arg)
-  (check-ip who ip)
-  (check-port who port)
   (drain-guardian!)
   (with-scratch s
-    (check who (outcome (maker (if uid (put! s 0 uid) %null-pointer) (string->pointer ip "UTF-8")
+    (check who (outcome (maker (if uid (put! s 0 uid) %null-pointer)
+                               (if ip (string->pointer ip "UTF-8") %null-pointer)
                                port arg (scratch-out s))))
     (scratch-read-pointer s)))
 
 ;; peer_options_init, then the fields from `peer-open`'s options alist (see (peer options)).
 (define (new-handle-with who uid ip port options)
   (when uid (check-bytes who "uid" uid key-len))
-  (let* ((opts (options-fields options
-                             (lambda (what x) (invalid who (format #f "~a, got ~a" what (describe x))))))
+  (let* ((opts (options-fields options (lambda (what x) (invalid who what x))))
          (dir* (if (cadr opts) (string->pointer (cadr opts) "UTF-8") %null-pointer))
          (types (list size_t uint32 '* uint32 uint32)) ; struct peer_options
          (init (make-bytevector (sizeof types) 0))
@@ -459,33 +73,49 @@
     (keep-alive dir*)                   ; the struct's copy of this pointer is not traced
     ptr))
 
-;; The 4th argument: the replication (an integer), or an alist of options (uid may be #f).
+;; A call the compiler cannot see through (the variable is assigned, so never inlined):
+;; whatever is passed to it stays reachable until the call.
+(define keep-alive #f)
+(set! keep-alive (lambda (x) x))
+
+;; The 4th argument: the replication (a number), or an alist of options (uid may be #f).
 (define* (peer-open uid ip port #:optional (options default-replication))
-  (register! (make-peer (make-atomic-box
-                         (if (exact-integer? options)
-                             (begin (check-bytes 'peer-open "uid" uid key-len)
-                                    (check-replication 'peer-open options)
-                                    (new-handle 'peer-open %new uid ip port options))
-                             (new-handle-with 'peer-open uid ip port options)))
-                        #f #f #f)))
+  (check-ip 'peer-open ip)
+  (check-port 'peer-open port)
+  (register!
+   (make-peer (if (number? options)
+                  (begin (check-bytes 'peer-open "uid" uid key-len)
+                         (check-replication 'peer-open options)
+                         (new-handle 'peer-open %new uid ip port options))
+                  (new-handle-with 'peer-open uid ip port options))
+              'tcp #f #f #f)))
 
-;; The draft's 4-argument form needs an address: a stable one derived from the uid.
-(define (default-port uid)
-  (+ 1024 (modulo (+ (* 256 (bytevector-u8-ref uid 0)) (bytevector-u8-ref uid 1)) 64000)))
-
-(define* (peer uid recv send replication #:optional (ip "127.0.0.1") port)
-  (unless (procedure? recv) (invalid 'peer "recv must be a procedure"))
-  (unless (procedure? send) (invalid 'peer "send must be a procedure"))
+;; The draft's form, on the program's transport; options: see (peer options).
+(define* (peer uid recv send replication #:optional (options '()))
   (check-bytes 'peer "uid" uid key-len)
+  (check-procedure 'peer "recv" recv)
+  (check-procedure 'peer "send" send)
   (check-replication 'peer replication)
-  (let ((ptr (new-handle 'peer %new-external uid ip (or port (default-port uid)) replication)))
-    (register! (make-peer (make-atomic-box ptr) #t recv send))))
+  (let* ((opts (external-options options (lambda (what x) (invalid 'peer what x))))
+         (ptr (new-handle 'peer %new-external uid (car opts) (or (cadr opts) 0) replication)))
+    (register-external! (make-peer ptr (caddr opts) recv send (cadddr opts)))))
+
+(define (peer-close p)
+  (unless (peer? p) (invalid 'peer-close "expected a peer" p))
+  (close! p))
 
 ;;; ---------------------------------------------------------------------------------------
 ;;; Procedures
 
 (define (peer-port p)
   (%port (handle 'peer-port p)))
+
+;; The peer's address: the bound one for TCP, its address on the program's network else.
+(define (peer-ip p)
+  (let ((ptr (handle 'peer-ip p)))
+    (with-scratch s
+      (check 'peer-ip (outcome (%address ptr (slot s 0) (slot s 1))))
+      (c-ip-string (scratch-bv s)))))
 
 (define (peer-uid p)
   (let ((ptr (handle 'peer-uid p)))
@@ -497,15 +127,18 @@
 (define (peer-forget p key)
   (let ((ptr (handle 'peer-forget p)))
     (check-bytes 'peer-forget "key" key key-len)
+    ;; Local (no message to wait for): on this thread, never pumping.
     (with-scratch s
-      (zero? (call-blocking 'peer-forget p (%forget ptr (put! s 0 key)))))))
+      (zero? (check 'peer-forget (outcome (%forget ptr (put! s 0 key))))))))
 
-(define (peer-connect p ip port)
+;; `host`: an IP address or a name libpeer resolves; #f when nobody answers (or no such name).
+(define (peer-connect p host port)
   (let ((ptr (handle 'peer-connect p)))
-    (check-ip 'peer-connect ip)
+    (check-ip 'peer-connect host)
     (check-port 'peer-connect port)
-    (let* ((ip* (string->pointer ip "UTF-8"))
-           (r (blocking p (lambda () (outcome (%connect ptr ip* port))))))
+    (let* ((host* (string->pointer host "UTF-8"))
+           (r (blocking p (lambda () (outcome (%connect ptr host* port))))))
+      (keep-alive host*)
       (cond ((eqv? r 0) #t)
             ((and (pair? r) (= (car r) status-unreachable)) #f)
             (else (check 'peer-connect r) #f)))))
@@ -518,7 +151,7 @@
 (define (peer-set p value)
   (let ((ptr (handle 'peer-set p)))
     (unless (bytevector? value)
-      (invalid 'peer-set (format #f "value must be a bytevector, got ~a" (describe value))))
+      (invalid 'peer-set "value must be a bytevector" value))
     (with-scratch s
       (call-blocking 'peer-set p (%set ptr (input-pointer s value) (bytevector-length value) (slot s 0)))
       (get s 0 key-len))))
@@ -645,7 +278,7 @@
 ;; Diagnostic for the conformance tests: libpeer's reader, then its canonical writer.
 (define (peer-wire-normalize text)
   (unless (string? text)
-    (invalid 'peer-wire-normalize (format #f "text must be a string, got ~a" (describe text))))
+    (invalid 'peer-wire-normalize "text must be a string" text))
   (let ((bytes (string->utf8 text)))
     (with-scratch s
       (check 'peer-wire-normalize

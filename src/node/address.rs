@@ -40,13 +40,17 @@ pub fn resolve(host: &str, port: u16) -> Vec<SocketAddr> {
     (host, port).to_socket_addrs().map(|a| a.collect()).unwrap_or_default()
 }
 
-/// The addresses of `host` a peer bound at `me` can reach: those of its own family first
-/// (a socket bound to 127.0.0.1 cannot reach ::1, which `localhost` often names first).
-pub fn reachable(host: &str, port: u16, me: &SocketAddr) -> Result<Vec<SocketAddr>> {
+/// The addresses of `host` a peer can reach: with `family` (a TCP peer's bound address) only
+/// those of that family (a socket bound to 127.0.0.1 cannot reach ::1, which `localhost`
+/// often names first); None, all of them.
+pub fn reachable(host: &str, port: u16, family: Option<&SocketAddr>) -> Result<Vec<SocketAddr>> {
     let all = resolve(host, port);
     if all.is_empty() {
         return Err(Error::Unreachable(format!("cannot resolve {host:?}")));
     }
+    let Some(me) = family else {
+        return Ok(all);
+    };
     let same: Vec<SocketAddr> = all.iter().copied().filter(|a| a.is_ipv4() == me.is_ipv4()).collect();
     if same.is_empty() {
         let family = if me.is_ipv4() { "IPv4" } else { "IPv6" };
@@ -109,7 +113,7 @@ mod tests {
             "999.1.1.1:80",
         ] {
             assert!(resolve(host, 1).is_empty(), "{host:?}");
-            assert!(matches!(reachable(host, 1, &"127.0.0.1:1".parse().unwrap()), Err(Error::Unreachable(_))));
+            assert!(matches!(reachable(host, 1, None), Err(Error::Unreachable(_))));
             assert!(matches!(bind_ip(host), Err(Error::Invalid(_))), "{host:?}");
         }
         assert!(!plausible_name(&"a".repeat(64)));
@@ -119,8 +123,11 @@ mod tests {
     #[test]
     fn localhost_resolves_in_the_peers_family() {
         // /etc/hosts names localhost on every Debian system; no resolver is asked.
-        let v4 = reachable("localhost", 9, &"127.0.0.1:1".parse().unwrap()).unwrap();
+        let v4 = reachable("localhost", 9, Some(&"127.0.0.1:1".parse().unwrap())).unwrap();
         assert!(v4.iter().all(|a| a.is_ipv4() && a.ip().is_loopback() && a.port() == 9), "{v4:?}");
+        // A program's network has no families: an IPv4 text is reachable from anywhere.
+        assert_eq!(reachable("127.0.0.1", 9, None).unwrap(), vec!["127.0.0.1:9".parse().unwrap()]);
+        assert!(reachable("127.0.0.1", 9, Some(&"[fd00::1]:1".parse().unwrap())).is_err());
         assert!(bind_ip("localhost").unwrap().is_loopback());
     }
 

@@ -61,7 +61,7 @@ fn check_replication(r: u32) -> Result<()> {
     if (MIN_REPLICATION..=MAX_REPLICATION).contains(&r) {
         Ok(())
     } else {
-        Err(Error::Invalid(format!("replication {r} is outside {MIN_REPLICATION}..={MAX_REPLICATION}")))
+        Err(Error::Invalid(format!("replication {r} is outside {MIN_REPLICATION}..{MAX_REPLICATION}")))
     }
 }
 
@@ -257,12 +257,15 @@ impl Node {
         self.call(Op::Connect { addr: SocketAddr::new(ip, port) }).map(|_| ())
     }
 
-    /// `connect` to `host`, an IP text or a host name: each of the name's addresses in this
-    /// peer's family in turn, until one answers. A name that resolves to nothing (or to no
-    /// address of this peer's family) is `Unreachable`, like an address nobody answers at.
+    /// `connect` to `host`, an IP text or a host name: each of the name's addresses in turn
+    /// (on TCP only those of this peer's family: a socket bound to one family cannot reach
+    /// the other; a program's own network has no such rule), until one answers. A name that
+    /// resolves to nothing (or, on TCP, to no address of this peer's family) is
+    /// `Unreachable`, like an address nobody answers at.
     pub fn connect_host(&self, host: &str, port: u16) -> Result<()> {
+        let family = if self.shared.outbox.is_some() { None } else { Some(&self.addr) };
         let mut last = None;
-        for a in address::reachable(host, port, &self.addr)? {
+        for a in address::reachable(host, port, family)? {
             match self.connect(a.ip(), a.port()) {
                 Err(e @ Error::Unreachable(_)) => last = Some(e),
                 r => return r,

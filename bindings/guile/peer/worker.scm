@@ -1,49 +1,78 @@
-;;; (peer worker): run a blocking thunk on another thread while the calling thread polls.
+;;; (peer worker): run a blocking thunk on another thread while the calling thread polls,
+;;; and let the caller leave as soon as something goes wrong.
 ;;;
-;;; The external transport of (peer) needs the thread making a blocking libpeer call to keep
-;;; moving messages until that call returns, so the call itself runs elsewhere. Creating a
-;;; Guile thread costs ~0.3 ms, more than a local libpeer call, so the threads are pooled:
-;;; one per concurrently calling thread, each retiring after a while without work. While it
-;;; waits the caller polls; when a poll moves nothing it yields a few times (replies from
-;;; libpeer's threads come within microseconds), then sleeps on the worker's condition
-;;; variable, which the worker signals as soon as the call returns.
+;;; While external peers are served, a blocking libpeer call runs on a pooled thread: the
+;;; calling thread meanwhile moves the messages of `poll`-mode peers, and it must be free to
+;;; raise at once, either what the program's `recv`/`send` raised there or a failure the
+;;; library thread reports for the call's peer (`call-fail!`). The C call cannot be
+;;; interrupted, so the worker then finishes it alone, drops its result and returns itself
+;;; to the pool. Creating a Guile thread costs ~0.3 ms, more than a local libpeer call, so
+;;; the threads are pooled: one per concurrent call, each retiring after a while idle.
 
 (define-module (peer worker)
   #:use-module (srfi srfi-9)
   #:use-module (ice-9 atomic)
   #:use-module (ice-9 threads)
   #:use-module (ice-9 exceptions)
-  #:export (call-while-polling))
+  #:export (make-call call-fail! call-while-polling))
 
 ;; Polls that moved nothing before the caller starts sleeping between polls.
 (define spin-rounds 64)
 ;; Longest sleep between two polls when nothing moves, in microseconds.
 (define poll-interval-us 200)
+;; Longest sleep when there is nothing to poll: only to notice peers made meanwhile.
+(define idle-wait-us 10000)
 ;; An idle worker thread ends after this many seconds.
 (define idle-seconds 10)
 
-(define-record-type <worker>
-  (make-worker* mutex job-cv done-cv job result done)
-  worker?
-  (mutex worker-mutex)
-  (job-cv worker-job-cv)
-  (done-cv worker-done-cv)
-  (job worker-job set-worker-job!)          ; a thunk waiting to run, or #f
-  (result worker-result set-worker-result!) ; (value . v) or (raised . exception)
-  (done worker-done))                       ; atomic box: the posted job has finished
+;;; A call: its outcome is set once, by whoever comes first: the worker ((value . v) or
+;;; (raised . e)) or `call-fail!` ((failed . e)).
 
-(define (make-worker)
-  (make-worker* (make-mutex) (make-condition-variable) (make-condition-variable)
-                #f #f (make-atomic-box #t)))
+(define-record-type <call>
+  (make-call* mutex cv state)
+  call?
+  (mutex call-mutex)
+  (cv call-cv)
+  (state call-state))                   ; atomic box: #f, then the outcome
 
-;; Idle workers; a worker is in this list exactly while it waits for a job.
-(define pool-mutex (make-mutex))
-(define idle '())
+(define (make-call) (make-call* (make-mutex) (make-condition-variable) (make-atomic-box #f)))
+
+;; Set the outcome unless one is set already, and wake the caller.
+(define (settle! call outcome)
+  (when (not (atomic-box-compare-and-swap! (call-state call) #f outcome))
+    (with-mutex (call-mutex call)
+      (broadcast-condition-variable (call-cv call)))))
+
+;; Make the caller of `call` raise `exception` now (the C call goes on, its result dropped).
+(define (call-fail! call exception)
+  (settle! call (cons 'failed exception)))
 
 (define (deadline us)
   (let* ((now (gettimeofday))
          (usecs (+ (cdr now) us)))
     (cons (+ (car now) (quotient usecs 1000000)) (remainder usecs 1000000))))
+
+;; Wait until `call` has an outcome, or at most `us` microseconds.
+(define (wait-call call us)
+  (let ((m (call-mutex call)))
+    (with-mutex m
+      (unless (atomic-box-ref (call-state call))
+        (wait-condition-variable (call-cv call) m (deadline us))))))
+
+;;; The pool
+
+(define-record-type <worker>
+  (make-worker* mutex cv job)
+  worker?
+  (mutex worker-mutex)
+  (cv worker-cv)
+  (job worker-job set-worker-job!))     ; (call . thunk) waiting to run, or #f
+
+(define (make-worker) (make-worker* (make-mutex) (make-condition-variable) #f))
+
+;; Idle workers; a worker is in this list exactly while it waits for a job.
+(define pool-mutex (make-mutex))
+(define idle '())
 
 ;; Out of the idle list, unless a caller has just taken this worker (then a job is coming).
 (define (retire! w)
@@ -56,26 +85,35 @@
     (with-mutex m
       (let wait ()
         (cond ((worker-job w) => (lambda (job) (set-worker-job! w #f) job))
-              ((wait-condition-variable (worker-job-cv w) m (deadline (* idle-seconds 1000000)))
+              ((wait-condition-variable (worker-cv w) m (deadline (* idle-seconds 1000000)))
                (wait))
               ((retire! w) #f)
               (else (wait)))))))
 
-(define (run job)
+(define (run thunk)
   (with-exception-handler
       (lambda (e) (cons 'raised e))
-    (lambda () (cons 'value (job)))
+    (lambda () (cons 'value (thunk)))
     #:unwind? #t))
 
+(define (give-back! w)
+  (with-mutex pool-mutex
+    (set! idle (cons w idle))))
+
+;; A call the compiler cannot see through (the variable is assigned, so never inlined).
+(define keep-alive #f)
+(set! keep-alive (lambda (x) x))
+
+;; The worker settles each call itself and goes back to the pool: the caller may be gone.
+;; The job's thunk holds the memory the C call reads and writes (the caller's scratch,
+;; its bytevectors), so it is kept reachable until the call returns.
 (define (worker-loop w)
   (let loop ()
     (let ((job (next-job w)))
       (when job
-        (let ((result (run job)))
-          (with-mutex (worker-mutex w)
-            (set-worker-result! w result)
-            (atomic-box-set! (worker-done w) #t)
-            (signal-condition-variable (worker-done-cv w))))
+        (settle! (car job) (run (cdr job)))
+        (keep-alive job)
+        (give-back! w)
         (loop)))))
 
 (define (take-worker!)
@@ -88,52 +126,26 @@
         (call-with-new-thread (lambda () (worker-loop w)))
         w)))
 
-(define (give-back! w)
-  (with-mutex pool-mutex
-    (set! idle (cons w idle))))
-
 (define (post! w job)
   (with-mutex (worker-mutex w)
-    (atomic-box-set! (worker-done w) #f)
     (set-worker-job! w job)
-    (signal-condition-variable (worker-job-cv w))))
+    (signal-condition-variable (worker-cv w))))
 
-;; Wait until the job is done, or at most `us` microseconds when `us` is a number.
-(define (wait-done w us)
-  (let ((m (worker-mutex w)))
-    (with-mutex m
-      (let wait ()
-        (unless (atomic-box-ref (worker-done w))
-          (if us
-              (wait-condition-variable (worker-done-cv w) m (deadline us))
-              (begin (wait-condition-variable (worker-done-cv w) m) (wait))))))))
-
-;; Poll until the job is done; returns #f, or what `poll` raised (polling then stops).
-(define (poll-until-done w poll)
+;; Run `thunk` on a pooled thread and return what it returns (or raise what it raised).
+;; Meanwhile call `(poll)` on this thread: it returns how many things it moved, or #f when
+;; there is nothing to poll. Whatever `poll` raises propagates at once, and so does the
+;; exception given to `(call-fail! call e)`; the thunk then ends on its own (libpeer's calls
+;; all have timeouts) and its result is dropped.
+(define (call-while-polling call thunk poll)
+  (post! (take-worker!) (cons call thunk))
   (let loop ((quiet 0))
-    (if (atomic-box-ref (worker-done w))
-        #f
-        (let ((moved (with-exception-handler
-                         (lambda (e) (cons 'raised e))
-                       poll
-                       #:unwind? #t)))
-          (cond ((pair? moved) (cdr moved))
-                ((> moved 0) (loop 0))
-                ((< quiet spin-rounds) (yield) (loop (+ quiet 1)))
-                (else (wait-done w poll-interval-us) (loop quiet)))))))
-
-;; Run `thunk` on a pooled thread; meanwhile call `(poll)` on this thread, which returns how
-;; many things it moved. Returns what `thunk` returns, or raises what it raised. If `poll`
-;; raises, polling stops, the thunk is still waited for, and then that exception is raised:
-;; the thunk must end on its own (libpeer's calls all have timeouts).
-(define (call-while-polling thunk poll)
-  (let ((w (take-worker!)))
-    (post! w thunk)
-    (let ((failure (poll-until-done w poll)))
-      (when failure (wait-done w #f))
-      (let ((result (worker-result w)))
-        (set-worker-result! w #f)
-        (give-back! w)
-        (cond (failure (raise-exception failure))
-              ((eq? (car result) 'raised) (raise-exception (cdr result)))
-              (else (cdr result)))))))
+    (let ((state (atomic-box-ref (call-state call))))
+      (if state
+          (if (eq? (car state) 'value)
+              (cdr state)
+              (raise-exception (cdr state)))
+          (let ((moved (poll)))
+            (cond ((not moved) (wait-call call idle-wait-us) (loop quiet))
+                  ((> moved 0) (loop 0))
+                  ((< quiet spin-rounds) (yield) (loop (+ quiet 1)))
+                  (else (wait-call call poll-interval-us) (loop quiet))))))))
