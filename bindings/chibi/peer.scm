@@ -170,11 +170,18 @@
       (direct-call peer-open %peer-new-with uid ip port replication dir republish expire))))
 
 (define (peer-close p)
+  (define (close!)
+    (let ((h (peer-handle p)))
+      (when h
+        (set-peer-handle! p #f)
+        (%peer-close! h))))
   (unless (peer? p) (invalid peer-close "not a peer" p))
-  (let ((h (peer-handle p)))
-    (when h
-      (set-peer-handle! p #f)
-      (%peer-close! h))))
+  ;; An external peer closes under its lock, so no thread is in (or enters) its recv/send
+  ;; once this returns: the program may then close their channel. From within its own
+  ;; recv/send (this thread holds the lock) it closes at once.
+  (if (and (peer-mode p) (not (eq? (mutex-state (peer-lock p)) (current-thread))))
+      (with-peer-lock p #t close!)
+      (close!)))
 
 ;; (ip . port): a TCP peer's bound address, an external peer's address on the program's net.
 (define (address who p)
