@@ -20,6 +20,8 @@ if [ -z "${CHIBI:-}" ]; then
     bash "$root/scripts/install-chibi.sh" || { echo "run-chibi: installing Chibi failed" >&2; exit 1; }
     CHIBI=$root/.deps/chibi/bin/chibi
 fi
+# The suite runs from scheme-tests/ (see below): a relative path to Chibi must not break.
+case $CHIBI in /*) ;; */*) CHIBI=$PWD/$CHIBI ;; esac
 # The stub's .so has an rpath to libpeer; the wrapper also puts it on the loader's path.
 export CHIBI_LIBRARY_PATH=$LIBPEER_DIR
 

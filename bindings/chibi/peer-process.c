@@ -18,8 +18,8 @@
 
 extern char **environ;
 
-/* Starts args (a list of strings: the program's path, then its arguments) with this
- * process's environment and standard ports. The pid, or -errno. */
+/* Starts args (a list of strings: the program, a path or a name looked up in PATH, then its
+ * arguments) with this process's environment and standard ports. The pid, or -errno. */
 int peer_glue_spawn(sexp args) {
   sexp l;
   size_t n = 0, i = 0;
@@ -38,7 +38,7 @@ int peer_glue_spawn(sexp args) {
     memcpy(argv[i], sexp_string_data(sexp_car(l)), len);
     argv[i][len] = '\0';
   }
-  rc = posix_spawn(&pid, argv[0], NULL, NULL, argv, environ);
+  rc = posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ);
 out:
   for (i = 0; i < n; i++) free(argv[i]);
   free(argv);
