@@ -35,7 +35,7 @@
  * that every message of such a peer fits 1 MiB inside the program's envelope, as any
  * Scheme writes it.
  */
-#define PEER_MAX_EXTERNAL_VALUE_SIZE 262112
+#define PEER_MAX_EXTERNAL_VALUE_SIZE 209689
 
 /**
  * Length of a uid, key, public key, secret key and bag value, in bytes.

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Runs the portable suite (scheme-tests/suite.scm) under Chibi Scheme with the (peer) library
-# of bindings/chibi. Env: CHIBI (default: the wrapper scripts/install-chibi.sh installs in
-# .deps/chibi, installed on first use), LIBPEER_DIR (directory of libpeer.so, default
-# target/release). Exit 0 only if the suite's final line reports 0 failures.
+# Runs the portable suite (the files scheme-tests/suite-files lists) under Chibi Scheme with
+# the (peer) library of bindings/chibi. Env: CHIBI (default: the wrapper
+# scripts/install-chibi.sh installs in .deps/chibi, installed on first use), LIBPEER_DIR
+# (directory of libpeer.so, default target/release). Exit 0 only if the suite's final line
+# reports 0 failures.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -19,6 +20,8 @@ if [ -z "${CHIBI:-}" ]; then
     bash "$root/scripts/install-chibi.sh" || { echo "run-chibi: installing Chibi failed" >&2; exit 1; }
     CHIBI=$root/.deps/chibi/bin/chibi
 fi
+# The suite runs from scheme-tests/ (see below): a relative path to Chibi must not break.
+case $CHIBI in /*) ;; */*) CHIBI=$PWD/$CHIBI ;; esac
 # The stub's .so has an rpath to libpeer; the wrapper also puts it on the loader's path.
 export CHIBI_LIBRARY_PATH=$LIBPEER_DIR
 
@@ -31,44 +34,24 @@ out=$work/out.log
 # Data directories the suite makes (the prelude's temp-path): removed with $work.
 export PEER_TEST_DIR=$work/data
 mkdir -p "$PEER_TEST_DIR"
+# What the prelude's spawn-child runs: the same Chibi, module path and child prelude.
+export PEER_CHIBI=$CHIBI
+export PEER_CHIBI_MODULE_PATH=$root/bindings/chibi:$root/build/chibi
+export PEER_CHIBI_CHILD=$here/chibi-child-prelude.scm
 
-# The prelude: the library and the helpers suite.scm expects (see its head), then the suite.
-cat >"$work/main.scm" <<EOF
-(import (scheme base) (scheme char) (scheme cxr) (scheme read) (scheme write)
-        (scheme process-context) (only (srfi 18) thread-sleep!) (peer))
+# One program: the prelude (itself, so that its imports are the program's), then the
+# suite's files in order.
+{
+    cat "$here/chibi-prelude.scm"
+    while read -r f; do
+        [ -n "$f" ] && echo "(include \"$f\")"
+    done <"$here/suite-files"
+} >"$work/main.scm"
 
-(define (bytevector-from-list lst) (apply bytevector lst))
-(define (bv-copy bv) (bytevector-copy bv))
-(define (string->utf8* s) (string->utf8 s))
-(define (exit-with-failures n) (exit (if (zero? n) 0 1)))
-(define (temp-path name)
-  (let ((dir (get-environment-variable "PEER_TEST_DIR")))
-    (unless dir (error "PEER_TEST_DIR is not set (run the suite with run-chibi.sh)"))
-    (string-append dir "/" name)))
-(define (sleep-ms ms) (thread-sleep! (/ ms 1000.)))
-
-(define (write-to-string datum)
-  (let ((port (open-output-string)))
-    (write datum port)
-    (get-output-string port)))
-
-;; Chibi reads R7RS #u8(...), which libpeer writes.
-(define (read-wire text) (read (open-input-string text)))
-
-(define (error-text e)
-  (if (error-object? e)
-      (let ((port (open-output-string)))
-        (display (error-object-message e) port)
-        (for-each (lambda (x) (display " " port) (write x port)) (error-object-irritants e))
-        (get-output-string port))
-      (write-to-string e)))
-
-(include "$here/suite.scm")
-EOF
-
-# Bounded: the suite's slowest wait is a few request timeouts.
-timeout 900 "$CHIBI" -I "$root/bindings/chibi" -I "$root/build/chibi" "$work/main.scm" 2>&1 \
-    | tee "$out"
+# Bounded: the suite's slowest wait is a few request timeouts. Chibi's `include` reads paths
+# relative to the working directory: the preludes include their neighbours from here.
+(cd "$here" && timeout 900 "$CHIBI" -I "$root/bindings/chibi" -I "$root/build/chibi" \
+    "$work/main.scm") 2>&1 | tee "$out"
 status=${PIPESTATUS[0]}
 
 . "$here/verdict.sh"

@@ -151,7 +151,7 @@
 (group "constants and random"
   (lambda ()
     (check "peer-max-value-size is 262138" (equal? peer-max-value-size 262138))
-    (check "peer-max-external-value-size is 262112" (equal? peer-max-external-value-size 262112))
+    (check "peer-max-external-value-size is 209689" (equal? peer-max-external-value-size 209689))
     (let ((a (peer-random-uid)) (b (peer-random-uid)))
       (check "peer-random-uid gives 32 bytes" (bytevector-of-32? a))
       (check "peer-random-uid differs between calls" (not (equal? a b))))

@@ -23,12 +23,13 @@ pub const MAX_MESSAGE: usize = 1_048_576;
 pub const MAX_VALUE_SIZE: usize = (MAX_MESSAGE - 22) / 4;
 /// Largest value a peer on the program-supplied transport stores (PROTOCOL.md §8). There a
 /// message travels inside an envelope, `#(from "ip" port MESSAGE)`, which the program's Scheme
-/// serializes itself (Guile and Chez write `#vu8(`, one byte longer than `#u8(`). The widest
-/// envelope header is 62 bytes (`#(from "` 8, an IPv6 text 45, `" ` 2, the port 5, a space
-/// and the closing parenthesis); a `set` with `#vu8(` and a lifetime is 4n + 23 more
-/// (11 + 4n - 1 + 1 + 11 + 1): 4n + 85 in all. With 128 bytes of headroom every message
-/// of that peer, as any of the three writes it, stays within the draft's 1 MiB.
-pub const MAX_EXTERNAL_VALUE_SIZE: usize = (MAX_MESSAGE - 128) / 4;
+/// serializes itself, and the draft forbids a payload that serializes past 1 MiB. Chibi
+/// writes a bytevector's bytes in hex, up to 5 characters each (`#xFF `); Guile and Chez write
+/// `#vu8(`. The widest envelope header is 62 bytes (`#(from "` 8, an IPv6 text 45, `" ` 2, the
+/// port 5, a space and the closing parenthesis); a `set` with `#vu8(` and a lifetime is
+/// 5n + 22 more (11 + 5n - 1 + 1 + 11 + 1 - 1): 5n + 84 in all. With 128 bytes of headroom
+/// every message of that peer, as any of the three writes it, stays within 1 MiB.
+pub const MAX_EXTERNAL_VALUE_SIZE: usize = (MAX_MESSAGE - 128) / 5;
 /// A request unanswered this long has failed (PROTOCOL.md §3), in microseconds.
 pub const REQUEST_TIMEOUT_US: u64 = 5_000_000;
 /// How long an operation (a whole lookup plus its stores) may run before it gives up.

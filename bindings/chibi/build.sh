@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the Chibi library's shared object: peer.stub -> (chibi-ffi) peer.c, compiled with
-# peer-glue.c into OUT/peer.so, linked to libpeer with an rpath to its directory (Chibi is
-# launched through its own ld-linux, which ignores LD_LIBRARY_PATH).
+# peer-glue.c, peer-envelope.c and peer-process.c into OUT/peer.so, linked to libpeer with
+# an rpath to its directory (Chibi is launched through its own ld-linux, which ignores
+# LD_LIBRARY_PATH).
 #
 # Use it with both directories on Chibi's module path:
 #   .deps/chibi/bin/chibi -I bindings/chibi -I build/chibi prog.scm
@@ -28,7 +29,8 @@ die() { echo "chibi build: error: $*" >&2; exit 1; }
 
 so=$out/peer.so
 stamp=$out/peer.so.libdir
-inputs=("$src/peer.stub" "$src/peer-glue.c" "$incdir/peer.h" "$src/build.sh")
+inputs=("$src/peer.stub" "$src/peer-glue.c" "$src/peer-envelope.c" "$src/peer-process.c"
+        "$incdir/peer.h" "$src/build.sh")
 if [[ -f $so && -f $stamp && $(cat "$stamp") == "$libdir" ]]; then
     fresh=1
     for f in "${inputs[@]}"; do [[ $f -nt $so ]] && fresh=0; done
@@ -40,11 +42,14 @@ mkdir -p "$out"
 cp "$src/peer.stub" "$out/peer.stub"
 "$prefix/bin/chibi-ffi" "$out/peer.stub" "$out/peer.c" || die "chibi-ffi failed on peer.stub"
 cflags=(-O2 -fPIC -I "$prefix/usr/include" -I "$incdir")
-# The generated file trips -Wextra inside Chibi's own macros; the hand-written one must not.
+# The generated file trips -Wextra inside Chibi's own macros; the hand-written ones must not.
 "$cc" "${cflags[@]}" -Wall -c -o "$out/peer.o" "$out/peer.c" || die "compiling peer.c failed"
-"$cc" "${cflags[@]}" -Wall -Wextra -Werror -Wno-unused-parameter -c -o "$out/peer-glue.o" \
-    "$src/peer-glue.c" || die "compiling peer-glue.c failed"
-"$cc" -shared -o "$so.tmp" "$out/peer.o" "$out/peer-glue.o" \
+for c in peer-glue peer-envelope peer-process; do
+    "$cc" "${cflags[@]}" -Wall -Wextra -Werror -Wno-unused-parameter -c -o "$out/$c.o" \
+        "$src/$c.c" || die "compiling $c.c failed"
+done
+"$cc" -shared -o "$so.tmp" "$out/peer.o" "$out/peer-glue.o" "$out/peer-envelope.o" \
+    "$out/peer-process.o" \
     -L "$libdir" -lpeer -Wl,-rpath,"$libdir" -lpthread || die "linking peer.so failed"
 mv "$so.tmp" "$so"
 echo "$libdir" >"$stamp"

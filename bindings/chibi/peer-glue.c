@@ -3,14 +3,15 @@
  * 1. Blocking calls run on a pthread. Chibi's threads are green threads on one OS thread, so
  *    a blocking C call would freeze every Scheme thread, the collector and, for a peer on the
  *    program's own transport, the very pumping that lets the call finish. A "job" copies its
- *    inputs, runs the libpeer call on a pool thread, reads peer_last_error() on that
+ *    inputs, runs the libpeer call on a pool thread, reads peer_last_error_reason() on that
  *    pthread (the message is thread-local), sets `done` and signals a condition variable.
  *    Scheme waits in short slices (peer_glue_job_wait: at most a millisecond in C, woken at
- *    once when the call ends), yielding to other green threads and pumping external peers
- *    between slices, then collects the result.
+ *    once when the call ends), yielding to other green threads (the library thread among
+ *    them) and pumping the poll-mode peers between slices, then collects the result.
  *    A job is shared by the pthread and the Scheme object (the finalizer of peer_job): a
- *    reference count frees it when both are through, so a caller that gives up (an error in
- *    a send procedure) leaves nothing dangling and never blocks the collector.
+ *    reference count frees it when both are through, so a caller that gives up (an
+ *    exception from the program's recv or send) leaves nothing dangling and never blocks
+ *    the collector.
  * 2. Results are copied into fresh Scheme bytevectors and libpeer's buffers freed at once, so
  *    Scheme never holds memory that libpeer owns.
  * 3. Closing a handle clears the cpointer's free flag before peer_free, so the finalizer that
@@ -58,10 +59,23 @@ struct peer_job {
   char err[GLUE_ERR_LEN];
 };
 
-/* Status of the last failed glue call made on the Scheme thread (peer_new, normalize). */
+/* The last failure of a direct glue call made on the Scheme thread (making a peer,
+ * normalizing): its status, and its reason when the glue itself refused (else NULL: the
+ * reason is libpeer's, peer_last_error_reason). peer.scm reads both right after the call,
+ * with green-thread switches off, so no other call can come between. */
 static int glue_last_status;
+static const char *glue_last_reason;
+
+static void glue_fail(int status, const char *reason) {
+  glue_last_status = status;
+  glue_last_reason = reason;
+}
 
 int peer_glue_last_status(void) { return glue_last_status; }
+
+const char *peer_glue_last_reason(void) {
+  return glue_last_reason ? glue_last_reason : peer_last_error_reason();
+}
 
 static void job_free(struct peer_job *j) {
   if (j->out) peer_bytes_free(j->out, j->out_len);
@@ -118,7 +132,7 @@ static void job_run(struct peer_job *j) {
   }
   if (rc != PEER_OK && rc != PEER_NOT_FOUND) {
     /* The message is thread-local: this is the only thread that can read it. */
-    const char *msg = peer_last_error();
+    const char *msg = peer_last_error_reason();
     strncpy(j->err, msg ? msg : "", GLUE_ERR_LEN - 1);
   }
   j->rc = rc;
@@ -402,17 +416,35 @@ sexp peer_glue_job_result(sexp ctx, sexp self, struct peer_job *j) {
 
 /* ---- Direct (non-blocking) calls, made on the Scheme thread ---- */
 
-/* NULL (#f) on failure; then peer_glue_last_status() and peer_last_error() say why. */
-struct peer *peer_glue_new(sexp uid, const char *ip, int port, unsigned int replication,
+/* A copy of a Scheme string as a C string (malloc'd), or NULL with the failure recorded.
+ * Chibi strings need not end in NUL; the caller has refused strings holding one. */
+static char *c_string_copy(sexp s, const char *what) {
+  size_t n;
+  char *c;
+  if (!sexp_stringp(s)) { glue_fail(PEER_ERR_INVALID, what); return NULL; }
+  n = sexp_string_size(s);          /* bytes */
+  if (!(c = malloc(n + 1))) { glue_fail(PEER_ERR_INTERNAL, "out of memory"); return NULL; }
+  memcpy(c, sexp_string_data(s), n);
+  c[n] = '\0';
+  return c;
+}
+
+/* NULL (#f) on failure; then peer_glue_last_status() and peer_glue_last_reason() say why.
+ * ip is a string, or #f for an external peer whose address libpeer derives from the uid. */
+struct peer *peer_glue_new(sexp uid, sexp ip, int port, unsigned int replication,
                            int external) {
   struct peer *p = NULL;
   uint8_t u[32];
-  if (!copy32(u, uid)) { glue_last_status = PEER_ERR_INVALID; return NULL; }
-  glue_last_status = external ? peer_new_external(u, ip, (uint16_t)port, replication, &p)
-                              : peer_new(u, ip, (uint16_t)port, replication, &p);
+  char *host = NULL;
+  if (!copy32(u, uid)) { glue_fail(PEER_ERR_INVALID, "invalid argument: uid"); return NULL; }
+  if ((ip != SEXP_FALSE || !external) && !(host = c_string_copy(ip, "invalid argument: ip")))
+    return NULL;
+  glue_fail(external ? peer_new_external(u, host, (uint16_t)port, replication, &p)
+                     : peer_new(u, host, (uint16_t)port, replication, &p), NULL);
+  free(host);
   if (glue_last_status != PEER_OK) {
     /* a handle-less success is a bug */
-    if (glue_last_status > 0) glue_last_status = PEER_ERR_INTERNAL;
+    if (glue_last_status > 0) glue_fail(PEER_ERR_INTERNAL, "internal error: no handle");
     return NULL;
   }
   return p;
@@ -426,24 +458,21 @@ struct peer *peer_glue_new_with(sexp uid, const char *ip, int port, unsigned int
   struct peer_options o;
   uint8_t u[32];
   char *dir = NULL;
-  if (uid != SEXP_FALSE && !copy32(u, uid)) { glue_last_status = PEER_ERR_INVALID; return NULL; }
-  if (data_dir != SEXP_FALSE) {
-    size_t n;
-    if (!sexp_stringp(data_dir)) { glue_last_status = PEER_ERR_INVALID; return NULL; }
-    n = sexp_string_size(data_dir);     /* bytes; a Chibi string need not end in NUL */
-    if (!(dir = malloc(n + 1))) { glue_last_status = PEER_ERR_INTERNAL; return NULL; }
-    memcpy(dir, sexp_string_data(data_dir), n);
-    dir[n] = '\0';
+  if (uid != SEXP_FALSE && !copy32(u, uid)) {
+    glue_fail(PEER_ERR_INVALID, "invalid argument: uid");
+    return NULL;
   }
+  if (data_dir != SEXP_FALSE && !(dir = c_string_copy(data_dir, "invalid argument: data-dir")))
+    return NULL;
   peer_options_init(&o);
   o.replication = replication;
   o.data_dir = dir;
   o.republish_s = republish_s;
   o.expire_s = expire_s;
-  glue_last_status = peer_new_with(uid != SEXP_FALSE ? u : NULL, ip, (uint16_t)port, &o, &p);
+  glue_fail(peer_new_with(uid != SEXP_FALSE ? u : NULL, ip, (uint16_t)port, &o, &p), NULL);
   free(dir);
   if (glue_last_status != PEER_OK) {
-    if (glue_last_status > 0) glue_last_status = PEER_ERR_INTERNAL;
+    if (glue_last_status > 0) glue_fail(PEER_ERR_INTERNAL, "internal error: no handle");
     return NULL;
   }
   return p;
@@ -495,48 +524,39 @@ sexp peer_glue_wire_normalize(sexp ctx, sexp self, sexp text) {
   uint8_t *out = NULL;
   size_t len = 0;
   sexp res;
-  if (!sexp_bytesp(text)) { glue_last_status = PEER_ERR_INVALID; return SEXP_FALSE; }
-  glue_last_status = peer_wire_normalize((const uint8_t *)sexp_bytes_data(text),
-                                         sexp_bytes_length(text), &out, &len);
+  if (!sexp_bytesp(text)) {
+    glue_fail(PEER_ERR_INVALID, "invalid argument: text");
+    return SEXP_FALSE;
+  }
+  glue_fail(peer_wire_normalize((const uint8_t *)sexp_bytes_data(text),
+                                sexp_bytes_length(text), &out, &len), NULL);
   if (glue_last_status != PEER_OK) return SEXP_FALSE;
   res = sexp_c_string(ctx, (const char *)out, len);
   peer_bytes_free(out, len + 1);
   return res;
 }
 
-int peer_glue_ext_push(struct peer *p, sexp envelope) {
-  if (!sexp_bytesp(envelope)) return PEER_ERR_INVALID;
-  return peer_ext_push(p, (const uint8_t *)sexp_bytes_data(envelope),
-                       sexp_bytes_length(envelope));
+/* (ip . port), or the (negative) status as a fixnum. */
+sexp peer_glue_address(sexp ctx, sexp self, struct peer *p) {
+  char ip[PEER_IP_BUF_LEN];
+  uint16_t port = 0;
+  int rc;
+  sexp_gc_var1(s);
+  memset(ip, 0, sizeof ip);
+  rc = peer_address(p, ip, &port);
+  if (rc != PEER_OK) return sexp_make_fixnum(rc > 0 ? PEER_ERR_INTERNAL : rc);
+  ip[sizeof ip - 1] = '\0';
+  sexp_gc_preserve1(ctx, s);
+  s = sexp_c_string(ctx, ip, -1);
+  if (!sexp_exceptionp(s)) s = sexp_cons(ctx, s, sexp_make_fixnum(port));
+  sexp_gc_release1(ctx);
+  return s;
 }
 
-/* Never blocks: #f when nothing is waiting, (ip port envelope) for a message, or the
- * (negative) status as a fixnum. */
-sexp peer_glue_ext_pop(sexp ctx, sexp self, struct peer *p) {
-  char ip[64];
-  uint16_t port = 0;
-  uint8_t *env = NULL;
-  size_t len = 0;
-  int rc;
-  sexp_gc_var3(res, s, bv);
-  memset(ip, 0, sizeof ip);
-  rc = peer_ext_pop(p, 0, ip, &port, &env, &len);
-  if (rc == PEER_NOT_FOUND) return SEXP_FALSE;
-  if (rc != PEER_OK) return sexp_make_fixnum(rc);
-  ip[sizeof ip - 1] = '\0';
-  sexp_gc_preserve3(ctx, res, s, bv);
-  bv = bytes_from(ctx, env, len);
-  peer_bytes_free(env, len);
-  if (sexp_exceptionp(bv)) {
-    res = bv;
-  } else {
-    s = sexp_c_string(ctx, ip, -1);
-    res = sexp_cons(ctx, bv, SEXP_NULL);
-    res = sexp_cons(ctx, sexp_make_fixnum(port), res);
-    res = sexp_cons(ctx, s, res);
-  }
-  sexp_gc_release3(ctx);
-  return res;
+/* The procedure a Chibi exception names (the one its printer shows as "ERROR in ..."), or
+ * #f: Scheme has no accessor for it, and peer-error-who needs it. */
+sexp peer_glue_exception_procedure(sexp ctx, sexp self, sexp x) {
+  return sexp_exceptionp(x) ? sexp_exception_procedure(x) : SEXP_FALSE;
 }
 
 /* Every status number libpeer defines (peer_status_codes), as a list of fixnums; #f if they

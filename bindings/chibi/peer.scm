@@ -1,289 +1,243 @@
-;; Friendly wrappers over the %-prefixed stubs of peer.stub.
-;;
-;; A peer is a record holding the stub's handle (#f once closed). Blocking calls start a job
-;; on a pthread (peer-glue.c) and the calling thread waits for it in short slices, so other
-;; green threads, the collector and, above all, the external transport keep running: between
-;; slices the caller pumps every live external peer (their messages out to `send`, what
-;; `recv` returns in). Only one thread pumps at a time, so a program's queues need no locks.
+;;; The procedures programs call, over the %-prefixed stubs of peer.stub.
+;;;
+;;; A peer is a record holding the stub's handle (#f once closed). Blocking calls start a job
+;;; on a pthread (peer-glue.c) and the calling green thread waits for it in short slices, so
+;;; other green threads (the library thread among them), the collector and the poll-mode
+;;; peers (pumped between slices) keep running.
 
 (define-record-type <peer>
-  (%make-peer handle recv send port)
+  (%make-peer handle recv send mode on-error lock waiting)
   peer?
   (handle peer-handle set-peer-handle!)   ; stub handle, #f once closed
-  (recv peer-recv)                        ; external transport: thunk, else #f
-  (send peer-send)                        ; external transport: (send ip port bytes), else #f
-  (port peer-ext-port))                   ; external transport: own port on the program's network
+  (recv peer-recv)                        ; program's transport: its thunk, else #f
+  (send peer-send)                        ; program's transport: (send ip port envelope)
+  (mode peer-mode)                        ; thread, poll, or #f for a TCP peer
+  (on-error peer-on-error)                ; thread mode: (on-error e), #f for the default
+  (lock peer-lock)                        ; held by whoever moves this peer's envelopes
+  (waiting peer-waiting set-peer-waiting!)) ; failure boxes of the blocking calls on it
 
 (define peer-max-value-size (%peer-max-value-size))
-
-;;; Errors
-
-;; libpeer's statuses as ((symbol . number) ...), read from the library once at load time
-;; (peer_status_codes, peer_status_symbol), so no status number is copied here.
-(define status-table
-  (let ((codes (%peer-status-codes)))
-    (unless (pair? codes) (error "peer: cannot read libpeer's status codes"))
-    (map (lambda (code) (cons (string->symbol (%peer-status-symbol code)) code)) codes)))
-
-;; The number of the status named `symbol`.
-(define (status-code symbol)
-  (let ((entry (assq symbol status-table)))
-    (unless entry (error "peer: libpeer has no status" symbol))
-    (cdr entry)))
-
-(define status-not-found (status-code 'not-found))
-(define status-unreachable (status-code 'unreachable))
-
-(define (status-error who rc detail)
-  (let ((text (%peer-strerror rc)))
-    (error (string-append who ": " text
-                          (if (and (string? detail) (positive? (string-length detail)))
-                              (string-append ": " detail)
-                              "")
-                          " (status " (number->string rc) ")"))))
-
-(define (check-bytes who what bv len)
-  (unless (and (bytevector? bv) (= (bytevector-length bv) len))
-    (error (string-append who ": " what " must be a " (number->string len)
-                          "-byte bytevector")
-           bv)))
-
-(define (check-port who port)
-  (unless (and (exact-integer? port) (<= 0 port 65535))
-    (error (string-append who ": port must be an exact integer in 0..65535") port)))
-
-(define (check-ip who ip)
-  (unless (string? ip)
-    (error (string-append who ": ip must be a string") ip)))
-
-(define (check-replication who r)
-  (unless (and (exact-integer? r) (<= 5 r 20))
-    (error (string-append who ": replication must be an exact integer in 5..20") r)))
-
-(define (check-cap who cap)
-  (unless (and (exact-integer? cap) (<= 0 cap 65536))
-    (error (string-append who ": cap must be an exact integer in 0..65536") cap)))
+(define peer-max-external-value-size (%peer-max-external-value-size))
 
 (define (live-handle who p)
-  (unless (peer? p) (error (string-append who ": not a peer") p))
-  (or (peer-handle p) (error (string-append who ": peer is closed") p)))
-
-;;; The external transport
-
-;; Ephemerons keyed by the live external peers: the registry never keeps a peer alive, so an
-;; unreachable one is still collected (and its handle freed by the finalizer).
-(define *externals* '())
-(define *pump-mutex* (make-mutex 'peer-pump))
-(define pump-batch 64)                    ; messages per direction per peer per round
-
-(define (live-externals)
-  (let loop ((es *externals*) (keep '()) (live '()))
-    (if (null? es)
-        (begin (set! *externals* (reverse keep)) (reverse live))
-        (let ((p (ephemeron-key (car es))))
-          (if (and p (not (ephemeron-broken? (car es))) (peer-handle p))
-              (loop (cdr es) (cons (car es) keep) (cons p live))
-              (loop (cdr es) keep live))))))
-
-;; Moves one peer's waiting messages both ways; #t if anything moved.
-(define (pump-one! p)
-  (let ((moved #f))
-    (let out ((i 0))
-      (let ((h (peer-handle p)))
-        (when (and h (< i pump-batch))
-          (let ((m (%ext-pop h)))
-            (when (pair? m)               ; else #f (nothing waiting) or a status (closed)
-              (set! moved #t)
-              ((peer-send p) (car m) (cadr m) (car (cddr m)))
-              (out (+ i 1)))))))
-    (let in ((i 0))
-      (when (and (peer-handle p) (< i pump-batch))
-        (let ((payload ((peer-recv p))))
-          (when payload
-            (unless (bytevector? payload)
-              (error "peer: recv must return #f or a bytevector" payload))
-            (set! moved #t)
-            ;; A malformed envelope is the network's fault, not the caller's: drop it.
-            (let ((h (peer-handle p)))
-              (when h (%ext-push h payload)))
-            (in (+ i 1))))))
-    moved))
-
-;; One round over every live external peer, unless another thread is already pumping.
-(define (pump-externals!)
-  (cond
-   ((null? *externals*) #f)
-   ((mutex-lock! *pump-mutex* 0)
-    (dynamic-wind
-     (lambda () #f)
-     (lambda ()
-       (let loop ((ps (live-externals)) (moved #f))
-         (if (null? ps) moved (loop (cdr ps) (or (pump-one! (car ps)) moved)))))
-     (lambda () (mutex-unlock! *pump-mutex*))))
-   (else #f)))
+  (unless (peer? p) (invalid who "not a peer" p))
+  (or (peer-handle p)
+      (let ((closed (status-code 'closed)))
+        (raise-peer-error who 'closed (%peer-strerror closed) '()))))
 
 ;;; Blocking calls
 
 ;; The caller waits in slices: at most `wait` microseconds inside C (woken at once when the
 ;; call ends, so a quick call costs no polling delay), then a yield to the other green
-;; threads and a round of pumping. Slices grow while nothing moves, up to a millisecond, so
-;; a long call costs little CPU and no green thread waits more than about that long; while
-;; external peers live, slices stay short to keep their messages moving. When several green
-;; threads are waiting for calls, a C wait would hold up the others' (and hide their ends),
-;; so they sleep in the scheduler (thread-sleep!) instead.
+;; threads (the library thread among them) and a round over the poll-mode peers. Slices
+;; double while nothing moves, up to a millisecond, so a long call costs little CPU, and
+;; shrink back whenever envelopes move (here or on the library thread), so a busy exchange
+;; is not held up. When other green threads need the time (several waiting for calls, or the
+;; library thread serving), a C wait would hold them up (and hide their ends), so the caller
+;; sleeps in the scheduler (thread-sleep!) instead.
 (define min-wait 50)
 (define max-wait 1000)
-(define max-wait-external 50)
 (define waiters 0)                        ; green threads inside await!
 
-(define (await! job)
-  (define (slice-done? wait)
-    (if (> waiters 1)
+;; Between slices the caller looks at its failure box: the library thread puts there what a
+;; thread-mode peer's recv/send raised while this call waited on that peer, raised here at
+;; once. A poll-mode peer's exception propagates from pump-poll-peers! directly. Either way
+;; the libpeer call goes on on its pthread and its result is dropped.
+(define (await! p job)
+  (define box (vector #f))
+  ;; The first slice is always in C: a quick call (a local one) ends within it, without a
+  ;; yield or a round of pumping.
+  (define (slice-done? wait first?)
+    (if (and (not first?) (or (> waiters 1) *server*))
         (begin (thread-sleep! (/ wait 1e6)) (%job-done? job))
         (%job-wait job wait)))
+  (define (check-failure!)
+    (let ((failure (vector-ref box 0)))
+      (when failure (raise (car failure)))))
   (dynamic-wind
-   (lambda () (set! waiters (+ waiters 1)))
    (lambda ()
-     (let loop ((wait min-wait))
-       (unless (slice-done? wait)
+     (set! waiters (+ waiters 1))
+     (set-peer-waiting! p (cons box (peer-waiting p))))
+   (lambda ()
+     (kick-server!)
+     (let loop ((wait min-wait) (served *served*) (first? #t))
+       (unless (slice-done? wait first?)
+         (check-failure!)
          (thread-yield!)
-         (loop (cond ((pump-externals!) min-wait)
-                     ((null? *externals*) (min max-wait (* 2 wait)))
-                     (else (min max-wait-external (* 2 wait))))))))
-   (lambda () (set! waiters (- waiters 1)))))
+         (check-failure!)
+         (let ((moved (pump-poll-peers!)))
+           (loop (if (or moved (not (= served *served*))) min-wait (min max-wait (* 2 wait)))
+                 *served*
+                 #f)))))
+   (lambda ()
+     (set! waiters (- waiters 1))
+     (set-peer-waiting! p (remove-box box (peer-waiting p))))))
 
-;; Runs a started job to completion: its result, or #f for "not found" when allowed.
-(define (finish who job)
-  (unless job (error (string-append who ": cannot start a thread for the call")))
-  (await! job)
+(define (remove-box box boxes)
+  (cond ((null? boxes) '())
+        ((eq? (car boxes) box) (cdr boxes))
+        (else (cons (car boxes) (remove-box box (cdr boxes))))))
+
+(define (start-job who job)
+  (or job (raise-peer-error who 'os "cannot start a thread for the call" '())))
+
+;; Runs a started job on p to completion: its result, or #f for "not found".
+(define (finish who p job)
+  (await! p (start-job who job))
   (let ((rc (%job-status job)))
     (cond ((= rc 0) (%job-result job))
           ((= rc status-not-found) #f)
-          ;; The message was read on the call's own pthread and kept in the job.
+          ;; The reason was read on the call's own pthread and kept in the job.
           (else (status-error who rc (%job-error job))))))
 
 ;;; Construction and life cycle
 
-(define (default-port uid)
-  (+ 1024 (modulo (+ (* 256 (bytevector-u8-ref uid 0)) (bytevector-u8-ref uid 1)) 64000)))
+(define transport-keys '(ip port serve on-error))
 
-(define (make-handle who uid ip port replication external?)
-  (check-bytes who "uid" uid 32)
-  (check-ip who ip)
-  (check-port who port)
-  (check-replication who replication)
-  (let* ((h (%peer-new uid ip port replication external?))
-         (rc (%peer-glue-last-status))
-         (detail (%peer-last-error)))
-    (or h (status-error who rc detail))))
-
+;; The draft's form: a peer on the program's transport. Options: an alist of ip and port
+;; (both or neither: neither derives the address from the uid), serve (thread or poll) and
+;; on-error.
 (define (peer uid recv send replication . opt)
-  (unless (procedure? recv) (error "peer: recv must be a procedure" recv))
-  (unless (procedure? send) (error "peer: send must be a procedure" send))
-  (check-bytes "peer" "uid" uid 32)
-  (let* ((ip (if (pair? opt) (car opt) "127.0.0.1"))
-         (port (if (and (pair? opt) (pair? (cdr opt))) (cadr opt) (default-port uid)))
-         (h (make-handle "peer" uid ip port replication #t))
-         (p (%make-peer h recv send port)))
-    (set! *externals* (cons (make-ephemeron p #t) *externals*))
-    p))
+  (check-bytes peer "uid" uid 32)
+  (unless (procedure? recv) (invalid peer "recv must be a procedure" recv))
+  (unless (procedure? send) (invalid peer "send must be a procedure" send))
+  (check-replication peer replication)
+  (when (and (pair? opt) (pair? (cdr opt))) (invalid peer "too many arguments" (cdr opt)))
+  (let* ((options (if (pair? opt) (car opt) '()))
+         (_ (check-alist peer options transport-keys))
+         (ip (option options 'ip #f))
+         (port (option options 'port #f))
+         (mode (option options 'serve 'thread))
+         (on-error (option options 'on-error #f)))
+    (unless (eq? (not ip) (not port)) (invalid peer "give both ip and port, or neither" options))
+    (when ip (check-host peer ip) (check-port peer port))
+    (unless (memq mode '(thread poll)) (invalid peer "serve must be thread or poll" mode))
+    (unless (or (not on-error) (procedure? on-error))
+      (invalid peer "on-error must be a procedure" on-error))
+    (let* ((h (direct-call peer %peer-new uid ip (or port 0) replication #t))
+           (p (%make-peer h recv send mode on-error (make-mutex 'peer) '())))
+      (register-external! p)
+      p)))
+
+(define (check-alist who options keys)
+  (unless (and (list? options)
+               (let loop ((l options))
+                 (or (null? l)
+                     (and (pair? (car l)) (memq (caar l) keys) (loop (cdr l))))))
+    (invalid who "options must be an alist with keys among" options keys)))
+
+(define (option options key default)
+  (cond ((assq key options) => cdr) (else default)))
 
 ;; The optional 4th argument: the replication (an integer), or an alist of options
 ;; (replication, data-dir, republish, expire) for peer_new_with; then uid may be #f.
 (define (peer-open uid ip port . opt)
+  (when (and (pair? opt) (pair? (cdr opt))) (invalid peer-open "too many arguments" (cdr opt)))
   (let ((options (if (pair? opt) (car opt) 5)))
-    (%make-peer (if (exact-integer? options)
-                    (make-handle "peer-open" uid ip port options #f)
-                    (make-handle-with "peer-open" uid ip port options))
-                #f #f #f)))
+    (%make-peer (if (number? options)
+                    (make-tcp-handle uid ip port options)
+                    (make-tcp-handle-with uid ip port options))
+                #f #f #f #f #f '())))
 
-(define option-keys '(replication data-dir republish expire))
+(define (make-tcp-handle uid ip port replication)
+  (check-bytes peer-open "uid" uid 32)
+  (check-host peer-open ip)
+  (check-port peer-open port)
+  (check-replication peer-open replication)
+  (direct-call peer-open %peer-new uid ip port replication #f))
 
-(define (make-handle-with who uid ip port options)
-  (define (value key default) (cond ((assq key options) => cdr) (else default)))
+(define open-keys '(replication data-dir republish expire))
+
+(define (make-tcp-handle-with uid ip port options)
   (define (u32 key)
-    (let ((v (value key 0)))
+    (let ((v (option options key 0)))
       (unless (and (exact-integer? v) (<= 0 v #xFFFFFFFF))
-        (error (string-append who ": option " (symbol->string key)
-                              " must be an exact integer in 0..4294967295")
-               v))
+        (invalid peer-open (string-append "option " (symbol->string key)
+                                          " must be an exact integer in 0..4294967295")
+                 v))
       v))
-  (when uid (check-bytes who "uid" uid 32))
-  (check-ip who ip)
-  (check-port who port)
-  (unless (and (list? options)
-               (let loop ((l options))
-                 (or (null? l) (and (pair? (car l)) (memq (caar l) option-keys) (loop (cdr l))))))
-    (error (string-append who ": options must be an integer (the replication) or an alist of"
-                          " replication, data-dir, republish, expire")
-           options))
-  (let ((dir (value 'data-dir #f)))
-    (unless (or (not dir) (and (string? dir) (not (memv #\null (string->list dir)))))
-      (error (string-append who ": option data-dir must be a string without NUL characters") dir))
-    (let* ((h (%peer-new-with uid ip port (u32 'replication) dir (u32 'republish) (u32 'expire)))
-           (rc (%peer-glue-last-status))
-           (detail (%peer-last-error)))
-      (or h (status-error who rc detail)))))
+  (when uid (check-bytes peer-open "uid" uid 32))
+  (check-host peer-open ip)
+  (check-port peer-open port)
+  (check-alist peer-open options open-keys)
+  (let ((dir (option options 'data-dir #f))
+        (replication (option options 'replication 0)))
+    (unless (or (not dir) (and (string? dir) (not (string-index dir #\null))))
+      (invalid peer-open "option data-dir must be a string without NUL characters" dir))
+    (check-replication peer-open replication)
+    (let ((republish (u32 'republish))
+          (expire (u32 'expire)))
+      (direct-call peer-open %peer-new-with uid ip port replication dir republish expire))))
 
 (define (peer-close p)
-  (unless (peer? p) (error "peer-close: not a peer" p))
-  (let ((h (peer-handle p)))
-    (when h
-      (set-peer-handle! p #f)
-      (%peer-close! h))))
+  (define (close!)
+    (let ((h (peer-handle p)))
+      (when h
+        (set-peer-handle! p #f)
+        (%peer-close! h))))
+  (unless (peer? p) (invalid peer-close "not a peer" p))
+  ;; An external peer closes under its lock, so no thread is in (or enters) its recv/send
+  ;; once this returns: the program may then close their channel. From within its own
+  ;; recv/send (this thread holds the lock) it closes at once.
+  (if (and (peer-mode p) (not (eq? (mutex-state (peer-lock p)) (current-thread))))
+      (with-peer-lock p #t close!)
+      (close!)))
 
-(define (peer-port p)
-  (let ((h (live-handle "peer-port" p)))
-    (or (peer-ext-port p) (%peer-port h))))
+;; (ip . port): a TCP peer's bound address, an external peer's address on the program's net.
+(define (address who p)
+  (let ((a (%peer-address (live-handle who p))))
+    (if (pair? a) a (status-error who a ""))))
+
+(define (peer-port p)                     ; peer_port: the same port, without allocating
+  (let ((port (%peer-port (live-handle peer-port p))))
+    (if (> port 0) port (cdr (address peer-port p)))))
+(define (peer-ip p) (car (address peer-ip p)))
 
 (define (peer-uid p)
-  (let ((h (live-handle "peer-uid" p)))
-    (or (%peer-uid h) (error "peer-uid: cannot read the uid" p))))
+  (or (%peer-uid (live-handle peer-uid p))
+      (status-error peer-uid (status-code 'closed) "")))
 
 ;; Stop republishing what p stored under key: #t, or #f when nothing was.
 (define (peer-forget p key)
-  (let ((h (live-handle "peer-forget" p)))
-    (check-bytes "peer-forget" "key" key 32)
-    (finish "peer-forget" (%job-forget h key))))
+  (let ((h (live-handle peer-forget p)))
+    (check-bytes peer-forget "key" key 32)
+    (finish peer-forget p (%job-forget h key))))
 
 ;;; Network calls
 
-(define (peer-connect p ip port)
-  (let ((h (live-handle "peer-connect" p)))
-    (check-ip "peer-connect" ip)
-    (check-port "peer-connect" port)
-    (let ((job (%job-connect h ip port)))
-      (unless job (error "peer-connect: cannot start a thread for the call"))
-      (await! job)
+;; #t, or #f when nobody answered at host:port or the name does not resolve.
+(define (peer-connect p host port)
+  (let ((h (live-handle peer-connect p)))
+    (check-host peer-connect host)
+    (check-port peer-connect port)
+    (let ((job (start-job peer-connect (%job-connect h host port))))
+      (await! p job)
       (let ((rc (%job-status job)))
         (cond ((= rc 0) #t)
               ((= rc status-unreachable) #f)
-              (else (status-error "peer-connect" rc (%job-error job))))))))
+              (else (status-error peer-connect rc (%job-error job))))))))
 
 (define (peer-bootstrap p)
-  (finish "peer-bootstrap" (%job-bootstrap (live-handle "peer-bootstrap" p)))
+  (finish peer-bootstrap p (%job-bootstrap (live-handle peer-bootstrap p)))
   (if #f #f))
 
+;; libpeer checks the size (peer-max-value-size; on the program's transport
+;; peer-max-external-value-size): too-large.
 (define (peer-set p value)
-  (let ((h (live-handle "peer-set" p)))
-    (unless (bytevector? value) (error "peer-set: value must be a bytevector" value))
-    (when (> (bytevector-length value) peer-max-value-size)
-      (error (string-append "peer-set: value too large: "
-                            (number->string (bytevector-length value))
-                            " bytes, the maximum is "
-                            (number->string peer-max-value-size))))
-    (finish "peer-set" (%job-set h value))))
+  (let ((h (live-handle peer-set p)))
+    (unless (bytevector? value) (invalid peer-set "value must be a bytevector" value))
+    (finish peer-set p (%job-set h value))))
 
 (define (peer-ref p key)
-  (let ((h (live-handle "peer-ref" p)))
-    (check-bytes "peer-ref" "key" key 32)
-    (finish "peer-ref" (%job-ref h key))))
+  (let ((h (live-handle peer-ref p)))
+    (check-bytes peer-ref "key" key 32)
+    (finish peer-ref p (%job-ref h key))))
 
 (define (peer-bag-publish p key value)
-  (let ((h (live-handle "peer-bag-publish" p)))
-    (check-bytes "peer-bag-publish" "key" key 32)
-    (check-bytes "peer-bag-publish" "value" value 32)
-    (finish "peer-bag-publish" (%job-bag-publish h key value))
+  (let ((h (live-handle peer-bag-publish p)))
+    (check-bytes peer-bag-publish "key" key 32)
+    (check-bytes peer-bag-publish "value" value 32)
+    (finish peer-bag-publish p (%job-bag-publish h key value))
     (if #f #f)))
 
 (define (bag-query who kind p uid key opt)
@@ -292,23 +246,23 @@
     (when uid (check-bytes who "uid" uid 32))
     (check-bytes who "key" key 32)
     (check-cap who cap)
-    (or (finish who (%job-bag h kind uid key cap)) (vector))))
+    (or (finish who p (%job-bag h kind uid key cap)) (vector))))
 
-(define (peer-bag-popular p key . cap) (bag-query "peer-bag-popular" 0 p #f key cap))
-(define (peer-bag-recent p key . cap) (bag-query "peer-bag-recent" 1 p #f key cap))
-(define (peer-bag-sample p key . cap) (bag-query "peer-bag-sample" 2 p #f key cap))
-(define (peer-bag-popular-at p uid key . cap) (bag-query "peer-bag-popular-at" 0 p uid key cap))
-(define (peer-bag-recent-at p uid key . cap) (bag-query "peer-bag-recent-at" 1 p uid key cap))
-(define (peer-bag-sample-at p uid key . cap) (bag-query "peer-bag-sample-at" 2 p uid key cap))
+(define (peer-bag-popular p key . cap) (bag-query peer-bag-popular 0 p #f key cap))
+(define (peer-bag-recent p key . cap) (bag-query peer-bag-recent 1 p #f key cap))
+(define (peer-bag-sample p key . cap) (bag-query peer-bag-sample 2 p #f key cap))
+(define (peer-bag-popular-at p uid key . cap) (bag-query peer-bag-popular-at 0 p uid key cap))
+(define (peer-bag-recent-at p uid key . cap) (bag-query peer-bag-recent-at 1 p uid key cap))
+(define (peer-bag-sample-at p uid key . cap) (bag-query peer-bag-sample-at 2 p uid key cap))
 
 (define (peer-namespace-set p secret public key value)
-  (let ((who "peer-namespace-set")
-        (h (live-handle "peer-namespace-set" p)))
+  (let ((who peer-namespace-set)
+        (h (live-handle peer-namespace-set p)))
     (check-bytes who "secret key" secret 32)
     (check-bytes who "public key" public 32)
     (check-bytes who "key" key 32)
     (check-bytes who "value" value 32)
-    (finish who (%job-namespace-set h secret public key value))))
+    (finish who p (%job-namespace-set h secret public key value))))
 
 (define (namespace-ref who p uid public key opt)
   (let ((h (live-handle who p))
@@ -317,13 +271,13 @@
     (check-bytes who "public key" public 32)
     (check-bytes who "key" key 32)
     (when sig (check-bytes who "signature" sig 64))
-    (finish who (%job-namespace-ref h uid public key sig))))
+    (finish who p (%job-namespace-ref h uid public key sig))))
 
 (define (peer-namespace-ref p public key . sig)
-  (namespace-ref "peer-namespace-ref" p #f public key sig))
+  (namespace-ref peer-namespace-ref p #f public key sig))
 
 (define (peer-namespace-ref-at p uid public key . sig)
-  (namespace-ref "peer-namespace-ref-at" p uid public key sig))
+  (namespace-ref peer-namespace-ref-at p uid public key sig))
 
 ;;; Local helpers
 
@@ -334,8 +288,26 @@
 (define (peer-random-uid) (%peer-random-uid))
 
 (define (peer-wire-normalize text)
-  (unless (string? text) (error "peer-wire-normalize: text must be a string" text))
-  (let* ((res (%peer-wire-normalize (string->utf8 text)))
-         (rc (%peer-glue-last-status))
-         (detail (%peer-last-error)))
-    (or res (status-error "peer-wire-normalize" rc detail))))
+  (unless (string? text) (invalid peer-wire-normalize "text must be a string" text))
+  (direct-call peer-wire-normalize %peer-wire-normalize (string->utf8 text)))
+
+;; The names peer-error-who gives (see peer-error.scm).
+(set! exported-procedures
+      (list (cons peer 'peer) (cons peer-open 'peer-open) (cons peer-close 'peer-close)
+            (cons peer-port 'peer-port) (cons peer-ip 'peer-ip) (cons peer-uid 'peer-uid)
+            (cons peer-forget 'peer-forget) (cons peer-connect 'peer-connect)
+            (cons peer-bootstrap 'peer-bootstrap) (cons peer-set 'peer-set)
+            (cons peer-ref 'peer-ref) (cons peer-poll 'peer-poll)
+            (cons peer-bag-publish 'peer-bag-publish)
+            (cons peer-bag-popular 'peer-bag-popular) (cons peer-bag-recent 'peer-bag-recent)
+            (cons peer-bag-sample 'peer-bag-sample)
+            (cons peer-bag-popular-at 'peer-bag-popular-at)
+            (cons peer-bag-recent-at 'peer-bag-recent-at)
+            (cons peer-bag-sample-at 'peer-bag-sample-at)
+            (cons peer-namespace-set 'peer-namespace-set)
+            (cons peer-namespace-ref 'peer-namespace-ref)
+            (cons peer-namespace-ref-at 'peer-namespace-ref-at)
+            (cons peer-wire-normalize 'peer-wire-normalize)
+            (cons peer-error-who 'peer-error-who) (cons peer-error-symbol 'peer-error-symbol)
+            (cons peer-error-status 'peer-error-status)
+            (cons peer-error-message 'peer-error-message)))

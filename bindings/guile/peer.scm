@@ -35,7 +35,7 @@
 
 ;; Largest value `peer-set` accepts (262138): a `set` message must fit in 1 MiB.
 (define peer-max-value-size max-value-size)
-;; The same for peers made by `peer` (262112): every envelope they send fits in 1 MiB.
+;; The same for peers made by `peer` (209689): every envelope they send fits in 1 MiB.
 (define peer-max-external-value-size max-external-value-size)
 
 (define default-replication 5)

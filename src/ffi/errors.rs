@@ -185,7 +185,7 @@ mod tests {
         assert_eq!(text(peer_version()), env!("CARGO_PKG_VERSION"));
         assert_eq!(peer_max_value_size(), PEER_MAX_VALUE_SIZE);
         assert_eq!(peer_max_external_value_size(), PEER_MAX_EXTERNAL_VALUE_SIZE);
-        assert_eq!(PEER_MAX_EXTERNAL_VALUE_SIZE, 262112);
+        assert_eq!(PEER_MAX_EXTERNAL_VALUE_SIZE, 209689);
     }
 
     #[test]

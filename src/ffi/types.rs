@@ -10,7 +10,7 @@ pub const PEER_MAX_VALUE_SIZE: usize = 262138;
 /// Largest value peer_set accepts on a peer made by peer_new_external, in bytes: lower, so
 /// that every message of such a peer fits 1 MiB inside the program's envelope, as any
 /// Scheme writes it.
-pub const PEER_MAX_EXTERNAL_VALUE_SIZE: usize = 262112;
+pub const PEER_MAX_EXTERNAL_VALUE_SIZE: usize = 209689;
 /// Length of a uid, key, public key, secret key and bag value, in bytes.
 pub const PEER_KEY_LEN: usize = 32;
 /// Length of a namespace signature, in bytes.

@@ -87,7 +87,7 @@ LD_LIBRARY_PATH at its directory, or set LIBPEER_DIR to the build's target/relea
 
 ;; Largest value `peer-set` accepts (262138): a `set` message must fit in 1 MiB.
 (define max-value-size (%max-value-size))
-;; The same on the program's transport (262112): a whole envelope fits in 1 MiB as text.
+;; The same on the program's transport (209689): a whole envelope fits in 1 MiB as text.
 (define max-external-value-size (%max-external-value-size))
 
 (define key-len 32)
