@@ -52,11 +52,18 @@
 ;; reading of its reason: another thread's libpeer call in between (the library thread's)
 ;; would replace the thread-local message. The arguments are evaluated and checked before:
 ;; an exception inside `atomically` would leave switching off.
+;; The failure is a record of its own, so a call may return any object (peer-stats a list).
 (define (direct-call who f . args)
   (let ((res (atomically
               (let ((r (apply f args)))
-                (or r (cons (%peer-glue-last-status) (%peer-glue-last-reason)))))))
-    (if (pair? res) (status-error who (car res) (cdr res)) res)))
+                (or r (make-failure (%peer-glue-last-status) (%peer-glue-last-reason)))))))
+    (if (failure? res) (status-error who (failure-status res) (failure-reason res)) res)))
+
+(define-record-type <failure>
+  (make-failure status reason)
+  failure?
+  (status failure-status)
+  (reason failure-reason))
 
 ;;; The shared accessors
 

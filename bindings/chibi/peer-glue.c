@@ -578,3 +578,46 @@ sexp peer_glue_status_codes(sexp ctx, sexp self) {
   free(codes);
   return res;
 }
+
+/* peer_stats_list as an alist ((name . value) ...), in libpeer's order, each name a symbol
+ * and each value an exact integer (a bignum past the fixnum range); #f with the failure
+ * recorded. The count is asked first (cap 0); if the table grew before the second call, that
+ * call reports more than the buffer held and is made once more with the larger count. */
+sexp peer_glue_stats(sexp ctx, sexp self, struct peer *p) {
+  struct peer_stat *buf = NULL;
+  size_t n = 0, cap = 0, i;
+  int rc, tries;
+  sexp_gc_var3(res, name, value);
+  rc = peer_stats_list(p, NULL, 0, &n);
+  for (tries = 0; rc == PEER_OK && tries < 2; tries++) {
+    free(buf);
+    cap = n;
+    if (!(buf = malloc((cap ? cap : 1) * sizeof *buf))) {
+      glue_fail(PEER_ERR_INTERNAL, "out of memory");
+      return SEXP_FALSE;
+    }
+    rc = peer_stats_list(p, buf, cap, &n);
+    if (n <= cap) break;
+  }
+  if (rc != PEER_OK) {
+    free(buf);
+    glue_fail(rc > 0 ? PEER_ERR_INTERNAL : rc, rc > 0 ? "internal error: stats" : NULL);
+    return SEXP_FALSE;
+  }
+  if (n > cap) n = cap;                 /* grew twice: what the buffer holds */
+  sexp_gc_preserve3(ctx, res, name, value);
+  res = SEXP_NULL;
+  for (i = n; i > 0 && !sexp_exceptionp(res); i--) {
+    name = sexp_intern(ctx, buf[i - 1].name, -1);
+    value = sexp_make_unsigned_integer(ctx, buf[i - 1].value);
+    if (sexp_exceptionp(name)) res = name;
+    else if (sexp_exceptionp(value)) res = value;
+    else {
+      value = sexp_cons(ctx, name, value);
+      res = sexp_exceptionp(value) ? value : sexp_cons(ctx, value, res);
+    }
+  }
+  sexp_gc_release3(ctx);
+  free(buf);
+  return res;
+}

@@ -1,7 +1,9 @@
-;; (peer): libpeer for Chibi Scheme. Build the C part with bindings/chibi/build.sh and put
-;; both bindings/chibi and build/chibi on the module path (-I).
+;; (peer): libpeer for Chibi Scheme. In the build tree: build the C part with
+;; bindings/chibi/build.sh and put both bindings/chibi and build/chibi on the module path (-I).
+;; Installed (install.sh): this file, the included ones and peer.so in one module directory.
 (define-library (peer)
   (export peer peer-open peer-close peer? peer-port peer-ip peer-uid peer-forget
+          peer-stats
           peer-connect peer-bootstrap peer-set peer-ref peer-poll
           peer-bag-publish peer-bag-popular peer-bag-recent peer-bag-sample
           peer-bag-popular-at peer-bag-recent-at peer-bag-sample-at
