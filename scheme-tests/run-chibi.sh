@@ -22,7 +22,8 @@ if [ -z "${CHIBI:-}" ]; then
 fi
 # The suite runs from scheme-tests/ (see below): a relative path to Chibi must not break.
 case $CHIBI in /*) ;; */*) CHIBI=$PWD/$CHIBI ;; esac
-# The stub's .so has an rpath to libpeer; the wrapper also puts it on the loader's path.
+# The stub finds libpeer (by its soname) through its rpath, set by build.sh; the wrapper also
+# puts this directory on the loader's path.
 export CHIBI_LIBRARY_PATH=$LIBPEER_DIR
 
 LIBPEER_DIR=$LIBPEER_DIR bash "$root/bindings/chibi/build.sh" \
