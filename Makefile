@@ -50,6 +50,8 @@ all: build
 build:
 	$(CARGO) build --release
 	@test -f $(LIBPEER_SO) || { echo "build: $(LIBPEER_SO) was not produced" >&2; exit 1; }
+	@# Programs linked against the build tree's library need it under its soname, as installed.
+	@ln -sfn libpeer.so $(RELEASE_DIR)/$(SONAME)
 
 deps:
 	bash scripts/deps.sh
