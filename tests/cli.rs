@@ -171,7 +171,10 @@ fn clients_against_a_testnet() {
     let o = run(&["stats", "--node", b, "--control-dir", ctl, "--json"]);
     let v = json(&o);
     assert_eq!(v["address"].as_str(), Some(b));
-    assert!(v["stats"]["contacts"].as_u64().unwrap() >= 7, "{v}");
+    // The other 7 nodes at most: the dozen one-shot clients so far introduced themselves as
+    // clients, so none of them stayed in the routing table.
+    let contacts = v["stats"]["contacts"].as_u64().unwrap();
+    assert!((4..=7).contains(&contacts), "{v}");
     assert!(v["stats"]["received-iam"].as_u64().unwrap() > 0, "{v}");
     let o = run(&["stats", "--node", b, "--control-dir", ctl]);
     assert!(text(&o.stdout).contains("requests-received"), "{}", text(&o.stdout));

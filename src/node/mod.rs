@@ -82,6 +82,10 @@ pub struct Options {
     /// How long values and namespace records live after their publisher's last store
     /// (seconds); 0: 24 hours.
     pub expire_s: u32,
+    /// A short-lived client (the `peer` command's one-shot calls): it introduces itself with
+    /// no port, so others do not add it to their routing tables and keep asking it after it
+    /// has gone (BitTorrent's read-only nodes, BEP 43). It still looks up and stores.
+    pub client: bool,
 }
 
 impl Options {
@@ -149,7 +153,8 @@ impl Node {
         let net = Net::new(NetConfig { bind: SocketAddr::new(ip, port), static_secret: identity.noise_secret })
             .map_err(|e| Error::Io(format!("cannot listen on {ip}:{port}: {e}")))?;
         let addr = net.local_addr();
-        let cfg = options.config(uid, Some(addr.port()), net.static_public());
+        let announced = if options.client { None } else { Some(addr.port()) };
+        let cfg = options.config(uid, announced, net.static_public());
         let (tx, rx) = unbounded();
         let waker = net.waker();
         let mut core = Core::new(cfg, Box::new(MemStore::new(uid)), now);

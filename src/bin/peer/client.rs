@@ -3,7 +3,7 @@
 use crate::args::{BagArgs, BagOp, BagQuery, Join, NsArgs, NsOp, RefArgs, SetArgs};
 use crate::hex;
 use crate::{Fail, Outcome};
-use peer::{BagKind, Id, Node, MAX_VALUE_SIZE};
+use peer::{BagKind, Id, Node, Options, MAX_VALUE_SIZE};
 use serde_json::json;
 use std::io::{Read, Write};
 use std::net::IpAddr;
@@ -14,7 +14,9 @@ fn join(j: &Join) -> Result<Node, Fail> {
     let local =
         j.bootstrap.iter().all(|b| b.starts_with("127.") || b.starts_with("localhost:") || b.starts_with("[::1]"));
     let ip: IpAddr = if local { "127.0.0.1".parse().unwrap() } else { "0.0.0.0".parse().unwrap() };
-    let node = Node::new(Id::random(&mut rand::rngs::OsRng), ip, 0, j.replication).map_err(|e| e.to_string())?;
+    // A client: others do not keep it in their routing tables once it has gone.
+    let opts = Options { replication: j.replication, client: true, ..Options::default() };
+    let node = Node::with_options(None, ip, 0, &opts).map_err(|e| e.to_string())?;
     let mut reached = 0;
     let mut why = Vec::new();
     for b in &j.bootstrap {
