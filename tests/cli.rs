@@ -198,10 +198,28 @@ fn a_node_stops_on_sigterm_and_resumes_from_its_data() {
     let data = data.to_str().unwrap();
     let net = Running::start(&["testnet", "5", "--control-dir", ctl]);
     let b = net.field("bootstrap");
-    let node = Running::start(&["node", "--listen", "127.0.0.1:0", "-b", &b, "--data", data, "--control-dir", ctl]);
+    let node = Running::start(&[
+        "node",
+        "--listen",
+        "127.0.0.1:0",
+        "-b",
+        &b,
+        "--data",
+        data,
+        "--control-dir",
+        ctl,
+        "--stats-every",
+        "1",
+        "--json",
+    ]);
     let uid = node.field("uid");
     let addr = node.field("address");
     let control = node.field("control");
+    // --stats-every: a JSON line of statistics each second.
+    let line = node.lines.recv_timeout(Duration::from_secs(30)).expect("a stats line");
+    let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(v["uid"].as_str(), Some(uid.as_str()));
+    assert!(v["stats"]["contacts"].as_u64().unwrap() > 0, "{v}");
     assert!(Path::new(&control).exists());
     let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&control).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600, "the control socket is the user's alone");
