@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the Chibi library's shared object: peer.stub -> (chibi-ffi) peer.c, compiled with
-# peer-glue.c, peer-envelope.c and peer-process.c into OUT/peer.so, linked to libpeer with
+# peer-glue.c, peer-jobs.c, peer-envelope.c and peer-process.c into OUT/peer.so, linked to libpeer with
 # an rpath (Chibi is launched through its own ld-linux, which ignores LD_LIBRARY_PATH).
 #
 # The stub needs libpeer by its soname (libpeer.so.0), which the build tree only has as
@@ -36,7 +36,8 @@ so=$out/peer.so
 stamp=$out/peer.so.libdir
 # What the stamp records: a change of either means a relink.
 where="$libdir ${PEER_RPATH:-}"
-inputs=("$src/peer.stub" "$src/peer-glue.c" "$src/peer-envelope.c" "$src/peer-process.c"
+inputs=("$src/peer.stub" "$src/peer-glue.h" "$src/peer-glue.c" "$src/peer-jobs.c" "$src/peer-envelope.c"
+        "$src/peer-process.c"
         "$incdir/peer.h" "$src/build.sh")
 if [[ -f $so && -f $stamp && $(cat "$stamp") == "$where" ]]; then
     fresh=1
@@ -51,7 +52,7 @@ cp "$src/peer.stub" "$out/peer.stub"
 cflags=(-O2 -fPIC -I "$prefix/usr/include" -I "$incdir")
 # The generated file trips -Wextra inside Chibi's own macros; the hand-written ones must not.
 "$cc" "${cflags[@]}" -Wall -c -o "$out/peer.o" "$out/peer.c" || die "compiling peer.c failed"
-for c in peer-glue peer-envelope peer-process; do
+for c in peer-glue peer-jobs peer-envelope peer-process; do
     "$cc" "${cflags[@]}" -Wall -Wextra -Werror -Wno-unused-parameter -c -o "$out/$c.o" \
         "$src/$c.c" || die "compiling $c.c failed"
 done
@@ -64,8 +65,8 @@ else
     fi
     rpath=$out:$libdir
 fi
-"$cc" -shared -o "$so.tmp" "$out/peer.o" "$out/peer-glue.o" "$out/peer-envelope.o" \
-    "$out/peer-process.o" \
+"$cc" -shared -o "$so.tmp" "$out/peer.o" "$out/peer-glue.o" "$out/peer-jobs.o" \
+    "$out/peer-envelope.o" "$out/peer-process.o" \
     -L "$libdir" -lpeer -Wl,-rpath,"$rpath" -lpthread || die "linking peer.so failed"
 mv "$so.tmp" "$so"
 echo "$where" >"$stamp"

@@ -3,8 +3,8 @@
 //! `#(from "ip" port MESSAGE)` is the program-supplied transport's (PROTOCOL.md §8); the
 //! message texts and their canonical form are PROTOCOL.md §2 and §4.
 
-use super::support::{check_out, guard, leak_bytes, node, null, read_slice, write_bytes};
-use super::types::{peer, Fail, PEER_IP_BUF_LEN};
+use super::support::{check_out, guard, leak_bytes, node, null, read_slice, write_ip};
+use super::types::{peer, Fail};
 use crate::error::Error;
 use crate::status::Status;
 use std::ffi::{c_char, c_int};
@@ -54,15 +54,10 @@ pub unsafe extern "C" fn peer_ext_pop(
         let Some((to, bytes)) = n.ext_pop_envelope(Duration::from_millis(timeout_ms.into()))? else {
             return Ok(Status::NotFound);
         };
-        let mut ip = to.ip().to_string().into_bytes();
-        // An IPv6 text is at most 45 bytes; the check keeps a future change from overflowing.
-        if ip.len() >= PEER_IP_BUF_LEN {
-            return Err(Fail { status: Status::Internal, msg: format!("address text too long: {}", to.ip()) });
-        }
-        ip.push(0);
+        // The address first: nothing is leaked when it cannot be written.
+        unsafe { write_ip(ip_out, to.ip()) }?;
         let (b, len) = leak_bytes(bytes);
         unsafe {
-            write_bytes(ip_out as *mut u8, &ip);
             *port_out = to.port();
             *envelope_out = b;
             *len_out = len;

@@ -2,8 +2,10 @@
 //! releasing it (peer_free), and the calls on a whole peer (peer_port, peer_uid,
 //! peer_connect, peer_bootstrap, peer_forget).
 
-use super::support::{check_out, guard, guard_or, invalid, node, read_arr, read_host, read_ip, register, unregister, write_bytes};
-use super::types::{peer, peer_options, Fail, Outcome, PEER_IP_BUF_LEN};
+use super::support::{
+    check_out, guard, guard_or, invalid, node, read_arr, read_host, read_ip, register, unregister, write_bytes, write_ip,
+};
+use super::types::{peer, peer_options, Outcome};
 use crate::id::Id;
 use crate::node::{Node, Options};
 use crate::status::Status;
@@ -214,14 +216,8 @@ pub unsafe extern "C" fn peer_address(p: *const peer, ip_out: *mut c_char, port_
         check_out(ip_out, "ip_out")?;
         check_out(port_out, "port_out")?;
         let addr = n.addr();
-        let mut ip = addr.ip().to_string().into_bytes();
-        // An IPv6 text is at most 45 bytes; the check keeps a future change from overflowing.
-        if ip.len() >= PEER_IP_BUF_LEN {
-            return Err(Fail { status: Status::Internal, msg: format!("address text too long: {}", addr.ip()) });
-        }
-        ip.push(0);
         unsafe {
-            write_bytes(ip_out as *mut u8, &ip);
+            write_ip(ip_out, addr.ip())?;
             *port_out = addr.port();
         }
         Ok(Status::Ok)

@@ -197,6 +197,19 @@ pub(super) unsafe fn read_ip(p: *const c_char, arg: &str) -> Result<IpAddr, Fail
     Ok(crate::node::bind_ip(unsafe { read_host(p, arg) }?)?)
 }
 
+/// Write an IP address's text, NUL-terminated, to a caller's buffer of PEER_IP_BUF_LEN bytes.
+/// Safety: `out` is non-NULL (checked earlier) with room for PEER_IP_BUF_LEN bytes.
+pub(super) unsafe fn write_ip(out: *mut c_char, ip: IpAddr) -> Result<(), Fail> {
+    let mut text = ip.to_string().into_bytes();
+    // An IPv6 text is at most 45 bytes; the check keeps a future change from overflowing.
+    if text.len() >= super::types::PEER_IP_BUF_LEN {
+        return Err(Fail { status: Status::Internal, msg: format!("address text too long: {ip}") });
+    }
+    text.push(0);
+    unsafe { write_bytes(out as *mut u8, &text) };
+    Ok(())
+}
+
 /// A byte range from C; NULL is accepted for an empty range. Safety: `p` is NULL or points
 /// to `len` readable bytes that stay valid and unchanged for the borrow.
 pub(super) unsafe fn read_slice<'a>(p: *const u8, len: usize, arg: &str) -> Result<&'a [u8], Fail> {
