@@ -3,7 +3,7 @@
 //! reads, so a run is a pure function of its seed. Tests and the benchmark drive it.
 
 use crate::consts::{DEFAULT_REPLICATION, RECORD_LIFETIME_US, REPUBLISH_US};
-use crate::core::{Core, CoreConfig, Op, OpResult};
+use crate::core::{Core, CoreConfig, Op, OpResult, RequestKind};
 use crate::id::{Contact, Id};
 use crate::store::{Limits, MemStore};
 use crate::wire::codec::{encode_reply, encode_request};
@@ -40,25 +40,14 @@ enum Event {
     },
 }
 
-/// Names of the request kinds `Traffic` counts, in the order of `kind_of`.
-pub const KINDS: [&str; 8] = ["iam", "peers", "set", "ref", "bag-add", "bag-query", "namespace-set", "namespace-ref"];
-
+/// The index of `r`'s kind in `Traffic`'s arrays (`RequestKind::ALL` order).
 fn kind_of(r: &Request) -> usize {
-    match r {
-        Request::Iam { .. } => 0,
-        Request::Peers { .. } => 1,
-        Request::Set { .. } => 2,
-        Request::Ref { .. } => 3,
-        Request::BagAdd { .. } => 4,
-        Request::BagQuery { .. } => 5,
-        Request::NamespaceSet { .. } => 6,
-        Request::NamespaceRef { .. } => 7,
-    }
+    RequestKind::of(r).index()
 }
 
-/// Delivered messages by the kind of request they are or answer (`KINDS`): requests and
-/// replies, and their encoded bytes when `Sim::count_bytes` is on (the datum text the wire
-/// carries, without framing and encryption).
+/// Delivered messages by the kind of request they are or answer (`RequestKind::ALL` order):
+/// requests and replies, and their encoded bytes when `Sim::count_bytes` is on (the datum
+/// text the wire carries, without framing and encryption).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Traffic {
     pub messages: [u64; 8],
@@ -77,7 +66,7 @@ impl Traffic {
     /// What was delivered since `earlier`.
     pub fn since(&self, earlier: &Traffic) -> Traffic {
         let mut d = *self;
-        for k in 0..KINDS.len() {
+        for k in 0..RequestKind::ALL.len() {
             d.messages[k] -= earlier.messages[k];
             d.bytes[k] -= earlier.bytes[k];
         }

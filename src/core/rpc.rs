@@ -75,7 +75,8 @@ impl RequestKind {
         }
     }
 
-    fn index(self) -> usize {
+    /// Its place in `ALL`, and so in per-kind arrays.
+    pub fn index(self) -> usize {
         self as usize
     }
 }

@@ -74,9 +74,7 @@ impl Stats {
             ("handed-over", self.handed_over),
             ("bucket-refreshes", self.bucket_refreshes),
         ];
-        for (i, k) in RequestKind::ALL.iter().enumerate() {
-            let names = KIND_NAMES[i];
-            debug_assert!(names[0].ends_with(k.name()));
+        for (i, names) in KIND_NAMES.iter().enumerate() {
             v.push((names[0], self.requests.sent[i]));
             v.push((names[1], self.requests.failed[i]));
             v.push((names[2], self.requests.received[i]));
@@ -88,17 +86,21 @@ impl Stats {
     }
 }
 
-/// Per-kind names, `RequestKind::ALL` order: sent, failed, received.
-const KIND_NAMES: [[&str; 3]; 8] = [
-    ["sent-iam", "failed-iam", "received-iam"],
-    ["sent-peers", "failed-peers", "received-peers"],
-    ["sent-set", "failed-set", "received-set"],
-    ["sent-ref", "failed-ref", "received-ref"],
-    ["sent-bag-add", "failed-bag-add", "received-bag-add"],
-    ["sent-bag-query", "failed-bag-query", "received-bag-query"],
-    ["sent-namespace-set", "failed-namespace-set", "received-namespace-set"],
-    ["sent-namespace-ref", "failed-namespace-ref", "received-namespace-ref"],
-];
+/// Per-kind names, `RequestKind::ALL` order: sent-K, failed-K, received-K. Made once from
+/// the kinds' wire names, like BUCKET_NAMES: names must be static for the C ABI.
+static KIND_NAMES: std::sync::LazyLock<Vec<[&'static str; 3]>> = std::sync::LazyLock::new(|| {
+    let leak = |s: String| &*Box::leak(s.into_boxed_str());
+    RequestKind::ALL
+        .iter()
+        .map(|k| {
+            [
+                leak(format!("sent-{}", k.name())),
+                leak(format!("failed-{}", k.name())),
+                leak(format!("received-{}", k.name())),
+            ]
+        })
+        .collect()
+});
 
 /// "bucket-0" .. "bucket-256", made once: names must be static for the C ABI.
 static BUCKET_NAMES: std::sync::LazyLock<Vec<&'static str>> =

@@ -11,8 +11,9 @@
 
 use crate::{facts, table};
 use peer::consts::{RECORD_LIFETIME_US, REPUBLISH_US};
+use peer::core::RequestKind;
 use peer::core::{MaintenanceCounters, Op, OpResult};
-use peer::sim::{PeerConfig, Sim, Traffic, KINDS};
+use peer::sim::{PeerConfig, Sim, Traffic};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::time::Instant;
@@ -86,13 +87,13 @@ pub fn main(o: &Opts) -> Result<(), String> {
     row("re-store tasks", &|r| per(r.tasks.restored), "per peer per hour (lookup, stores if a holder)");
     row("handovers", &|r| per(r.tasks.handed_over), "per peer per hour (one store each)");
     row("bucket refreshes", &|r| per(r.tasks.bucket_refreshes), "per peer per hour (a lookup each)");
-    for (k, name) in KINDS.iter().enumerate() {
+    for (k, name) in RequestKind::ALL.iter().map(|r| r.name()).enumerate() {
         if runs.iter().any(|r| r.traffic.messages[k] > 0) {
             row(&format!("`{name}` messages"), &|r| per(r.traffic.messages[k]), "requests + replies per peer per hour");
         }
     }
     row("all messages", &|r| per(r.traffic.total_messages()), "per peer per hour");
-    for (k, name) in KINDS.iter().enumerate() {
+    for (k, name) in RequestKind::ALL.iter().map(|r| r.name()).enumerate() {
         if runs.iter().any(|r| r.traffic.bytes[k] > 0) {
             row(&format!("`{name}` bytes"), &|r| kib(r.traffic.bytes[k]), "KiB per peer per hour");
         }
