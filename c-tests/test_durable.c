@@ -37,6 +37,7 @@ static void check_options(void)
     peer_options_init(NULL); /* a no-op */
     CHECK(o.size == sizeof o);
     CHECK(o.replication == 0 && o.data_dir == NULL && o.republish_s == 0 && o.expire_s == 0);
+    CHECK(o.address_limits == 0);
 
     /* No uid and no directory: a fresh random uid. NULL options: all defaults. */
     CHECK_RC(peer_new_with(NULL, "127.0.0.1", 0, &o, &p), PEER_OK);
@@ -61,6 +62,19 @@ static void check_options(void)
     o.data_dir = "";
     o.size = sizeof o;
     CHECK_RC(peer_new_with(NULL, "127.0.0.1", 0, &o, &p), PEER_ERR_INVALID);
+    o.data_dir = NULL;
+
+    /* Address limits: 0 default, 1 strict (loopback counted), 2 off; nothing else. */
+    for (uint32_t code = 0; code <= 2; code++) {
+        o.address_limits = code;
+        CHECK_RC(peer_new_with(NULL, "127.0.1.1", 0, &o, &p), PEER_OK);
+        peer_free(p);
+        p = NULL;
+    }
+    o.address_limits = 3;
+    CHECK_RC(peer_new_with(NULL, "127.0.0.1", 0, &o, &p), PEER_ERR_INVALID);
+    CHECK(p == NULL && strstr(peer_last_error(), "address_limits") != NULL);
+    o.address_limits = 0;
 
     /* A caller compiled against a struct with only size and replication: the fields past
      * its size are not read (here they hold garbage that would be refused). */

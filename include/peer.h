@@ -157,6 +157,13 @@ struct peer_options {
    * seconds; 0: the default, 86400.
    */
   uint32_t expire_s;
+  /**
+   * The address limits (SECURITY.md: contacts, holders, stored records and connections
+   * per IP address and per /24 or /48): 0, the default, counts every address but
+   * loopback ones (a local test network on one address works); 1 counts loopback too
+   * (a test network spread over 127.x.y.z); 2 turns the limits off. Other values: -2.
+   */
+  uint32_t address_limits;
 };
 
 /**

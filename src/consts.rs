@@ -93,3 +93,14 @@ pub const MAX_DATUM_DEPTH: usize = 8;
 pub const MAX_DATUM_ELEMENTS: usize = MAX_MESSAGE;
 /// Reader limit: digits of one integer (a 256-bit identifier has 78).
 pub const MAX_INTEGER_DIGITS: usize = 80;
+/// Storage quotas (SECURITY.md): once a table of held records (values, namespace records) is
+/// more than 1/QUOTA_FREE_SHARE full, a new record is refused when its source would hold more
+/// than 1/QUOTA_KEY_SHARE of the table's bounds under its static key, or more than
+/// 1/QUOTA_PREFIX_SHARE from its network prefix. Below that anyone stores freely, so a small
+/// network where one peer publishes everything still works; above it one source (an
+/// attacker with one address and any number of keys) can hold about a quarter of a store.
+pub const QUOTA_FREE_SHARE: usize = 4;
+/// See QUOTA_FREE_SHARE.
+pub const QUOTA_KEY_SHARE: usize = 16;
+/// See QUOTA_FREE_SHARE.
+pub const QUOTA_PREFIX_SHARE: usize = 8;

@@ -18,7 +18,7 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | `consts`, `error`, `id`, `sign` | limits, errors and status codes, identifiers, namespace signatures |
+//! | `consts`, `diversity`, `error`, `id`, `sign` | limits, address diversity, errors and status codes, identifiers, namespace signatures |
 //! | `wire` | the datum reader/writer, messages and their text, framing |
 //! | `store` | what a peer holds for others: values, bags, namespace records |
 //! | `core` | the protocol as a pure state machine: routing, lookups, tasks, serving |
@@ -33,6 +33,7 @@
 #![deny(missing_docs)]
 
 pub mod consts;
+mod diversity;
 mod error;
 mod id;
 mod node;
@@ -58,6 +59,7 @@ internal!(core, ffi, net, persist, store, wire);
 pub mod sim;
 
 pub use consts::{MAX_EXTERNAL_VALUE_SIZE, MAX_VALUE_SIZE};
+pub use diversity::Diversity;
 pub use error::{Error, Result};
 pub use id::{Contact, Id};
 pub use node::{Node, Options, Stats};

@@ -42,9 +42,16 @@ pub(crate) fn lifetime_left(expires_at: u64, now: u64) -> u32 {
 /// little anyway).
 const MAX_JOINED: usize = 256;
 
+/// Introductions of contacts that introduced themselves (`iam`) awaiting their answer, at
+/// most: in all, and from one IP address (counted by `Diversity`). Past either, an `iam` is
+/// answered but its contact is not checked (it will introduce itself again).
+const MAX_VERIFYING: usize = 64;
+const MAX_VERIFYING_PER_IP: usize = 4;
+
 impl Local {
-    /// `c` answered us or introduced itself: keep it in the routing table, pinging the
-    /// oldest contact of a full bucket to decide who stays (PROTOCOL.md §5).
+    /// `c` proved itself (it answered our `iam` at its address, with its key, as its uid):
+    /// keep it in the routing table, pinging the oldest contact of a full bucket to decide who
+    /// stays (PROTOCOL.md §5).
     pub fn heard_from(&mut self, rpc: &mut Rpc, c: Contact, now: u64) -> Insert {
         let r = self.routing.insert(c, now);
         if r == Insert::Added {
@@ -60,6 +67,44 @@ impl Local {
             _ => {}
         }
         r
+    }
+
+    /// `c` answered a request: if the routing table holds exactly it, it was heard from now;
+    /// if it proved itself earlier (`Rpc::is_proven`), it may join. Anything else about it
+    /// (a new uid, address or key) is unproven and changes nothing.
+    pub fn refresh(&mut self, rpc: &mut Rpc, c: Contact, now: u64) {
+        if self.routing.get(&c.id) == Some(c) {
+            self.routing.insert(c, now);
+        } else if rpc.is_proven(&c) {
+            self.heard_from(rpc, c, now);
+        }
+    }
+
+    /// `c` introduced itself (`iam` on a connection authenticated with its key, from its
+    /// address): a contact we hold exactly is refreshed; any other is asked to prove its
+    /// address by answering our `iam` there (`Purpose::Introduce`; its `welcome` with its uid
+    /// makes it `heard_from`). Nonsense is ignored, and the introductions in flight are
+    /// bounded in all and per address, so a flood of claimed contacts costs a few dials.
+    pub fn introduced_itself(&mut self, rpc: &mut Rpc, c: Contact, now: u64) {
+        if c.id == self.me || c.id == Id::ZERO || c.addr.port() == 0 || c.addr.ip().is_unspecified() {
+            return;
+        }
+        match self.routing.get(&c.id) {
+            Some(known) if known == c => {
+                self.routing.insert(c, now);
+                return;
+            }
+            // Bound to another key: it cannot prove itself.
+            Some(known) if known.static_key != c.static_key => return,
+            _ => {}
+        }
+        let d = *self.routing.diversity();
+        let ip = c.addr.ip();
+        let from_ip = if d.counts(ip) { rpc.verifying(|v| v.addr.ip() == ip) } else { 0 };
+        if rpc.verifying(|v| v.id == c.id) > 0 || rpc.verifying(|_| true) >= MAX_VERIFYING || from_ip >= MAX_VERIFYING_PER_IP {
+            return;
+        }
+        rpc.introduce(now, c);
     }
 
     /// Drop a contact that failed us, but only the one we know: a failure reaching a uid at

@@ -2,10 +2,19 @@
 //! ALPHA requests in flight (a request slower than STRAGGLER_US stops counting against ALPHA,
 //! so one slow peer does not stall the lookup), finished when the `want` nearest candidates
 //! that did not fail have all answered. The lookup only decides; the core sends and feeds.
+//!
+//! Against Sybils (SECURITY.md): a contact named in a reply is only a candidate until it
+//! answers; the `want` nearest the lookup counts (and so the holders a store goes to and the
+//! peers a read asks) keep the per-set address limits of `Diversity`, so peers on one
+//! address or prefix are a minority of them whatever their uids; and the candidates named by
+//! responders of one prefix take at most K places of the shortlist, so one prefix naming
+//! hundreds of near (and dead) contacts cannot push out the others.
 
 use crate::consts::{ALPHA, K};
+use crate::diversity::{Diversity, Prefix, Tally};
 use crate::id::{Contact, Id};
 use std::collections::HashSet;
+use std::net::IpAddr;
 
 /// A request in flight longer than this no longer holds one of the ALPHA slots.
 pub const STRAGGLER_US: u64 = 30_000;
@@ -31,6 +40,8 @@ struct Candidate {
     state: State,
     /// Round in which we learned of it: seeds 0, contacts named by a round-r answer r+1.
     hop: u32,
+    /// The prefix of the responder that named it (None: a seed, or an address not counted).
+    via: Option<Prefix>,
 }
 
 #[derive(Debug)]
@@ -42,44 +53,64 @@ pub struct Lookup {
     /// reply naming a uid at a false address cannot hide the true one named by another.
     seen: HashSet<Contact>,
     me: Id,
+    diversity: Diversity,
     /// Requests sent so far.
     pub sent: usize,
 }
 
 impl Lookup {
-    /// `seeds` are our own nearest contacts; `want` how many nearest must answer.
-    pub fn new(me: Id, target: Id, want: usize, seeds: Vec<Contact>) -> Lookup {
-        let mut l = Lookup { target, want: want.max(1), candidates: Vec::new(), seen: HashSet::new(), me, sent: 0 };
-        l.add(seeds, 0);
+    /// `seeds` are our own nearest contacts; `want` how many nearest must answer, within
+    /// the address limits of `diversity`.
+    pub fn new(me: Id, target: Id, want: usize, seeds: Vec<Contact>, diversity: Diversity) -> Lookup {
+        let want = want.max(1);
+        let mut l = Lookup { target, want, candidates: Vec::new(), seen: HashSet::new(), me, diversity, sent: 0 };
+        l.add(seeds, 0, None);
         l
+    }
+
+    /// Whether `c` may join the set counted so far in `tally` (and counts it if so).
+    fn admit(&self, tally: &mut Tally, c: &Contact) -> bool {
+        let d = &self.diversity;
+        let ip = c.addr.ip();
+        if !tally.fits(d, ip, d.ip_per_set, d.prefix_per_set(self.want)) {
+            return false;
+        }
+        tally.add(d, ip);
+        true
     }
 
     pub fn target(&self) -> Id {
         self.target
     }
 
-    /// Offer contacts learned in round `hop`.
-    fn add(&mut self, contacts: impl IntoIterator<Item = Contact>, hop: u32) {
+    /// Offer contacts learned in round `hop` from a responder at `via`.
+    fn add(&mut self, contacts: impl IntoIterator<Item = Contact>, hop: u32, via: Option<IpAddr>) {
+        let via = via.filter(|ip| self.diversity.counts(*ip)).map(Prefix::of);
+        let mut from_via = match via {
+            Some(p) => self.candidates.iter().filter(|c| c.via == Some(p) && c.state == State::Waiting).count(),
+            None => 0,
+        };
         let mut changed = false;
         for c in contacts {
+            if via.is_some() && from_via >= K {
+                break;
+            }
             if c.id == self.me || self.seen.len() >= MAX_SEEN || !self.seen.insert(c) {
                 continue;
             }
-            self.candidates.push(Candidate {
-                contact: c,
-                dist: c.id.distance(&self.target),
-                state: State::Waiting,
-                hop,
-            });
+            self.candidates.push(Candidate { contact: c, dist: c.id.distance(&self.target), state: State::Waiting, hop, via });
+            from_via += 1;
             changed = true;
         }
         if changed {
             self.candidates.sort_by_key(|a| a.dist);
             // Drop the farthest that were never asked; asked ones stay to be accounted for.
+            // A dropped one may come back when another reply names it again.
             while self.candidates.len() > MAX_CANDIDATES {
                 match self.candidates.iter().rposition(|c| c.state == State::Waiting) {
                     Some(i) => {
-                        self.candidates.remove(i);
+                        let c = self.candidates.remove(i);
+                        self.seen.remove(&c.contact);
                     }
                     None => break,
                 }
@@ -101,12 +132,14 @@ impl Lookup {
             return None;
         }
         // Only candidates within the `want` nearest live ones (plus those beyond, once the
-        // nearer ones are all accounted for) are worth asking.
+        // nearer ones are all accounted for) are worth asking; one past the address limits
+        // of the set is not counted nor asked.
         let mut live = 0;
-        for c in self.candidates.iter_mut() {
+        let mut tally = Tally::default();
+        for i in 0..self.candidates.len() {
             // An abandoned request no longer counts, here as in `is_finished`: otherwise it
             // would keep the next candidate from being asked while the lookup waits for it.
-            match c.state {
+            match self.candidates[i].state {
                 State::Failed => continue,
                 State::InFlight(t) if now.saturating_sub(t) >= ABANDON_US => continue,
                 _ => {}
@@ -114,7 +147,11 @@ impl Lookup {
             if live >= self.want {
                 break;
             }
+            if !self.admit(&mut tally, &self.candidates[i].contact) {
+                continue;
+            }
             live += 1;
+            let c = &mut self.candidates[i];
             if c.state == State::Waiting {
                 c.state = State::InFlight(now);
                 self.sent += 1;
@@ -130,7 +167,7 @@ impl Lookup {
             c.state = State::Answered;
             hop = c.hop + 1;
         }
-        self.add(contacts, hop);
+        self.add(contacts, hop, Some(from.addr.ip()));
     }
 
     /// Rounds of requests the lookup needed: the deepest answered candidate's round + 1.
@@ -148,12 +185,18 @@ impl Lookup {
     /// were abandoned as stragglers), or nobody is left to ask.
     pub fn is_finished(&self, now: u64) -> bool {
         let mut live = 0;
+        let mut tally = Tally::default();
         for c in &self.candidates {
             match c.state {
                 State::Failed => continue,
-                State::Answered => {}
                 State::InFlight(t) if now.saturating_sub(t) >= ABANDON_US => continue,
-                State::InFlight(_) | State::Waiting => return false,
+                _ => {}
+            }
+            if !self.admit(&mut tally, &c.contact) {
+                continue;
+            }
+            if c.state != State::Answered {
+                return false;
             }
             live += 1;
             if live >= self.want {
@@ -163,16 +206,22 @@ impl Lookup {
         true
     }
 
-    /// The nearest contacts that answered, nearest first, one per uid.
+    /// The nearest contacts that answered, nearest first, one per uid, within the address
+    /// limits of a set of `n`.
     pub fn answered(&self, n: usize) -> Vec<Contact> {
         let mut out: Vec<Contact> = Vec::with_capacity(n);
+        let d = &self.diversity;
+        let mut tally = Tally::default();
         for c in self.candidates.iter().filter(|c| c.state == State::Answered) {
             if out.len() == n {
                 break;
             }
-            if !out.iter().any(|o| o.id == c.contact.id) {
-                out.push(c.contact);
+            let ip = c.contact.addr.ip();
+            if out.iter().any(|o| o.id == c.contact.id) || !tally.fits(d, ip, d.ip_per_set, d.prefix_per_set(n)) {
+                continue;
             }
+            tally.add(d, ip);
+            out.push(c.contact);
         }
         out
     }
@@ -191,6 +240,7 @@ impl Lookup {
 mod tests {
     use super::*;
     use crate::core::routing::RoutingTable;
+    use crate::diversity::Diversity;
     use proptest::prelude::*;
     use proptest::test_runner::RngSeed;
     use rand::rngs::StdRng;
@@ -253,7 +303,7 @@ mod tests {
     /// Returns the lookup and the requests it sent.
     fn run(m: &Model, target: Id, want: usize, rng: &mut StdRng) -> Result<(Lookup, usize), TestCaseError> {
         let me = m.contacts[0].id;
-        let mut l = Lookup::new(me, target, want, m.tables[0].closest(&target, K));
+        let mut l = Lookup::new(me, target, want, m.tables[0].closest(&target, K), Diversity::default());
         let mut now = 0u64;
         let mut in_flight: Vec<(Contact, u64)> = Vec::new();
         let mut asked = HashSet::new();
@@ -319,10 +369,59 @@ mod tests {
         }
     }
 
+    /// Twenty Sybils from one /24, with uids nearer the target than any honest peer and
+    /// answering only with each other, take at most their prefix's share (2 of 5) of the
+    /// set a lookup counts; the 3 nearest honest peers (from four other /24s) fill the rest.
+    #[test]
+    fn sybils_of_one_prefix_are_a_minority_of_the_set() {
+        let mut rng = StdRng::seed_from_u64(31);
+        let target = Id::random(&mut rng);
+        let at = |id: Id, ip: String| Contact { id, addr: format!("{ip}:7000").parse().unwrap(), static_key: id.0 };
+        let honest: Vec<Contact> =
+            (0..60).map(|i| at(Id::random(&mut rng), format!("127.0.{}.{}", 1 + i % 4, 10 + i))).collect();
+        let sybils: Vec<Contact> = (0..20)
+            .map(|i| {
+                let mut id = target;
+                id.0[31] ^= 1 + i as u8;
+                at(id, format!("127.0.9.{}", 1 + i))
+            })
+            .collect();
+        let me = Id::random(&mut rng);
+        let mut seeds: Vec<Contact> = honest.clone();
+        seeds.extend(&sybils[..2]);
+        let mut l = Lookup::new(me, target, 5, seeds, Diversity::strict());
+        for _ in 0..200 {
+            let Some(c) = l.next(0) else { break };
+            if sybils.contains(&c) {
+                l.on_answer(&c, sybils.clone());
+            } else {
+                let mut near = honest.clone();
+                near.sort_by_key(|h| h.id.distance(&target));
+                near.truncate(K);
+                l.on_answer(&c, near);
+            }
+        }
+        assert!(l.is_finished(0));
+        let got = l.answered(5);
+        let n_sybils = got.iter().filter(|c| sybils.contains(c)).count();
+        assert_eq!(n_sybils, 2, "{got:?}");
+        let mut want: Vec<Contact> = honest.clone();
+        want.sort_by_key(|h| h.id.distance(&target));
+        for h in &want[..3] {
+            assert!(got.contains(h), "the nearest honest peers are in the set");
+        }
+        // Without the limits the Sybils would be all of it.
+        let mut l = Lookup::new(me, target, 5, sybils.clone(), Diversity::off());
+        while let Some(c) = l.next(0) {
+            l.on_answer(&c, sybils.clone());
+        }
+        assert!(l.answered(5).iter().all(|c| sybils.contains(c)));
+    }
+
     /// A lookup with no seeds has nobody to ask and is finished at once.
     #[test]
     fn no_seeds_is_finished() {
-        let mut l = Lookup::new(Id([1; 32]), Id([2; 32]), K, Vec::new());
+        let mut l = Lookup::new(Id([1; 32]), Id([2; 32]), K, Vec::new(), Diversity::default());
         assert!(l.is_finished(0));
         assert!(l.next(0).is_none());
         assert!(l.answered(K).is_empty());

@@ -23,6 +23,7 @@ pub use op::{Op, OpResult};
 pub use rpc::{Counters, RequestKind, Transmit};
 
 use crate::consts::{BAG_REPUBLISH_US, BUCKET_REFRESH_US, MAX_VALUE_SIZE, OP_TIMEOUT_US, RECORD_LIFETIME_US, REPUBLISH_US};
+use crate::diversity::Diversity;
 use crate::error::Error;
 use crate::id::{Contact, Id};
 use crate::store::kept::{Change, Held, HeldKey, Published};
@@ -64,6 +65,8 @@ pub struct CoreConfig {
     pub restore_always: bool,
     /// Largest value it stores for others (`set` requests with longer ones are refused).
     pub max_value: usize,
+    /// The address limits of its routing table, lookups and store quotas.
+    pub diversity: Diversity,
 }
 
 impl CoreConfig {
@@ -79,6 +82,7 @@ impl CoreConfig {
             republish_us: REPUBLISH_US,
             restore_always: false,
             max_value: MAX_VALUE_SIZE,
+            diversity: Diversity::default(),
         }
     }
 }
@@ -117,7 +121,7 @@ impl Core {
             me: cfg.uid,
             replication: cfg.replication as usize,
             static_public: cfg.static_public,
-            routing: RoutingTable::new(cfg.uid),
+            routing: RoutingTable::with_diversity(cfg.uid, cfg.diversity),
             store,
             rng: StdRng::seed_from_u64(cfg.seed),
             lifetime_us: cfg.lifetime_us.max(1),
@@ -336,7 +340,9 @@ impl Core {
         let routing = &mut self.local.routing;
         match s.purpose {
             Purpose::Introduce => {
-                if matches!(reply, Reply::Welcome { uid, .. } if uid == s.to.id) {
+                let proven = matches!(reply, Reply::Welcome { uid, .. } if uid == s.to.id);
+                self.rpc.introduced_result(s.to, proven);
+                if proven {
                     self.local.heard_from(&mut self.rpc, s.to, now);
                 }
             }
@@ -361,13 +367,15 @@ impl Core {
         self.rpc.counters.count_failed(s.kind);
         log::debug!("{:?}: {} request to {:?} at {} failed", self.local.me, s.kind.name(), s.to.id, s.to.addr);
         match s.purpose {
-            Purpose::Introduce | Purpose::Maintain => {}
+            Purpose::Introduce => self.rpc.introduced_result(s.to, false),
+            Purpose::Maintain => {}
             Purpose::Ping => {
                 self.local.routing.evict_for_pending(&s.to.id, self.now);
                 self.local.departed(s.to.id);
             }
             Purpose::Task { task, step } => {
                 self.local.forget(&s.to);
+                self.rpc.unprove(&s.to);
                 self.dispatch(task, |t, cx| t.on_failure(cx, step, s.to));
             }
         }
@@ -516,3 +524,6 @@ impl Core {
         }
     }
 }
+
+#[cfg(test)]
+mod admission_tests;

@@ -4,8 +4,15 @@
 //! answers "ping it first"; the core evicts it only if the ping fails (Kademlia's preference
 //! for long-lived contacts, which resist flooding by fresh identities). A contact heard from
 //! recently is alive: pinging it would only cost traffic (and, at scale, a storm of pings).
+//!
+//! Admission (SECURITY.md): the core inserts only contacts that proved their address, key
+//! and uid (they answered our `iam` at that address); the table itself refuses nonsense (our
+//! own uid, uid 0, port 0, an unspecified address), a uid known with another key, a key
+//! known under another uid, and a newcomer past the address limits of `Diversity` (per IP
+//! address and per prefix, in its bucket and in the whole table).
 
 use crate::consts::{K, PING_STALE_US};
+use crate::diversity::{Diversity, Tally};
 use crate::id::{Contact, Id};
 
 #[derive(Clone, Copy, Debug)]
@@ -35,7 +42,8 @@ pub enum Insert {
     /// The bucket is full of live contacts: the newcomer waits as its replacement.
     Dropped,
     /// The uid is known with another static key (PROTOCOL.md §1: a uid is bound to its first key),
-    /// or it is our own uid.
+    /// the key is known under another uid, the contact is nonsense (our own uid, uid 0, port
+    /// 0, an unspecified address), or its address or prefix has its share of the table.
     Rejected,
 }
 
@@ -45,11 +53,47 @@ pub struct RoutingTable {
     /// every bucket is empty, and 256 empty buckets would cost ~30 KiB a peer.
     buckets: Vec<Bucket>,
     len: usize,
+    diversity: Diversity,
 }
 
 impl RoutingTable {
     pub fn new(me: Id) -> RoutingTable {
-        RoutingTable { me, buckets: Vec::new(), len: 0 }
+        Self::with_diversity(me, Diversity::default())
+    }
+
+    pub fn with_diversity(me: Id, diversity: Diversity) -> RoutingTable {
+        RoutingTable { me, buckets: Vec::new(), len: 0, diversity }
+    }
+
+    /// The address limits this table keeps.
+    pub fn diversity(&self) -> &Diversity {
+        &self.diversity
+    }
+
+    /// Whether a contact not in the table may enter it: not nonsense, its key not bound to
+    /// another uid, and its address within the limits of bucket `b` and of the table.
+    fn admissible(&self, c: &Contact, b: usize) -> bool {
+        let ip = c.addr.ip();
+        if c.id == Id::ZERO || c.addr.port() == 0 || ip.is_unspecified() || ip.is_multicast() {
+            return false;
+        }
+        let d = &self.diversity;
+        let (mut bucket, mut table) = (Tally::default(), Tally::default());
+        for (i, bk) in self.buckets.iter().enumerate() {
+            for e in &bk.entries {
+                // All zero: a program-supplied transport, which has no keys.
+                if e.contact.static_key == c.static_key && c.static_key != [0; 32] {
+                    return false;
+                }
+                if d.counts(e.contact.addr.ip()) {
+                    table.add(d, e.contact.addr.ip());
+                    if i == b {
+                        bucket.add(d, e.contact.addr.ip());
+                    }
+                }
+            }
+        }
+        bucket.fits(d, ip, d.ip_per_bucket, d.prefix_per_bucket) && table.fits(d, ip, d.ip_per_table, d.prefix_per_table)
     }
 
     fn bucket_mut(&mut self, b: usize) -> &mut Bucket {
@@ -85,6 +129,10 @@ impl RoutingTable {
             }
             return Insert::Updated;
         }
+        if !self.admissible(&c, b) {
+            return Insert::Rejected;
+        }
+        let bucket = &mut self.buckets[b];
         if bucket.entries.len() < K {
             bucket.entries.push(Entry { contact: c, last_seen: now });
             self.len += 1;
@@ -212,8 +260,41 @@ mod tests {
     use rand::SeedableRng;
     use std::collections::HashMap;
 
+    /// Contact `id` with its key number `key`: distinct uids never share a key.
     fn contact(id: Id, key: u8) -> Contact {
-        Contact { id, addr: "127.0.0.1:1".parse().unwrap(), static_key: [key; 32] }
+        Contact { id, addr: "127.0.0.1:1".parse().unwrap(), static_key: Id::hash_parts(&[&id.0, &[key]]).0 }
+    }
+
+    #[test]
+    fn admission_refuses_nonsense_shared_keys_and_crowded_addresses() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(8);
+        let me = Id::random(&mut rng);
+        let mut t = RoutingTable::with_diversity(me, crate::diversity::Diversity::strict());
+        let at = |id: Id, addr: &str| Contact { id, addr: addr.parse().unwrap(), static_key: Id::hash(&id.0).0 };
+        assert_eq!(t.insert(at(Id::ZERO, "127.0.1.1:7"), 0), Insert::Rejected, "uid 0");
+        assert_eq!(t.insert(at(Id::random(&mut rng), "127.0.1.1:0"), 0), Insert::Rejected, "port 0");
+        assert_eq!(t.insert(at(Id::random(&mut rng), "0.0.0.0:7"), 0), Insert::Rejected, "unspecified");
+        let a = at(me.random_in_bucket(0, &mut rng), "127.0.1.1:7");
+        assert_eq!(t.insert(a, 0), Insert::Added);
+        let same_key = Contact { id: me.random_in_bucket(1, &mut rng), ..a };
+        assert_eq!(t.insert(same_key, 0), Insert::Rejected, "a key is bound to one uid");
+        // Bucket 0: two per IP address, four per /24.
+        assert_eq!(t.insert(at(me.random_in_bucket(0, &mut rng), "127.0.1.1:8"), 0), Insert::Added);
+        assert_eq!(t.insert(at(me.random_in_bucket(0, &mut rng), "127.0.1.1:9"), 0), Insert::Rejected);
+        assert_eq!(t.insert(at(me.random_in_bucket(0, &mut rng), "127.0.1.2:9"), 0), Insert::Added);
+        assert_eq!(t.insert(at(me.random_in_bucket(0, &mut rng), "127.0.1.3:9"), 0), Insert::Added);
+        assert_eq!(t.insert(at(me.random_in_bucket(0, &mut rng), "127.0.1.4:9"), 0), Insert::Rejected);
+        assert_eq!(t.insert(at(me.random_in_bucket(0, &mut rng), "127.0.2.4:9"), 0), Insert::Added);
+        // The whole table: four per IP address (two more in other buckets), then refused.
+        assert_eq!(t.insert(at(me.random_in_bucket(1, &mut rng), "127.0.1.1:10"), 0), Insert::Added);
+        assert_eq!(t.insert(at(me.random_in_bucket(2, &mut rng), "127.0.1.1:11"), 0), Insert::Added);
+        assert_eq!(t.insert(at(me.random_in_bucket(3, &mut rng), "127.0.1.1:12"), 0), Insert::Rejected);
+        // The default does not count loopback: a local test network on one address works.
+        let mut t = RoutingTable::new(me);
+        for port in 1..=30 {
+            let r = t.insert(at(me.random_in_bucket(port as usize % 3, &mut rng), &format!("127.0.0.1:{port}")), 0);
+            assert_eq!(r, Insert::Added);
+        }
     }
 
     #[test]

@@ -129,7 +129,9 @@ pub(crate) enum Purpose {
     /// Task `task`, at `step`.
     Task { task: u64, step: Step },
     /// Our `iam` ahead of the first request to a contact: requests carry no sender, so this
-    /// is how the peers we ask learn of us (and can route to us later).
+    /// is how the peers we ask learn of us (and can route to us later). Its `welcome` is
+    /// also the contact's proof of address, key and uid: only then may it join our routing
+    /// table (SECURITY.md).
     Introduce,
     /// Is the least recently seen contact of a full bucket still there?
     Ping,
@@ -145,7 +147,8 @@ pub(crate) struct Sent {
     pub at: u64,
 }
 
-/// Introductions remembered at most; forgetting only costs a repeated `iam`.
+/// Introductions (and proven contacts) remembered at most; forgetting only costs a
+/// repeated `iam`.
 const MAX_INTRODUCED: usize = 4096;
 
 pub(crate) struct Rpc {
@@ -157,6 +160,11 @@ pub(crate) struct Rpc {
     transmits: VecDeque<Transmit>,
     /// Contacts we have sent `iam` to (forgotten wholesale past MAX_INTRODUCED).
     introduced: HashSet<Id>,
+    /// Contacts that answered our `iam` as themselves (forgotten wholesale likewise): they
+    /// may join the routing table when it has room, without another introduction.
+    proven: HashSet<Contact>,
+    /// Introductions checking a contact that introduced itself, in flight (token, contact).
+    verifying: Vec<(u64, Contact)>,
     pub counters: Counters,
 }
 
@@ -169,6 +177,8 @@ impl Rpc {
             sent: HashMap::new(),
             transmits: VecDeque::new(),
             introduced: HashSet::new(),
+            proven: HashSet::new(),
+            verifying: Vec::new(),
             counters: Counters::default(),
         }
     }
@@ -185,19 +195,62 @@ impl Rpc {
     }
 
     /// Send `request` to a known contact, which must prove its static key; introduce
-    /// ourselves first if we never did.
+    /// ourselves first if we never did (a client too, without a port: the `welcome` is the
+    /// contact's proof of its uid).
     pub fn send(&mut self, now: u64, purpose: Purpose, to: Contact, request: Request) {
-        if self.listen_port.is_some() && !self.introduced.contains(&to.id) {
-            if self.introduced.len() >= MAX_INTRODUCED {
-                self.introduced.clear();
-            }
-            self.introduced.insert(to.id);
+        if !self.introduced.contains(&to.id) {
+            self.mark_introduced(to.id);
             self.send_raw(now, Purpose::Introduce, to, Some(to.static_key), self.iam());
         }
         self.send_raw(now, purpose, to, Some(to.static_key), request);
     }
 
+    fn mark_introduced(&mut self, id: Id) {
+        if self.introduced.len() >= MAX_INTRODUCED {
+            self.introduced.clear();
+        }
+        self.introduced.insert(id);
+    }
+
+    /// Ask `c`, which introduced itself, to prove its address: our `iam`, sent there.
+    pub fn introduce(&mut self, now: u64, c: Contact) {
+        self.mark_introduced(c.id);
+        let token = self.send_raw(now, Purpose::Introduce, c, Some(c.static_key), self.iam());
+        self.verifying.push((token, c));
+    }
+
+    /// Introductions of self-introduced contacts in flight whose contact passes `f`.
+    pub fn verifying(&self, f: impl Fn(&Contact) -> bool) -> usize {
+        self.verifying.iter().filter(|(_, c)| f(c)).count()
+    }
+
+    /// The introduction of `c` ended: proven (it answered as itself) or not. An unproven
+    /// contact is introduced again the next time we send it something.
+    pub fn introduced_result(&mut self, c: Contact, proven: bool) {
+        if proven {
+            if self.proven.len() >= MAX_INTRODUCED {
+                self.proven.clear();
+            }
+            self.proven.insert(c);
+        } else {
+            self.introduced.remove(&c.id);
+            self.proven.remove(&c);
+        }
+    }
+
+    /// Whether `c` answered our `iam` as itself (and was not forgotten since).
+    pub fn is_proven(&self, c: &Contact) -> bool {
+        self.proven.contains(c)
+    }
+
+    /// `c` failed us: prove itself again before it rejoins.
+    pub fn unprove(&mut self, c: &Contact) {
+        self.introduced.remove(&c.id);
+        self.proven.remove(c);
+    }
+
     /// Send without an introduction, to whatever key answers when `expected_static` is None.
+    /// Returns the request's token.
     pub fn send_raw(
         &mut self,
         now: u64,
@@ -205,18 +258,22 @@ impl Rpc {
         to: Contact,
         expected_static: Option<[u8; 32]>,
         request: Request,
-    ) {
+    ) -> u64 {
         let token = self.next_id();
         let kind = RequestKind::of(&request);
         self.counters.sent[kind.index()] += 1;
         self.sent.insert(token, Sent { purpose, kind, to, at: now });
         self.transmits.push_back(Transmit { token, to: to.addr, expected_static, request });
+        token
     }
 
     /// The request `token` got its answer (or failed): what it was for.
     pub fn take(&mut self, token: u64) -> Option<Sent> {
         let s = self.sent.remove(&token);
         shrink(&mut self.sent);
+        if matches!(s, Some(Sent { purpose: Purpose::Introduce, .. })) {
+            self.verifying.retain(|(t, _)| *t != token);
+        }
         s
     }
 

@@ -5,6 +5,7 @@ use crate::core::local::Local;
 use crate::core::rpc::Rpc;
 use crate::id::{Contact, Id};
 use crate::sign::ns_target;
+use crate::store::Origin;
 use crate::wire::{Reply, Request};
 use std::net::SocketAddr;
 
@@ -20,9 +21,10 @@ pub(crate) fn answer(
     rpc.counters.count_received(&req);
     match req {
         Request::Iam { uid, port } => {
+            // A program-supplied transport has no keys: there the address is all we check.
             if let Some(port) = port {
                 let c = Contact { id: uid, addr: SocketAddr::new(from.ip(), port), static_key: remote_static };
-                local.heard_from(rpc, c, now);
+                local.introduced_itself(rpc, c, now);
             }
             Reply::Welcome { ip: from.ip(), port: from.port(), uid: local.me }
         }
@@ -31,7 +33,8 @@ pub(crate) fn answer(
             let key = Id::hash(&value);
             let expires_at = local.expiry(now, lifetime);
             let fits = value.len() <= local.max_value;
-            Reply::Bool(fits && local.accepts(&key) && local.store.put_value(key, value, now, expires_at))
+            let origin = Origin::remote(&remote_static, from.ip(), local.routing.diversity());
+            Reply::Bool(fits && local.accepts(&key) && local.store.put_value(key, value, now, expires_at, origin))
         }
         Request::Ref { key } => match local.store.get_value(&key, now) {
             Some(v) => Reply::Value(v),
@@ -45,7 +48,8 @@ pub(crate) fn answer(
         Request::NamespaceSet { record: r, lifetime } => {
             let target = ns_target(&r.public_key, &r.key);
             let expires_at = local.expiry(now, lifetime);
-            Reply::Bool(local.accepts(&target) && local.store.namespace_put(r, now, expires_at).is_ok())
+            let origin = Origin::remote(&remote_static, from.ip(), local.routing.diversity());
+            Reply::Bool(local.accepts(&target) && local.store.namespace_put(r, now, expires_at, origin).is_ok())
         }
         Request::NamespaceRef { public_key, key } => match local.store.namespace_get(&public_key, &key, now) {
             Some(r) => Reply::Namespace { value: r.value, signature: r.signature, seq: r.seq },

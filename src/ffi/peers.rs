@@ -6,6 +6,7 @@ use super::support::{
     check_out, guard, guard_or, invalid, node, read_arr, read_host, read_ip, register, unregister, write_bytes, write_ip,
 };
 use super::types::{peer, peer_options, Outcome};
+use crate::diversity::Diversity;
 use crate::id::Id;
 use crate::node::{Node, Options};
 use crate::status::Status;
@@ -74,6 +75,7 @@ pub unsafe extern "C" fn peer_options_init(o: *mut peer_options) {
             data_dir: std::ptr::null(),
             republish_s: 0,
             expire_s: 0,
+            address_limits: 0,
         };
         // SAFETY: non-NULL; the caller gives a writable struct peer_options.
         unsafe { o.write(init) }
@@ -112,6 +114,11 @@ unsafe fn read_options(o: *const peer_options) -> Result<Options, super::types::
     }
     if has(offset_of!(peer_options, expire_s), size_of::<u32>()) {
         opts.expire_s = unsafe { std::ptr::addr_of!((*o).expire_s).read() };
+    }
+    if has(offset_of!(peer_options, address_limits), size_of::<u32>()) {
+        let code = unsafe { std::ptr::addr_of!((*o).address_limits).read() };
+        opts.diversity = Diversity::from_code(code)
+            .ok_or_else(|| invalid(format!("address_limits {code} is not 0 (default), 1 (strict) or 2 (off)")))?;
     }
     Ok(opts)
 }

@@ -50,6 +50,11 @@ pub struct peer_options {
     /// How long values and namespace records live after their publisher's last store, in
     /// seconds; 0: the default, 86400.
     pub expire_s: u32,
+    /// The address limits (SECURITY.md: contacts, holders, stored records and connections
+    /// per IP address and per /24 or /48): 0, the default, counts every address but
+    /// loopback ones (a local test network on one address works); 1 counts loopback too
+    /// (a test network spread over 127.x.y.z); 2 turns the limits off. Other values: -2.
+    pub address_limits: u32,
 }
 
 /// A failed call: its status and the message peer_last_error will return.

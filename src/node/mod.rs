@@ -18,6 +18,7 @@ pub use driver::Stats;
 
 use crate::consts::{DEFAULT_REPLICATION, MAX_EXTERNAL_VALUE_SIZE, MAX_REPLICATION, MAX_VALUE_SIZE, MIN_REPLICATION};
 use crate::core::{Core, CoreConfig, Op, OpResult};
+use crate::diversity::Diversity;
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::net::{Net, NetConfig};
@@ -86,6 +87,10 @@ pub struct Options {
     /// no port, so others do not add it to their routing tables and keep asking it after it
     /// has gone (BitTorrent's read-only nodes, BEP 43). It still looks up and stores.
     pub client: bool,
+    /// The address limits of its routing table, lookups, store quotas and connections
+    /// (SECURITY.md): by default loopback addresses are not counted, so a local test
+    /// network on one address works; `Diversity::strict()` counts them too.
+    pub diversity: Diversity,
 }
 
 impl Options {
@@ -105,6 +110,7 @@ impl Options {
         if self.expire_s != 0 {
             cfg.lifetime_us = self.expire_s as u64 * 1_000_000;
         }
+        cfg.diversity = self.diversity;
         cfg
     }
 }

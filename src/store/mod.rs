@@ -26,6 +26,7 @@
 
 mod bags;
 pub mod kept;
+mod quota;
 mod table;
 
 use crate::consts;
@@ -36,6 +37,8 @@ use bags::{BagLimits, Bags};
 use kept::{Change, Held, HeldKey};
 use std::sync::Arc;
 use table::{Bounds, Table};
+
+pub use quota::Origin;
 
 /// Why a namespace record was refused.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -48,8 +51,9 @@ pub enum NamespaceRefusal {
 
 pub trait Store: Send {
     /// Store `value` under `key` (the caller checked key == SHA-256(value)) until
-    /// `expires_at`; storing it again keeps the later expiry. False when it does not fit.
-    fn put_value(&mut self, key: Id, value: Arc<[u8]>, now: u64, expires_at: u64) -> bool;
+    /// `expires_at`, sent by `origin`; storing it again keeps the later expiry. False when it
+    /// does not fit (bounds, or `origin`'s quota).
+    fn put_value(&mut self, key: Id, value: Arc<[u8]>, now: u64, expires_at: u64, origin: Origin) -> bool;
     /// The live value stored under `key` (shared, not copied).
     fn get_value(&self, key: &Id, now: u64) -> Option<Arc<[u8]>>;
     /// Record that `publisher` published `value` in the bag `key` at `now`. False when the
@@ -67,7 +71,8 @@ pub trait Store: Send {
     ) -> Vec<BagEntry>;
     /// Verify and store a namespace record under the seq rules of PROTOCOL.md §6, until
     /// `expires_at` (a refresh keeps the later expiry; a newer record brings its own).
-    fn namespace_put(&mut self, record: NamespaceRecord, now: u64, expires_at: u64) -> Result<(), NamespaceRefusal>;
+    /// `origin` as for `put_value`.
+    fn namespace_put(&mut self, record: NamespaceRecord, now: u64, expires_at: u64, origin: Origin) -> Result<(), NamespaceRefusal>;
     /// The live record under (public key, key).
     fn namespace_get(&self, public_key: &[u8; 32], key: &[u8; 32], now: u64) -> Option<NamespaceRecord>;
     /// Drop what has expired by `now`.
@@ -189,25 +194,26 @@ impl MemStore {
         }
     }
 
-    fn insert_value(&mut self, key: Id, value: Arc<[u8]>, now: u64, expires_at: u64) -> bool {
+    fn insert_value(&mut self, key: Id, value: Arc<[u8]>, now: u64, expires_at: u64, origin: Origin) -> bool {
         let mut evicted = Vec::new();
         let size = value.len();
-        let ok = self.values.insert(key, value, size, closeness(&self.me, &key), expires_at, now, &mut evicted);
+        let ok = self.values.insert(key, value, size, closeness(&self.me, &key), expires_at, now, origin, &mut evicted);
         self.log_gone(evicted.into_iter().map(HeldKey::Value));
         ok
     }
 
-    fn insert_record(&mut self, r: NamespaceRecord, now: u64, expires_at: u64) -> bool {
+    fn insert_record(&mut self, r: NamespaceRecord, now: u64, expires_at: u64, origin: Origin) -> bool {
         let mut evicted = Vec::new();
         let c = closeness(&self.me, &sign::ns_target(&r.public_key, &r.key));
-        let ok = self.namespaces.insert((r.public_key, r.key), r, RECORD_SIZE, c, expires_at, now, &mut evicted);
+        let slot = (r.public_key, r.key);
+        let ok = self.namespaces.insert(slot, r, RECORD_SIZE, c, expires_at, now, origin, &mut evicted);
         self.log_gone(evicted.into_iter().map(|(p, k)| HeldKey::Record(p, k)));
         ok
     }
 }
 
 impl Store for MemStore {
-    fn put_value(&mut self, key: Id, value: Arc<[u8]>, now: u64, expires_at: u64) -> bool {
+    fn put_value(&mut self, key: Id, value: Arc<[u8]>, now: u64, expires_at: u64, origin: Origin) -> bool {
         let now = self.tick(now);
         // Journaled only when what a data directory keeps changed (the record or its expiry):
         // an hourly republish that changes nothing costs no disk write.
@@ -215,7 +221,7 @@ impl Store for MemStore {
             (true, self.values.refresh(&key, expires_at, now, true))
         } else {
             self.values.remove(&key); // expired, not yet swept
-            let ok = self.insert_value(key, value, now, expires_at);
+            let ok = self.insert_value(key, value, now, expires_at, origin);
             (ok, ok)
         };
         if changed {
@@ -238,7 +244,7 @@ impl Store for MemStore {
         self.bags.query(key, kind, max, now, rand)
     }
 
-    fn namespace_put(&mut self, r: NamespaceRecord, now: u64, expires_at: u64) -> Result<(), NamespaceRefusal> {
+    fn namespace_put(&mut self, r: NamespaceRecord, now: u64, expires_at: u64, origin: Origin) -> Result<(), NamespaceRefusal> {
         let now = self.tick(now);
         let slot = (r.public_key, r.key);
         let keep_old = match self.namespaces.get(&slot, now).map(|e| e.item) {
@@ -275,7 +281,7 @@ impl Store for MemStore {
             }
             None => {
                 self.namespaces.remove(&slot); // expired, not yet swept
-                if !self.insert_record(r, now, expires_at) {
+                if !self.insert_record(r, now, expires_at, origin) {
                     return Err(NamespaceRefusal::Full);
                 }
             }
@@ -348,13 +354,13 @@ impl Store for MemStore {
             Held::Value { key, value, expires_at } => {
                 Id::hash(&value) == key && self.values.get(&key, now).is_none() && {
                     self.values.remove(&key);
-                    self.insert_value(key, value, now, expires_at)
+                    self.insert_value(key, value, now, expires_at, Origin::LOCAL)
                 }
             }
             Held::Record { record, expires_at } => {
                 sign::verify(&record) && self.namespaces.get(&(record.public_key, record.key), now).is_none() && {
                     self.namespaces.remove(&(record.public_key, record.key));
-                    self.insert_record(record, now, expires_at)
+                    self.insert_record(record, now, expires_at, Origin::LOCAL)
                 }
             }
         };
@@ -391,27 +397,27 @@ mod tests {
         // Our uid is 0: a key's closeness is its leading zero bits.
         let (near, mid, far) = (Id([0x01; 32]), Id([0x10; 32]), Id([0x80; 32]));
         let mut s = MemStore::with_limits(Id::ZERO, Limits { max_values: 2, max_value_bytes: 10, ..Limits::default() });
-        assert!(s.put_value(mid, vec![1; 4].into(), 0, 100));
-        assert!(s.put_value(mid, vec![1; 4].into(), 1, 50), "storing again is true and keeps the later expiry");
+        assert!(s.put_value(mid, vec![1; 4].into(), 0, 100, Origin::LOCAL));
+        assert!(s.put_value(mid, vec![1; 4].into(), 1, 50, Origin::LOCAL), "storing again is true and keeps the later expiry");
         assert_eq!(s.get_held(&HeldKey::Value(mid), 1), Some(Held::Value { key: mid, value: vec![1; 4].into(), expires_at: 100 }));
-        assert!(!s.put_value(far, vec![2; 11].into(), 2, 100), "larger than the byte bound");
-        assert!(s.put_value(far, vec![2; 6].into(), 2, 100));
+        assert!(!s.put_value(far, vec![2; 11].into(), 2, 100, Origin::LOCAL), "larger than the byte bound");
+        assert!(s.put_value(far, vec![2; 6].into(), 2, 100, Origin::LOCAL));
         assert_eq!(s.counts(), (2, 10, 0, 0));
         // Full: a nearer newcomer evicts the farthest.
-        assert!(s.put_value(near, vec![3; 1].into(), 3, 100));
+        assert!(s.put_value(near, vec![3; 1].into(), 3, 100, Origin::LOCAL));
         assert_eq!(s.get_value(&far, 3), None);
         assert_eq!(s.counts(), (2, 5, 0, 0));
         // A newcomer that would be first to go itself is refused, and nothing is evicted.
-        assert!(!s.put_value(far, vec![2; 1].into(), 4, 1000));
+        assert!(!s.put_value(far, vec![2; 1].into(), 4, 1000, Origin::LOCAL));
         assert_eq!(s.counts(), (2, 5, 0, 0));
         // Equally far (same bucket): the sooner to expire goes first.
         let mid2 = Id([0x11; 32]);
-        assert!(!s.put_value(mid2, vec![4; 1].into(), 5, 99), "expires sooner than mid: refused");
-        assert!(s.put_value(mid2, vec![4; 1].into(), 5, 101));
+        assert!(!s.put_value(mid2, vec![4; 1].into(), 5, 99, Origin::LOCAL), "expires sooner than mid: refused");
+        assert!(s.put_value(mid2, vec![4; 1].into(), 5, 101, Origin::LOCAL));
         assert_eq!(s.get_value(&mid, 5), None, "mid (expiring at 100) was evicted");
         assert!(s.get_value(&near, 5).is_some() && s.get_value(&mid2, 5).is_some());
         // An expired record makes room first, even the nearest: the far newcomer fits.
-        assert!(s.put_value(far, vec![2; 1].into(), 100, 1000));
+        assert!(s.put_value(far, vec![2; 1].into(), 100, 1000, Origin::LOCAL));
         assert_eq!(s.get_value(&near, 100), None);
         assert!(s.get_value(&mid2, 100).is_some() && s.get_value(&far, 100).is_some());
     }
@@ -423,14 +429,14 @@ mod tests {
         let mut s = MemStore::new(Id::ZERO);
         s.journal(true);
         let key = Id::hash(b"v");
-        assert!(s.put_value(key, Arc::from(&b"v"[..]), 0, 10));
-        assert_eq!(s.namespace_put(r, 0, 20), Ok(()));
+        assert!(s.put_value(key, Arc::from(&b"v"[..]), 0, 10, Origin::LOCAL));
+        assert_eq!(s.namespace_put(r, 0, 20, Origin::LOCAL), Ok(()));
         assert_eq!(s.get_value(&key, 9).as_deref(), Some(&b"v"[..]));
         assert_eq!(s.get_value(&key, 10), None, "expired reads are refused before the sweep");
         assert_eq!(s.namespace_get(&pk, &[1; 32], 19), Some(r));
         // A re-store with less time left does not shorten the life; a later one extends it.
-        assert_eq!(s.namespace_put(r, 1, 15), Ok(()));
-        assert_eq!(s.namespace_put(r, 2, 25), Ok(()));
+        assert_eq!(s.namespace_put(r, 1, 15, Origin::LOCAL), Ok(()));
+        assert_eq!(s.namespace_put(r, 2, 25, Origin::LOCAL), Ok(()));
         s.expire(21);
         assert_eq!(s.counts(), (0, 0, 0, 1));
         s.expire(25);
@@ -448,7 +454,7 @@ mod tests {
             ]
         );
         assert!(s.take_changes().is_empty());
-        assert!(!s.put_value(Id::hash(b"w"), Arc::from(&b"w"[..]), 30, 30), "already expired");
+        assert!(!s.put_value(Id::hash(b"w"), Arc::from(&b"w"[..]), 30, 30, Origin::LOCAL), "already expired");
         // Restored records are checked and not journaled.
         assert!(s.restore(Held::Value { key, value: Arc::from(&b"v"[..]), expires_at: 100 }, 30));
         assert!(!s.restore(Held::Value { key, value: Arc::from(&b"x"[..]), expires_at: 100 }, 30), "wrong hash");
@@ -470,17 +476,17 @@ mod tests {
         let (_, other_pk) = sign::keypair(&mut rng);
         let mut s = MemStore::new(Id::ZERO);
         let r = sign::sign(&sk, pk, [1; 32], [2; 32], 10);
-        assert_eq!(s.namespace_put(r, 0, NEVER), Ok(()));
+        assert_eq!(s.namespace_put(r, 0, NEVER, Origin::LOCAL), Ok(()));
         assert_eq!(s.namespace_get(&pk, &[1; 32], 0), Some(r));
         assert_eq!(s.namespace_get(&pk, &[2; 32], 0), None);
         // Forged: a higher seq with a tampered signature.
         let mut forged = sign::sign(&sk, pk, [1; 32], [3; 32], 11);
         forged.signature[5] ^= 1;
-        assert_eq!(s.namespace_put(forged, 1, NEVER), Err(NamespaceRefusal::BadSignature));
+        assert_eq!(s.namespace_put(forged, 1, NEVER, Origin::LOCAL), Err(NamespaceRefusal::BadSignature));
         // A record claiming another public key than the one that signed it.
         let mut wrong_key = sign::sign(&sk, pk, [1; 32], [3; 32], 12);
         wrong_key.public_key = other_pk;
-        assert_eq!(s.namespace_put(wrong_key, 2, NEVER), Err(NamespaceRefusal::BadSignature));
+        assert_eq!(s.namespace_put(wrong_key, 2, NEVER, Origin::LOCAL), Err(NamespaceRefusal::BadSignature));
         assert_eq!(s.namespace_get(&other_pk, &[1; 32], 0), None);
         assert_eq!(s.namespace_get(&pk, &[1; 32], 0), Some(r));
         assert_eq!(s.counts().3, 1);
@@ -492,12 +498,12 @@ mod tests {
         let mut s = MemStore::new(Id::ZERO);
         let r5 = sign::sign(&sk, pk, [1; 32], [5; 32], 5);
         let r4 = sign::sign(&sk, pk, [1; 32], [4; 32], 4);
-        assert_eq!(s.namespace_put(r5, 0, NEVER), Ok(()));
-        assert_eq!(s.namespace_put(r4, 1, NEVER), Err(NamespaceRefusal::Stale), "rollback");
+        assert_eq!(s.namespace_put(r5, 0, NEVER, Origin::LOCAL), Ok(()));
+        assert_eq!(s.namespace_put(r4, 1, NEVER, Origin::LOCAL), Err(NamespaceRefusal::Stale), "rollback");
         assert_eq!(s.namespace_get(&pk, &[1; 32], 0), Some(r5));
-        assert_eq!(s.namespace_put(r5, 2, NEVER), Ok(()), "equal seq, same value: refresh");
+        assert_eq!(s.namespace_put(r5, 2, NEVER, Origin::LOCAL), Ok(()), "equal seq, same value: refresh");
         let r6 = sign::sign(&sk, pk, [1; 32], [6; 32], 6);
-        assert_eq!(s.namespace_put(r6, 3, NEVER), Ok(()));
+        assert_eq!(s.namespace_put(r6, 3, NEVER, Origin::LOCAL), Ok(()));
         assert_eq!(s.namespace_get(&pk, &[1; 32], 0), Some(r6));
     }
 
@@ -508,11 +514,11 @@ mod tests {
         let b = sign::sign(&sk, pk, [1; 32], [0xB; 32], 7);
         let (win, lose) = if sign::newer(&a, &b) { (a, b) } else { (b, a) };
         let mut s1 = MemStore::new(Id::ZERO);
-        assert_eq!(s1.namespace_put(lose, 0, NEVER), Ok(()));
-        assert_eq!(s1.namespace_put(win, 1, NEVER), Ok(()));
+        assert_eq!(s1.namespace_put(lose, 0, NEVER, Origin::LOCAL), Ok(()));
+        assert_eq!(s1.namespace_put(win, 1, NEVER, Origin::LOCAL), Ok(()));
         let mut s2 = MemStore::new(Id::ZERO);
-        assert_eq!(s2.namespace_put(win, 0, NEVER), Ok(()));
-        assert_eq!(s2.namespace_put(lose, 1, NEVER), Err(NamespaceRefusal::Stale));
+        assert_eq!(s2.namespace_put(win, 0, NEVER, Origin::LOCAL), Ok(()));
+        assert_eq!(s2.namespace_put(lose, 1, NEVER, Origin::LOCAL), Err(NamespaceRefusal::Stale));
         assert_eq!(s1.namespace_get(&pk, &[1; 32], 0), Some(win));
         assert_eq!(s2.namespace_get(&pk, &[1; 32], 0), Some(win));
     }
@@ -527,12 +533,46 @@ mod tests {
         keys.sort_by_key(|k| c(*k));
         let (far, near) = (keys[0], keys[255]);
         assert!(c(far) < c(near));
-        assert_eq!(s.namespace_put(sign::sign(&sk, pk, far, [1; 32], 1), 0, NEVER), Ok(()));
-        assert_eq!(s.namespace_put(sign::sign(&sk, pk, far, [2; 32], 2), 0, NEVER), Ok(()), "updates still fit");
-        assert_eq!(s.namespace_put(sign::sign(&sk, pk, near, [1; 32], 1), 0, NEVER), Ok(()));
+        assert_eq!(s.namespace_put(sign::sign(&sk, pk, far, [1; 32], 1), 0, NEVER, Origin::LOCAL), Ok(()));
+        assert_eq!(s.namespace_put(sign::sign(&sk, pk, far, [2; 32], 2), 0, NEVER, Origin::LOCAL), Ok(()), "updates still fit");
+        assert_eq!(s.namespace_put(sign::sign(&sk, pk, near, [1; 32], 1), 0, NEVER, Origin::LOCAL), Ok(()));
         assert_eq!(s.namespace_get(&pk, &far, 0), None, "evicted");
-        assert_eq!(s.namespace_put(sign::sign(&sk, pk, far, [3; 32], 3), 0, NEVER), Err(NamespaceRefusal::Full));
+        assert_eq!(s.namespace_put(sign::sign(&sk, pk, far, [3; 32], 3), 0, NEVER, Origin::LOCAL), Err(NamespaceRefusal::Full));
         assert_eq!(s.counts().3, 1);
+    }
+
+    #[test]
+    fn one_source_holds_at_most_its_quota_once_the_store_fills() {
+        use crate::diversity::Diversity;
+        let d = Diversity::strict();
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let mut s = MemStore::with_limits(Id::ZERO, Limits { max_values: 64, ..Limits::default() });
+        let value = |i: u32| -> Arc<[u8]> { Arc::from(&i.to_be_bytes()[..]) };
+        let put = |s: &mut MemStore, i: u32, o: Origin| s.put_value(Id::hash(&value(i)), value(i), 0, NEVER, o);
+        // An attacker on one /24 with a new key per record: free up to a quarter of the
+        // table (16), then refused, its prefix holding more than its eighth (8) already.
+        let attacker = |i: u32| Origin::remote(&Id::hash(&i.to_be_bytes()).0, ip("127.0.9.1"), &d);
+        let stored = (0..1000).filter(|&i| put(&mut s, i, attacker(i))).count();
+        assert_eq!(stored, 16);
+        // One honest key on another /24: its sixteenth (4) past the free quarter.
+        let honest = Origin::remote(&[7; 32], ip("127.0.1.5"), &d);
+        let stored = (1000..1100).filter(|&i| put(&mut s, i, honest)).count();
+        assert_eq!(stored, 4);
+        // Other honest sources still fit, and our own records are never counted.
+        let other = Origin::remote(&[8; 32], ip("127.0.2.5"), &d);
+        assert!(put(&mut s, 2000, other));
+        assert_eq!((3000..3040).filter(|&i| put(&mut s, i, Origin::LOCAL)).count(), 40);
+        assert_eq!(s.counts().0, 61);
+        // Records that leave give their source's share back.
+        for i in 0..1000 {
+            s.remove(&HeldKey::Value(Id::hash(&value(i))));
+        }
+        assert!(put(&mut s, 5000, attacker(5000)), "the attacker's prefix is back under its share");
+        // Under the default limits a loopback prefix is not counted (a test network on
+        // 127.0.0.1 shares one), but each key still has its share.
+        let mut s = MemStore::with_limits(Id::ZERO, Limits { max_values: 64, ..Limits::default() });
+        let one = Origin::remote(&[9; 32], ip("127.0.0.1"), &Diversity::default());
+        assert_eq!((0..64).filter(|&i| put(&mut s, i, one)).count(), 16, "one key past the free quarter: over its share");
     }
 
     #[test]

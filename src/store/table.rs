@@ -5,7 +5,12 @@
 //! our table), the one soonest to expire. A newcomer that would itself come first in that
 //! order is refused instead, so a flood of far keys cannot push out the keys we are
 //! responsible for. Both orders are indexed, so every operation is O(log n).
+//!
+//! Each entry remembers its source (`quota::Origin`); past a quarter full, a newcomer whose
+//! source holds its share already is refused (`consts::QUOTA_*`), so one source cannot
+//! fill the table and, by eviction, push out what others stored.
 
+use super::quota::{Origin, Usage};
 use std::collections::{BTreeSet, HashMap};
 use std::hash::Hash;
 
@@ -19,6 +24,7 @@ pub(crate) struct Entry<V> {
     /// Leading zero bits of (key XOR our uid): the larger, the nearer.
     closeness: u32,
     size: usize,
+    origin: Origin,
 }
 
 /// Count and byte bounds.
@@ -35,11 +41,19 @@ pub(crate) struct Table<K, V> {
     by_expiry: BTreeSet<(u64, K)>,
     /// (closeness, expires_at, key): the first is the next to evict.
     by_eviction: BTreeSet<(u32, u64, K)>,
+    usage: Usage,
 }
 
 impl<K: Copy + Ord + Hash, V> Table<K, V> {
     pub fn new(bounds: Bounds) -> Self {
-        Table { bounds, entries: HashMap::new(), bytes: 0, by_expiry: BTreeSet::new(), by_eviction: BTreeSet::new() }
+        Table {
+            bounds,
+            entries: HashMap::new(),
+            bytes: 0,
+            by_expiry: BTreeSet::new(),
+            by_eviction: BTreeSet::new(),
+            usage: Usage::default(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -88,9 +102,10 @@ impl<K: Copy + Ord + Hash, V> Table<K, V> {
         }
     }
 
-    /// Insert a new entry (the caller checked `k` is absent), evicting by the table's order
-    /// to make room (expired entries first); the keys that left are pushed to `evicted`. False (nothing changed) when
-    /// it does not fit: larger than the bounds, or first in the eviction order itself.
+    /// Insert a new entry from `origin` (the caller checked `k` is absent), evicting by the
+    /// table's order to make room (expired entries first); the keys that left are pushed to
+    /// `evicted`. False (nothing changed) when it does not fit: larger than the bounds, past
+    /// its source's quota, or first in the eviction order itself.
     #[allow(clippy::too_many_arguments)]
     pub fn insert(
         &mut self,
@@ -100,6 +115,7 @@ impl<K: Copy + Ord + Hash, V> Table<K, V> {
         closeness: u32,
         expires_at: u64,
         now: u64,
+        origin: Origin,
         evicted: &mut Vec<K>,
     ) -> bool {
         if expires_at <= now || size > self.bounds.bytes || self.bounds.count == 0 {
@@ -107,6 +123,10 @@ impl<K: Copy + Ord + Hash, V> Table<K, V> {
         }
         // Expired entries make room first, whatever their place in the eviction order.
         self.expire(now, evicted);
+        let (held, bounds) = ((self.entries.len(), self.bytes), (self.bounds.count, self.bounds.bytes));
+        if !self.usage.admits(&origin, size, held, bounds) {
+            return false;
+        }
         // Find the victims first: refuse before evicting anything if one outranks us.
         let (mut count, mut bytes) = (self.entries.len() + 1, self.bytes + size);
         let mut victims = Vec::new();
@@ -126,15 +146,17 @@ impl<K: Copy + Ord + Hash, V> Table<K, V> {
             evicted.push(v);
         }
         self.bytes += size;
+        self.usage.add(&origin, size);
         self.by_expiry.insert((expires_at, k));
         self.by_eviction.insert((closeness, expires_at, k));
-        self.entries.insert(k, Entry { item, expires_at, refreshed_at: now, closeness, size });
+        self.entries.insert(k, Entry { item, expires_at, refreshed_at: now, closeness, size, origin });
         true
     }
 
     pub fn remove(&mut self, k: &K) -> Option<V> {
         let e = self.entries.remove(k)?;
         self.bytes -= e.size;
+        self.usage.remove(&e.origin, e.size);
         self.by_expiry.remove(&(e.expires_at, *k));
         self.by_eviction.remove(&(e.closeness, e.expires_at, *k));
         Some(e.item)

@@ -65,6 +65,24 @@ pub struct Control {
     pub control_dir: Option<PathBuf>,
 }
 
+/// How many contacts, holders, records and connections one address or prefix may take.
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum AddressLimits {
+    Default,
+    Strict,
+    Off,
+}
+
+impl AddressLimits {
+    pub fn diversity(self) -> peer::Diversity {
+        match self {
+            AddressLimits::Default => peer::Diversity::default(),
+            AddressLimits::Strict => peer::Diversity::strict(),
+            AddressLimits::Off => peer::Diversity::off(),
+        }
+    }
+}
+
 #[derive(Args)]
 pub struct NodeArgs {
     /// Address to listen on (IP:PORT; port 0 picks one)
@@ -80,6 +98,10 @@ pub struct NodeArgs {
     /// Replication factor (5..20)
     #[arg(long, default_value_t = 5)]
     pub replication: u32,
+    /// Address limits (SECURITY.md): `default` counts every address but loopback ones,
+    /// `strict` counts loopback too, `off` has none
+    #[arg(long, value_enum, default_value_t = AddressLimits::Default, value_name = "MODE")]
+    pub address_limits: AddressLimits,
     /// Print the statistics every S seconds
     #[arg(long, value_name = "S")]
     pub stats_every: Option<u64>,

@@ -66,7 +66,12 @@ fn join(node: &Node, bootstrap: &[String]) -> usize {
 pub fn node(a: NodeArgs) -> Result<Outcome, Fail> {
     catch_signals();
     let control_dir = control::dir(&a.control)?;
-    let opts = Options { replication: a.replication, data_dir: a.data.clone(), ..Options::default() };
+    let opts = Options {
+        replication: a.replication,
+        data_dir: a.data.clone(),
+        diversity: a.address_limits.diversity(),
+        ..Options::default()
+    };
     let node = Arc::new(Node::with_options(None, a.listen.ip(), a.listen.port(), &opts).map_err(|e| e.to_string())?);
     let server = Server::start(&control_dir, node.clone())?;
     println!("uid {}", node.uid());

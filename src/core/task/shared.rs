@@ -44,19 +44,24 @@ impl<'a> Cx<'a> {
         self.rpc.iam()
     }
 
-    /// `c` answered as asked: it is alive and stays in (or joins) the routing table.
+    /// `c` answered as asked at its address with its key: alive. A contact of the routing
+    /// table is refreshed there; any other joins only once it answers our `iam` with its uid
+    /// (the introduction `Rpc::send` sent ahead of the first request), since whoever named
+    /// it may have lied about its uid.
     pub fn trust(&mut self, c: Contact) {
-        self.local.heard_from(self.rpc, c, self.now);
+        self.local.refresh(self.rpc, c, self.now);
     }
 
     /// `c` answered with something it was not asked for, or a lie: drop it.
     pub fn distrust(&mut self, c: &Contact) {
         self.local.forget(c);
+        self.rpc.unprove(c);
     }
 
     /// A lookup of `target` until its `want` nearest have answered, seeded with our K nearest.
     pub fn lookup(&self, target: Id, want: usize) -> Lookup {
-        Lookup::new(self.local.me, target, want, self.local.routing.closest(&target, K))
+        let routing = &self.local.routing;
+        Lookup::new(self.local.me, target, want, routing.closest(&target, K), *routing.diversity())
     }
 }
 

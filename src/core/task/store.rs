@@ -14,6 +14,7 @@ use crate::error::Error;
 use crate::id::{Contact, Id};
 use crate::sign;
 use crate::store::kept::{Held, HeldKey, Published};
+use crate::store::Origin;
 use crate::wire::{NamespaceRecord, Reply, Request};
 use std::sync::Arc;
 
@@ -115,10 +116,10 @@ impl Store {
         let publisher = cx.local.publisher();
         let store = &mut cx.local.store;
         match &self.record {
-            Record::Value { key, value } => store.put_value(*key, value.clone(), now, expires_at),
+            Record::Value { key, value } => store.put_value(*key, value.clone(), now, expires_at, Origin::LOCAL),
             Record::BagEntry { key, value } => store.bag_add(*key, *value, publisher, now),
             Record::Namespace { best: Some(r), .. } | Record::Signed(r) => {
-                store.namespace_put(*r, now, expires_at).is_ok()
+                store.namespace_put(*r, now, expires_at, Origin::LOCAL).is_ok()
             }
             Record::Namespace { best: None, .. } => false,
         }
