@@ -98,6 +98,16 @@ impl Local {
             Some(known) if known.static_key != c.static_key => return,
             _ => {}
         }
+        // Proved already (its bucket may have been full then): no new check. Our check is
+        // itself an `iam`, so checking again would have two peers with full buckets check
+        // each other for ever.
+        if rpc.is_proven(&c) {
+            self.heard_from(rpc, c, now);
+            return;
+        }
+        if !self.routing.has_room_for(&c, now) {
+            return;
+        }
         let d = *self.routing.diversity();
         let ip = c.addr.ip();
         let from_ip = if d.counts(ip) { rpc.verifying(|v| v.addr.ip() == ip) } else { 0 };

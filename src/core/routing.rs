@@ -146,6 +146,20 @@ impl RoutingTable {
         Insert::Ping(bucket.entries[0].contact)
     }
 
+    /// Whether `c` (not in the table) would take a place now or after a ping: its bucket
+    /// has room, or its oldest contact is stale. A newcomer for a bucket of live contacts
+    /// is not worth checking (it would only wait as the replacement).
+    pub fn has_room_for(&self, c: &Contact, now: u64) -> bool {
+        let Some(b) = self.me.common_prefix(&c.id) else { return false };
+        match self.buckets.get(b) {
+            None => true,
+            Some(bk) => {
+                bk.entries.len() < K
+                    || (!bk.pinging && bk.entries.first().is_some_and(|e| now.saturating_sub(e.last_seen) >= PING_STALE_US))
+            }
+        }
+    }
+
     /// The pinged contact `old` failed: drop it and take the pending newcomer in its place.
     pub fn evict_for_pending(&mut self, old: &Id, now: u64) {
         let Some(b) = self.me.common_prefix(old) else { return };
