@@ -34,7 +34,8 @@ static void check_options(void)
 
     memset(&o, 0xAB, sizeof o);
     peer_options_init(&o);
-    peer_options_init(NULL); /* a no-op */
+    CHECK_RC(peer_options_init_sized(NULL, sizeof o), PEER_ERR_NULL);
+    CHECK_RC(peer_options_init_sized(&o, 3), PEER_ERR_INVALID);
     CHECK(o.size == sizeof o);
     CHECK(o.replication == 0 && o.data_dir == NULL && o.republish_s == 0 && o.expire_s == 0);
     CHECK(o.address_limits == 0);
@@ -75,6 +76,21 @@ static void check_options(void)
     CHECK_RC(peer_new_with(NULL, "127.0.0.1", 0, &o, &p), PEER_ERR_INVALID);
     CHECK(p == NULL && strstr(peer_last_error(), "address_limits") != NULL);
     o.address_limits = 0;
+
+    /* A caller compiled against an older, shorter struct (up to expire_s): initialising it
+     * writes nothing past it, and peer_new_with reads nothing past it. */
+    {
+        unsigned char old[sizeof o + 16];
+        size_t old_size = offsetof(struct peer_options, expire_s) + sizeof o.expire_s;
+        memset(old, 0xEE, sizeof old);
+        CHECK_RC(peer_options_init_sized((struct peer_options *)old, old_size), PEER_OK);
+        CHECK(((struct peer_options *)old)->size == old_size);
+        for (size_t i = old_size; i < sizeof old; i++)
+            CHECK(old[i] == 0xEE);
+        CHECK_RC(peer_new_with(NULL, "127.0.0.1", 0, (struct peer_options *)old, &p), PEER_OK);
+        peer_free(p);
+        p = NULL;
+    }
 
     /* A caller compiled against a struct with only size and replication: the fields past
      * its size are not read (here they hold garbage that would be refused). */

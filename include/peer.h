@@ -24,6 +24,12 @@
 #define PEER_VERSION_MINOR 1
 #define PEER_VERSION_PATCH 0
 #define PEER_VERSION_STRING "0.1.0"
+/*
+ * Growable structs are initialised with their size as the caller was compiled, so libpeer
+ * never writes past a struct built against an older, shorter header.
+ */
+#define peer_options_init(o) peer_options_init_sized((o), sizeof *(o))
+#define peer_stats_init(s) peer_stats_init_sized((s), sizeof *(s))
 
 /**
  * Largest value peer_set accepts, in bytes.
@@ -264,10 +270,14 @@ int peer_new(const uint8_t *uid,
              struct peer **out);
 
 /**
- * Fill `*o` with the defaults (all zero, no data directory) and set `o->size`. NULL is a
- * no-op. `o` is the caller's (stack or heap); libpeer keeps no pointer to it.
+ * Fill the caller's `*o` of `size` bytes (its `sizeof(struct peer_options)`) with the
+ * defaults (all zero, no data directory) and set `o->size` to `size`: nothing past `size`
+ * is written, so a program built against an older, shorter struct stays safe. C programs
+ * call it through the header's `peer_options_init(o)` macro, which passes `sizeof *(o)`.
+ * `o` is the caller's (stack or heap); libpeer keeps no pointer to it.
+ * Returns 0 ok; -1 o is NULL; -2 size is smaller than the `size` field.
  */
-void peer_options_init(struct peer_options *o);
+int peer_options_init_sized(struct peer_options *o, size_t size);
 
 /**
  * Create a peer on the built-in encrypted TCP transport with options (see struct
@@ -588,9 +598,12 @@ size_t peer_max_value_size(void);
 const char *peer_version(void);
 
 /**
- * Zero `*s` and set `s->size` (NULL is a no-op). Call it before peer_stats.
+ * Zero the caller's `*s` of `size` bytes (its `sizeof(struct peer_stats)`) and set
+ * `s->size` to `size`, writing nothing past it. C programs call it through the header's
+ * `peer_stats_init(s)` macro, which passes `sizeof *(s)`. Call it before peer_stats.
+ * Returns 0 ok; -1 s is NULL; -2 size is smaller than the `size` field.
  */
-void peer_stats_init(struct peer_stats *s);
+int peer_stats_init_sized(struct peer_stats *s, size_t size);
 
 /**
  * Fill the fields of `*out` (caller-owned) that `out->size` covers with the peer's counters

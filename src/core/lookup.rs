@@ -18,7 +18,8 @@ use std::net::IpAddr;
 
 /// A request in flight longer than this no longer holds one of the ALPHA slots.
 pub const STRAGGLER_US: u64 = 30_000;
-/// A request in flight longer than this no longer keeps the lookup from finishing.
+/// A request in flight longer than this no longer keeps the lookup from finishing, as long
+/// as enough other candidates answered.
 pub const ABANDON_US: u64 = 1_000_000;
 /// Candidates kept at most (the nearest ones).
 const MAX_CANDIDATES: usize = 3 * K;
@@ -186,10 +187,14 @@ impl Lookup {
     pub fn is_finished(&self, now: u64) -> bool {
         let mut live = 0;
         let mut tally = Tally::default();
+        let mut abandoned = false;
         for c in &self.candidates {
             match c.state {
                 State::Failed => continue,
-                State::InFlight(t) if now.saturating_sub(t) >= ABANDON_US => continue,
+                State::InFlight(t) if now.saturating_sub(t) >= ABANDON_US => {
+                    abandoned = true;
+                    continue;
+                }
                 _ => {}
             }
             if !self.admit(&mut tally, &c.contact) {
@@ -203,7 +208,9 @@ impl Lookup {
                 return true;
             }
         }
-        true
+        // Fewer than `want` can answer: a slow request is all that is left, so wait for it
+        // (it answers or fails at the request timeout) rather than end with nothing.
+        !abandoned
     }
 
     /// The nearest contacts that answered, nearest first, one per uid, within the address
@@ -239,6 +246,7 @@ impl Lookup {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::consts::REQUEST_TIMEOUT_US;
     use crate::core::routing::RoutingTable;
     use crate::diversity::Diversity;
     use proptest::prelude::*;
@@ -321,9 +329,14 @@ mod tests {
             let answerable: Vec<usize> = (0..in_flight.len()).filter(|&i| !m.slow[m.index(&in_flight[i].0)]).collect();
             if answerable.is_empty() {
                 // Only slow peers are out: time passes to when the next one stops holding a
-                // slot or the lookup's end (the moments the core wakes up for).
-                let next = in_flight.iter().flat_map(|&(_, t)| [t + STRAGGLER_US, t + ABANDON_US]).filter(|&t| t > now).min();
+                // slot or the lookup's end, or fails (the moments the core wakes up for).
+                let marks = |&(_, t): &(Contact, u64)| [t + STRAGGLER_US, t + ABANDON_US, t + REQUEST_TIMEOUT_US];
+                let next = in_flight.iter().flat_map(marks).filter(|&t| t > now).min();
                 now = next.ok_or_else(|| TestCaseError::fail("nothing out, yet not finished"))?;
+                while let Some(i) = in_flight.iter().position(|&(_, t)| now >= t + REQUEST_TIMEOUT_US) {
+                    let (c, _) = in_flight.remove(i);
+                    l.on_failure(&c);
+                }
                 continue;
             }
             let (c, _) = in_flight.remove(answerable[rng.gen_range(0..answerable.len())]);

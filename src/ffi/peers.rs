@@ -3,7 +3,7 @@
 //! peer_connect, peer_bootstrap, peer_forget).
 
 use super::support::{
-    check_out, guard, guard_or, invalid, node, read_arr, read_host, read_ip, register, unregister, write_bytes, write_ip,
+    check_out, guard, guard_or, init_sized, invalid, node, null, read_arr, read_host, read_ip, register, unregister, write_bytes, write_ip,
 };
 use super::types::{peer, peer_options, Outcome};
 use crate::diversity::Diversity;
@@ -61,24 +61,21 @@ pub unsafe extern "C" fn peer_new(
     guard("peer_new", || unsafe { new_peer(false, uid, ip, port, replication, out) })
 }
 
-/// Fill `*o` with the defaults (all zero, no data directory) and set `o->size`. NULL is a
-/// no-op. `o` is the caller's (stack or heap); libpeer keeps no pointer to it.
+/// Fill the caller's `*o` of `size` bytes (its `sizeof(struct peer_options)`) with the
+/// defaults (all zero, no data directory) and set `o->size` to `size`: nothing past `size`
+/// is written, so a program built against an older, shorter struct stays safe. C programs
+/// call it through the header's `peer_options_init(o)` macro, which passes `sizeof *(o)`.
+/// `o` is the caller's (stack or heap); libpeer keeps no pointer to it.
+/// Returns 0 ok; -1 o is NULL; -2 size is smaller than the `size` field.
 #[no_mangle]
-pub unsafe extern "C" fn peer_options_init(o: *mut peer_options) {
-    guard_or("peer_options_init", (), || {
+pub unsafe extern "C" fn peer_options_init_sized(o: *mut peer_options, size: usize) -> c_int {
+    guard("peer_options_init_sized", || {
         if o.is_null() {
-            return;
+            return Err(null("o"));
         }
-        let init = peer_options {
-            size: size_of::<peer_options>(),
-            replication: 0,
-            data_dir: std::ptr::null(),
-            republish_s: 0,
-            expire_s: 0,
-            address_limits: 0,
-        };
-        // SAFETY: non-NULL; the caller gives a writable struct peer_options.
-        unsafe { o.write(init) }
+        // SAFETY: non-NULL; the caller gives `size` writable bytes.
+        unsafe { init_sized(o.cast(), size, size_of::<peer_options>()) }.map_err(invalid)?;
+        Ok(Status::Ok)
     })
 }
 

@@ -3,7 +3,7 @@
 //! routing bucket too), the same names the Scheme libraries' `peer-stats` and the `peer`
 //! command show.
 
-use super::support::{check_out, guard, guard_or, node};
+use super::support::{check_out, guard, init_sized, invalid, node, null};
 use super::types::peer;
 use crate::node::Stats;
 use crate::status::Status;
@@ -84,14 +84,19 @@ impl From<&Stats> for peer_stats {
     }
 }
 
-/// Zero `*s` and set `s->size` (NULL is a no-op). Call it before peer_stats.
+/// Zero the caller's `*s` of `size` bytes (its `sizeof(struct peer_stats)`) and set
+/// `s->size` to `size`, writing nothing past it. C programs call it through the header's
+/// `peer_stats_init(s)` macro, which passes `sizeof *(s)`. Call it before peer_stats.
+/// Returns 0 ok; -1 s is NULL; -2 size is smaller than the `size` field.
 #[no_mangle]
-pub unsafe extern "C" fn peer_stats_init(s: *mut peer_stats) {
-    guard_or("peer_stats_init", (), || {
-        if !s.is_null() {
-            // SAFETY: non-NULL; the caller gives a writable struct peer_stats.
-            unsafe { s.write(peer_stats { size: size_of::<peer_stats>(), ..Default::default() }) }
+pub unsafe extern "C" fn peer_stats_init_sized(s: *mut peer_stats, size: usize) -> c_int {
+    guard("peer_stats_init_sized", || {
+        if s.is_null() {
+            return Err(null("s"));
         }
+        // SAFETY: non-NULL; the caller gives `size` writable bytes.
+        unsafe { init_sized(s.cast(), size, size_of::<peer_stats>()) }.map_err(invalid)?;
+        Ok(Status::Ok)
     })
 }
 

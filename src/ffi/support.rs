@@ -27,6 +27,25 @@ pub(super) fn invalid(msg: String) -> Fail {
     Error::Invalid(msg).into()
 }
 
+/// Zero the caller's growable struct at `p` of `size` bytes (its own sizeof; ours is
+/// `ours`) and set its leading `size` field to `size`: bytes past the caller's struct are
+/// never written, whichever side is newer.
+///
+/// # Safety
+/// `p` is non-NULL and points to `size` writable bytes.
+pub(super) unsafe fn init_sized(p: *mut u8, size: usize, ours: usize) -> Result<(), String> {
+    if size < std::mem::size_of::<usize>() {
+        return Err(format!("size {size} is smaller than the struct's size field"));
+    }
+    // SAFETY: the caller's struct has `size` bytes; we write min(size, ours) of them, and
+    // the first field of every version is a size_t.
+    unsafe {
+        ptr::write_bytes(p, 0, size.min(ours));
+        p.cast::<usize>().write_unaligned(size);
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------
 // The last-error message
 

@@ -283,7 +283,7 @@ impl Driver for CDriver {
         let mut m = local_memory(self.baseline, &self.fds);
         for &p in &self.peers {
             let mut s = ffi::peer_stats::default();
-            unsafe { ffi::peer_stats_init(&mut s) };
+            unsafe { ffi::peer_stats_init_sized(&mut s, std::mem::size_of::<ffi::peer_stats>()) };
             // SAFETY: p is a handle (a freed one gives -4), s is ours.
             if unsafe { ffi::peer_stats(p, &mut s) } == 0 {
                 m.conns += s.open_connections as usize;
