@@ -263,6 +263,25 @@
                   (list 'expire)
                   'fast
                   "5"))
+           ;; address-limits: the symbols default, strict, off (C's 0, 1, 2); 127.0.1.1 is
+           ;; loopback, which only strict counts.
+           (for-each
+            (lambda (limits)
+              (let ((q (peer-open #f "127.0.1.1" 0 (list (cons 'address-limits limits)))))
+                (set! peers (cons q peers))
+                (check (string-append "options: address-limits " (symbol->string limits)
+                                      " gives a peer")
+                       (peer? q))
+                (peer-close q)))
+            '(strict default off))
+           (for-each
+            (lambda (bad)
+              (check-open-raises (string-append "peer-open with address-limits " (write-to-string bad))
+                                 (lambda () (peer-open #f "127.0.1.1" 0 (list (cons 'address-limits bad))))))
+            '(loose 1))
+           (let ((text (raised-text (lambda () (peer-close (peer-open #f "127.0.1.1" 0 (list (cons 'address-limits 'loose))))))))
+             (check "options: a bad address-limits' error names the option"
+                    (and text (string-contains? text "address-limits"))))
            (check-open-raises "peer-open with options and a 31-byte uid"
                               (lambda () (peer-open (bytes 31 0) "127.0.0.1" 0 '())))
            (let ((text (raised-text (lambda () (peer-close (peer-open #f "127.0.0.1" 0 (list (cons 'colour 1))))))))

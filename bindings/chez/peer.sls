@@ -90,7 +90,7 @@
 
   (define-ftype peer-options
     (struct [size size_t] [replication unsigned-32] [data-dir uptr]
-            [republish unsigned-32] [expire unsigned-32]))
+            [republish unsigned-32] [expire unsigned-32] [address-limits unsigned-32]))
 
   (define (alist-of? keys x)
     (and (list? x) (for-all (lambda (e) (and (pair? e) (memq (car e) keys))) x)))
@@ -98,7 +98,10 @@
   (define (option options key default)
     (cond [(assq key options) => cdr] [else default]))
 
-  (define open-keys '(replication data-dir republish expire))
+  (define open-keys '(replication data-dir republish expire address-limits))
+
+  ;; address-limits' symbols and their C codes (struct peer_options' address_limits).
+  (define address-limits-codes '((default . 0) (strict . 1) (off . 2)))
 
   ;; peer_new_with, its struct peer_options (and data_dir string) in foreign memory freed
   ;; after the call: peer_options_init, then the fields of the alist `options`.
@@ -113,8 +116,12 @@
       (check-replication who "option replication" (value 'replication))
       (for-each (lambda (key) (check-range who (format "option ~a" key) (value key) 0 #xFFFFFFFF))
         '(republish expire))
-      (let ([dir (option options 'data-dir #f)])
+      (let* ([dir (option options 'data-dir #f)]
+             [limits (option options 'address-limits 'default)]
+             [limits-code (cond [(assq limits address-limits-codes) => cdr] [else #f])])
         (when dir (check-text who "option data-dir" dir))
+        (unless limits-code
+          (raise-invalid who "option address-limits must be default, strict or off" limits))
         (let* ([dirz (and dir (string->utf8 dir))]
                [o (make-ftype-pointer peer-options (foreign-alloc (ftype-sizeof peer-options)))]
                [d (if dirz (foreign-alloc (fx+ (bytevector-length dirz) 1)) 0)])
@@ -130,6 +137,7 @@
               (ftype-set! peer-options (data-dir) o d)
               (ftype-set! peer-options (republish) o (value 'republish))
               (ftype-set! peer-options (expire) o (value 'expire))
+              (ftype-set! peer-options (address-limits) o limits-code)
               (make who %new-with uid ip port (ftype-pointer-address o) #f #f #f #f))
             (lambda ()
               (foreign-free (ftype-pointer-address o))

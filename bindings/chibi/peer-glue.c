@@ -81,9 +81,11 @@ struct peer *peer_glue_new(sexp uid, sexp ip, int port, unsigned int replication
 }
 
 /* peer_new_with: peer_options_init, then the fields. uid and data_dir are #f for NULL (the
- * uid saved in data_dir or a fresh one; no data directory). NULL (#f) on failure, as above. */
+ * uid saved in data_dir or a fresh one; no data directory); address_limits is the C code
+ * (0 default, 1 strict, 2 off). NULL (#f) on failure, as above. */
 struct peer *peer_glue_new_with(sexp uid, const char *ip, int port, unsigned int replication,
-                                sexp data_dir, unsigned int republish_s, unsigned int expire_s) {
+                                sexp data_dir, unsigned int republish_s, unsigned int expire_s,
+                                unsigned int address_limits) {
   struct peer *p = NULL;
   struct peer_options o;
   uint8_t u[32];
@@ -99,6 +101,7 @@ struct peer *peer_glue_new_with(sexp uid, const char *ip, int port, unsigned int
   o.data_dir = dir;
   o.republish_s = republish_s;
   o.expire_s = expire_s;
+  o.address_limits = address_limits;
   glue_fail(peer_new_with(uid != SEXP_FALSE ? u : NULL, ip, (uint16_t)port, &o, &p), NULL);
   free(dir);
   if (glue_last_status != PEER_OK) {

@@ -130,7 +130,8 @@
   (cond ((assq key options) => cdr) (else default)))
 
 ;; The optional 4th argument: the replication (an integer), or an alist of options
-;; (replication, data-dir, republish, expire) for peer_new_with; then uid may be #f.
+;; (replication, data-dir, republish, expire, address-limits) for peer_new_with; then uid may
+;; be #f.
 (define (peer-open uid ip port . opt)
   (when (and (pair? opt) (pair? (cdr opt))) (invalid peer-open "too many arguments" (cdr opt)))
   (let ((options (if (pair? opt) (car opt) 5)))
@@ -146,7 +147,10 @@
   (check-replication peer-open replication)
   (direct-call peer-open %peer-new uid ip port replication #f))
 
-(define open-keys '(replication data-dir republish expire))
+(define open-keys '(replication data-dir republish expire address-limits))
+
+;; address-limits' symbols and their C codes (struct peer_options' address_limits).
+(define address-limits-codes '((default . 0) (strict . 1) (off . 2)))
 
 (define (make-tcp-handle-with uid ip port options)
   (define (u32 key)
@@ -161,13 +165,18 @@
   (check-port peer-open port)
   (check-alist peer-open options open-keys)
   (let ((dir (option options 'data-dir #f))
-        (replication (option options 'replication 0)))
+        (replication (option options 'replication 0))
+        (limits (option options 'address-limits 'default)))
     (unless (or (not dir) (and (string? dir) (not (string-index dir #\null))))
       (invalid peer-open "option data-dir must be a string without NUL characters" dir))
     (check-replication peer-open replication)
     (let ((republish (u32 'republish))
-          (expire (u32 'expire)))
-      (direct-call peer-open %peer-new-with uid ip port replication dir republish expire))))
+          (expire (u32 'expire))
+          (limits-code (cond ((assq limits address-limits-codes) => cdr) (else #f))))
+      (unless limits-code
+        (invalid peer-open "option address-limits must be default, strict or off" limits))
+      (direct-call peer-open %peer-new-with uid ip port replication dir republish expire
+                   limits-code))))
 
 (define (peer-close p)
   (define (close!)

@@ -64,7 +64,7 @@
   (when uid (check-bytes who "uid" uid key-len))
   (let* ((opts (options-fields options (lambda (what x) (invalid who what x))))
          (dir* (if (cadr opts) (string->pointer (cadr opts) "UTF-8") %null-pointer))
-         (types (list size_t uint32 '* uint32 uint32)) ; struct peer_options
+         (types (list size_t uint32 '* uint32 uint32 uint32)) ; struct peer_options
          (init (make-bytevector (sizeof types) 0))
          (size (begin (%options-init (bytevector->pointer init))
                       (car (parse-c-struct (bytevector->pointer init) types))))

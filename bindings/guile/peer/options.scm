@@ -1,7 +1,8 @@
 ;;; (peer options): the options alists of `peer-open` and `peer`, checked and read.
 ;;;
 ;;; `peer-open`: replication, republish, expire (integers in 0..2^32-1, 0 meaning libpeer's
-;;; default; libpeer checks the ranges beyond that) and data-dir (a string without NUL).
+;;; default; libpeer checks the ranges beyond that), data-dir (a string without NUL) and
+;;; address-limits (default, strict or off: struct peer_options' address_limits 0, 1, 2).
 ;;; `peer`: ip and port (the peer's address on the program's network: both or neither),
 ;;; serve (thread or poll) and on-error (a procedure of one argument).
 ;;; Nothing here touches C: (peer) fills the C arguments from the results.
@@ -22,9 +23,12 @@
 (define (string-without-nul? x)
   (and (string? x) (not (string-index x #\nul))))
 
-(define open-keys '(replication data-dir republish expire))
+(define open-keys '(replication data-dir republish expire address-limits))
 
-;; -> (replication data-dir-or-#f republish expire).
+;; address-limits' symbols and their C codes (struct peer_options' address_limits).
+(define address-limits-codes '((default . 0) (strict . 1) (off . 2)))
+
+;; -> (replication data-dir-or-#f republish expire address-limits-code).
 (define (options-fields options fail)
   (unless (list? options)
     (fail (format #f "options must be an integer (the replication) or an alist with keys among ~a"
@@ -42,7 +46,11 @@
   (let ((dir (option options 'data-dir #f)))
     (unless (or (not dir) (string-without-nul? dir))
       (fail "option data-dir must be a string" dir))
-    (list (u32 'replication) dir (u32 'republish) (u32 'expire))))
+    (let ((limits (option options 'address-limits 'default)))
+      (unless (assq limits address-limits-codes)
+        (fail "option address-limits must be default, strict or off" limits))
+      (list (u32 'replication) dir (u32 'republish) (u32 'expire)
+            (cdr (assq limits address-limits-codes))))))
 
 (define external-keys '(ip port serve on-error))
 
