@@ -104,7 +104,7 @@
   (define address-limits-codes '((default . 0) (strict . 1) (off . 2)))
 
   ;; peer_new_with, its struct peer_options (and data_dir string) in foreign memory freed
-  ;; after the call: peer_options_init, then the fields of the alist `options`.
+  ;; after the call: peer_options_init_sized, then the fields of the alist `options`.
   (define (open-with who uid ip port options)
     (when uid (check-id who "uid" uid))
     (check-address who ip port)
@@ -132,7 +132,8 @@
                 (do ([i 0 (fx+ i 1)]) ((fx= i (bytevector-length dirz)))
                   (foreign-set! 'unsigned-8 d i (bytevector-u8-ref dirz i)))
                 (foreign-set! 'unsigned-8 d (bytevector-length dirz) 0))
-              (%options-init (ftype-pointer-address o))
+              ;; With this ftype's size: libpeer writes nothing past it.
+              (%options-init (ftype-pointer-address o) (ftype-sizeof peer-options))
               (ftype-set! peer-options (replication) o (value 'replication))
               (ftype-set! peer-options (data-dir) o d)
               (ftype-set! peer-options (republish) o (value 'republish))

@@ -59,14 +59,15 @@
                                port arg (scratch-out s))))
     (scratch-read-pointer s)))
 
-;; peer_options_init, then the fields from `peer-open`'s options alist (see (peer options)).
+;; peer_options_init_sized with this layout's size (libpeer writes nothing past it), then the
+;; fields from `peer-open`'s options alist (see (peer options)).
 (define (new-handle-with who uid ip port options)
   (when uid (check-bytes who "uid" uid key-len))
   (let* ((opts (options-fields options (lambda (what x) (invalid who what x))))
          (dir* (if (cadr opts) (string->pointer (cadr opts) "UTF-8") %null-pointer))
          (types (list size_t uint32 '* uint32 uint32 uint32)) ; struct peer_options
          (init (make-bytevector (sizeof types) 0))
-         (size (begin (%options-init (bytevector->pointer init))
+         (size (begin (%options-init (bytevector->pointer init) (sizeof types))
                       (car (parse-c-struct (bytevector->pointer init) types))))
          (o* (make-c-struct types (cons* size (car opts) dir* (cddr opts))))
          (ptr (new-handle who %new-with uid ip port o*)))

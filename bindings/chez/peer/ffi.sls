@@ -56,7 +56,7 @@
                           (u8* u8* unsigned-16 unsigned-32 u8*) int))
   (define %new-with (foreign-procedure __collect_safe "peer_new_with"
                       (u8* u8* unsigned-16 uptr u8*) int))
-  (define %options-init (foreign-procedure "peer_options_init" (uptr) void))
+  (define %options-init (foreign-procedure "peer_options_init_sized" (uptr size_t) int))
   (define %forget (foreign-procedure __collect_safe "peer_forget" (uptr u8*) int))
   (define %free (foreign-procedure __collect_safe "peer_free" (uptr) void))
   (define %port (foreign-procedure "peer_port" (uptr) unsigned-16))

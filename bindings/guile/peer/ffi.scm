@@ -47,7 +47,7 @@ LD_LIBRARY_PATH at its directory, or set LIBPEER_DIR to the build's target/relea
 (define %new          (c-proc int "peer_new" (list '* '* uint16 uint32 '*)))
 (define %new-external (c-proc int "peer_new_external" (list '* '* uint16 uint32 '*)))
 (define %new-with     (c-proc int "peer_new_with" (list '* '* uint16 '* '*)))
-(define %options-init (c-proc void "peer_options_init" (list '*)))
+(define %options-init (c-proc int "peer_options_init_sized" (list '* size_t)))
 (define %forget       (c-proc int "peer_forget" (list '* '*)))
 (define %free         (c-proc void "peer_free" (list '*)))
 (define %port         (c-proc uint16 "peer_port" (list '*)))
