@@ -41,7 +41,7 @@ static ALLOC: Counting = Counting;
 const LIMIT: Duration = Duration::from_secs(20);
 
 fn new_net(seed: u8) -> Net {
-    Net::new(NetConfig { bind: "127.0.0.1:0".parse().unwrap(), static_secret: [seed; 32] }).unwrap()
+    Net::new(NetConfig::new("127.0.0.1:0".parse().unwrap(), [seed; 32])).unwrap()
 }
 
 fn public_of(seed: u8) -> [u8; 32] {

@@ -32,9 +32,45 @@
 //! connection and fails its requests. Idle connections close after `IDLE_TIMEOUT_US` on the
 //! dialing side; the accepting side waits one request timeout longer, so the dialer, which
 //! knows whether it is about to reuse the connection, is normally the one that closes.
-//! Open connections are bounded per direction; the least recently used idle one makes room.
+//! A request sent on a reused idle connection that then closes before any byte of its reply
+//! arrived (the acceptor closed it meanwhile) is sent once more on a new connection.
+//!
+//! # Admission (issue 13)
+//! - Open connections are bounded per direction (`MAX_INBOUND_CONNECTIONS`,
+//!   `MAX_OUTBOUND_CONNECTIONS`) and by the process's descriptor budget (`budget`). When a
+//!   bound is reached an idle connection makes room, chosen by `fairness`: never-useful ones
+//!   first (no request answered: half-open handshakes, silent newcomers), then those of the
+//!   remote address holding the most connections, then the least recently used. For an
+//!   inbound newcomer, a connection that answered requests and was used within
+//!   `USEFUL_GRACE_US` is not a candidate; with none left, the newcomer is closed at accept.
+//! - Per remote address (IPv4, or IPv6 /64), `NetLimits` caps inbound connections
+//!   (`MAX_INBOUND_PER_IP`) and handshakes in progress (`MAX_HANDSHAKES_PER_IP`); a
+//!   connection past either is closed at accept. Loopback is exempt by default (local
+//!   testnets put hundreds of peers on 127.0.0.1).
+//! - Outgoing connections are bound to the listening address when it is a specific IP
+//!   (`dial`), so the peers we greet see the address we listen on.
 //!
 //! # Memory
+//! What a hostile peer can make a `Net` hold is bounded (issue 13), and each bound says what
+//! happens when it is reached:
+//! - Unsent replies, per connection: each request read reserves what its reply may add (a
+//!   whole 1 MiB message for a `ref`, 8 KiB for any other), and once unsent output plus
+//!   reservations reach `OUTPUT_PAUSE_BYTES` (2 MiB) the connection reads no more requests
+//!   (replies to those already read are still queued) until its dialer has read enough; the
+//!   rest of the read that paused it waits undecoded (at most one read, 16 KiB), and
+//!   reading resumes when the output drains. So a connection holds at most about 3 MiB of
+//!   replies. Past `OUTPUT_CLOSE_BYTES` (8 MiB, a safety net) it is closed, and so is one
+//!   whose unsent output has not moved for one request timeout (its dialer has given up).
+//! - Unsent replies, per `Net`: past `OUTPUT_BUDGET_BYTES` (32 MiB) over all connections,
+//!   the connection holding the most is closed.
+//! - Input: a partial frame's buffer grows with the bytes that arrived, a record is at most
+//!   16 KiB, and past `PARTIAL_INPUT_BUDGET_BYTES` (32 MiB) of incomplete records and frames
+//!   over all connections, the connection holding the largest incomplete frame is closed.
+//! - A dialer's own output is its requests: at most `MAX_IN_FLIGHT_PER_CONNECTION` per
+//!   connection, failed (and the connection closed) after the request timeout.
+//! - Events: a poll returns what its ready connections produced; a connection hands over at
+//!   most `MAX_IN_FLIGHT_PER_CONNECTION` unanswered requests.
+//!
 //! Hundreds of peers may share a process, each with dozens of connections, mostly idle, so
 //! what an idle `Net` and an idle connection hold is kept small:
 //! - Scratch buffers (socket reads, encryption, encoding) belong to the process, not to a
@@ -51,29 +87,38 @@
 //!   when the loop goes to sleep.
 //!
 //! # Code
-//! This file runs the loop (listener, dials, the connection table and its bounds, timers).
+//! This file runs the loop (the connection table, requests and replies, timers); `admit`
+//! opens connections (accept, dial, making room) and `memory` keeps the budgets above.
 //! `conn` is one connection: socket, records, the handshake's actions applied, frames (with
 //! `wire::frame`), replies matched to requests. `noise` is the handshake, a state machine
-//! that returns actions. `budget` (the process's connection count), `scratch` (shared
+//! that returns actions. `budget` (the process's connection count), `limits` (per-address
+//! caps), `fairness` (whom to evict), `dial` (outgoing sockets), `scratch` (shared
 //! buffers), `record` (record limits) and `event` (events, `ConnId`, `ConnError`) are
 //! leaves. Imports run one way, in that order.
 
+mod admit;
 mod budget;
 mod conn;
+mod dial;
 mod event;
+mod fairness;
+mod limits;
+mod memory;
 mod noise;
 mod record;
 mod scratch;
 
-use crate::consts::{MAX_INBOUND_CONNECTIONS, MAX_OUTBOUND_CONNECTIONS, MIN_CONNECTIONS_PER_PEER};
+use crate::consts::OUTPUT_CLOSE_BYTES;
 use crate::wire::frame::write_frame;
 use crate::wire::{encode_reply, encode_request, Reply, Request};
-use conn::{Conn, Pending};
+use conn::{Conn, Meter, Pending, Retry};
 use event::ConnError;
 pub use event::{ConnId, NetEvent};
-use mio::net::{TcpListener, TcpStream};
+pub use limits::NetLimits;
+use limits::{PerSource, Source};
+use memory::Totals;
+use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
-use noise::Handshake;
 use scratch::Lease;
 use std::collections::HashMap;
 use std::io;
@@ -91,6 +136,37 @@ pub struct NetConfig {
     pub bind: SocketAddr,
     /// X25519 static secret of this peer's Noise identity.
     pub static_secret: [u8; 32],
+    /// Per-address caps on inbound connections.
+    pub limits: NetLimits,
+}
+
+impl NetConfig {
+    /// Listen on `bind` with this static secret and the default limits.
+    pub fn new(bind: SocketAddr, static_secret: [u8; 32]) -> NetConfig {
+        NetConfig { bind, static_secret, limits: NetLimits::default() }
+    }
+}
+
+/// How often each transport defence acted so far (diagnostics and tests).
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct Defences {
+    /// Inbound connections closed at accept: their address was at a per-address cap.
+    pub refused_per_ip: u64,
+    /// Inbound connections closed at accept: no room, and no idle connection could make it.
+    pub refused_full: u64,
+    /// Idle connections closed to make room for another.
+    pub evicted: u64,
+    /// Times an accepting connection stopped reading because its replies were not read.
+    pub paused: u64,
+    /// Connections closed: unsent replies past `OUTPUT_CLOSE_BYTES`, or not moving for a
+    /// request timeout.
+    pub closed_output: u64,
+    /// Connections closed to bring the unsent replies back within `OUTPUT_BUDGET_BYTES`.
+    pub closed_output_budget: u64,
+    /// Connections closed to bring partial input back within `PARTIAL_INPUT_BUDGET_BYTES`.
+    pub closed_input_budget: u64,
+    /// Requests sent again on a new connection after a reused one closed under them.
+    pub retried: u64,
 }
 
 const LISTENER: Token = Token(0);
@@ -118,6 +194,13 @@ pub struct Net {
     by_addr: HashMap<SocketAddr, ConnId>,
     outbound: usize,
     inbound: usize,
+    /// Inbound connections and handshakes per remote address, and their caps.
+    per_source: PerSource,
+    /// What the connections hold against the budgets (`memory`).
+    totals: Totals,
+    /// Paused connections whose output drained during a `send_reply`: read by the next poll.
+    resumable: Vec<ConnId>,
+    defences: Defences,
     next_id: ConnId,
     /// X25519 static secret of this peer's Noise identity.
     secret: [u8; 32],
@@ -157,6 +240,10 @@ impl Net {
             by_addr: HashMap::new(),
             outbound: 0,
             inbound: 0,
+            per_source: PerSource::new(cfg.limits),
+            totals: Totals::default(),
+            resumable: Vec::new(),
+            defences: Defences::default(),
             next_id: 2,
             secret: cfg.static_secret,
             scratch: Lease::default(),
@@ -217,17 +304,38 @@ impl Net {
         self.conns.values().map(|c| c.buffered()).sum()
     }
 
+    /// Heap bytes held right now in unsent replies and in partial input (incomplete records
+    /// and frames), over all connections: what `OUTPUT_BUDGET_BYTES` and
+    /// `PARTIAL_INPUT_BUDGET_BYTES` bound.
+    pub fn held_bytes(&self) -> (usize, usize) {
+        (self.totals.replies, self.totals.input)
+    }
+
+    /// How often each defence acted so far.
+    pub fn defences(&self) -> Defences {
+        self.defences
+    }
+
     /// Queue `request` to `to`, reusing an open connection to that address or dialing one.
     /// With `expected_static` = Some(k) the handshake must authenticate exactly k (else Failed)
     /// and uses Noise IK carrying the first request; with None it uses XX.
     pub fn send_request(&mut self, token: u64, to: SocketAddr, expected_static: Option<[u8; 32]>, request: &Request) {
-        self.queue_request(token, to, expected_static, request);
+        let deadline = Instant::now() + self.request_timeout;
+        self.queue_request(token, to, expected_static, request, deadline, true);
         self.scratch.release();
     }
 
-    fn queue_request(&mut self, token: u64, to: SocketAddr, expected_static: Option<[u8; 32]>, request: &Request) {
+    /// `may_retry`: false for a request being sent again (`Retry`), which is not retried twice.
+    fn queue_request(
+        &mut self,
+        token: u64,
+        to: SocketAddr,
+        expected_static: Option<[u8; 32]>,
+        request: &Request,
+        deadline: Instant,
+        may_retry: bool,
+    ) {
         let now = Instant::now();
-        let deadline = now + self.request_timeout;
         let enc = &mut self.scratch.get().enc;
         enc.clear();
         if write_frame(enc, |body| encode_request(request, body)).is_err() {
@@ -251,8 +359,10 @@ impl Net {
             self.deferred.push(NetEvent::Failed { token });
             return;
         }
+        let retry = (may_retry && c.quiet())
+            .then(|| Box::new(Retry { request: request.clone(), expected: expected_static }));
         let bufs = self.scratch.get();
-        let result = c.request(Pending { token, deadline }, expected_static, &bufs.enc, &mut bufs.crypt, now);
+        let result = c.request(Pending { token, deadline, retry }, expected_static, &bufs.enc, &mut bufs.crypt, now);
         self.arm(deadline);
         if let Err(e) = result {
             self.close_later(id, &e);
@@ -273,6 +383,7 @@ impl Net {
         if !c.awaits_reply() {
             return;
         }
+        let before = c.meter();
         let bufs = self.scratch.get();
         bufs.enc.clear();
         let result = match write_frame(&mut bufs.enc, |body| encode_reply(reply, body)) {
@@ -280,17 +391,51 @@ impl Net {
             Err(_) => Err(ConnError::Protocol("reply longer than 1 MiB")),
             Ok(()) => c.reply(&bufs.enc, &mut bufs.crypt, Instant::now()),
         };
-        if let Err(e) = result {
-            self.close_later(conn, &e);
+        self.totals.update(before, c.meter());
+        if c.may_resume() {
+            self.resumable.push(conn);
         }
+        match result {
+            Err(e) => self.close_later(conn, &e),
+            Ok(()) if c.unsent() > OUTPUT_CLOSE_BYTES => {
+                self.defences.closed_output += 1;
+                self.close_later(conn, &ConnError::Protocol("replies not read"));
+            }
+            Ok(()) => {}
+        }
+        let mut ev = Vec::new();
+        self.enforce_budgets(&mut ev);
+        self.deferred.append(&mut ev);
     }
 
     /// Close a connection that failed outside `poll`; the next poll delivers its failures.
     fn close_later(&mut self, id: ConnId, e: &ConnError) {
-        self.note(e);
-        let mut ev = std::mem::take(&mut self.deferred);
-        self.close(id, &mut ev);
-        self.deferred = ev;
+        let mut ev = Vec::new();
+        self.close_on(id, e, &mut ev);
+        self.deferred.append(&mut ev);
+    }
+
+    /// Close a connection because of `e`. If its peer closed it, the requests it may send
+    /// again (`Retry`) go on a new connection instead of failing.
+    fn close_on(&mut self, id: ConnId, e: &ConnError, events: &mut Vec<NetEvent>) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let retries = if peer_closed(e) { c.take_retries() } else { Vec::new() };
+        let (to, now, idle) = (c.peer, Instant::now(), c.is_idle());
+        // A peer closing a connection nothing waits on is routine, not a failure.
+        if !(peer_closed(e) && idle) {
+            self.note(e);
+        }
+        self.close(id, events);
+        for (token, deadline, r) in retries {
+            self.defences.retried += 1;
+            if deadline <= now {
+                events.push(NetEvent::Failed { token });
+            } else {
+                self.queue_request(token, to, r.expected, &r.request, deadline, false);
+            }
+        }
     }
 
     /// Wait at most `timeout` for I/O or a wake; process everything ready; append events.
@@ -306,7 +451,7 @@ impl Net {
         let now = Instant::now();
         let until_timer = self.next_check.saturating_duration_since(now);
         let mut wait = timeout.map_or(until_timer, |t| t.min(until_timer));
-        if !self.deferred.is_empty() {
+        if !self.deferred.is_empty() || !self.resumable.is_empty() {
             wait = Duration::ZERO;
         }
         if !wait.is_zero() && events.is_empty() && events.capacity() > KEEP_EVENTS {
@@ -335,6 +480,9 @@ impl Net {
             }
         }
         self.mio_events = ready;
+        for id in std::mem::take(&mut self.resumable) {
+            self.conn_ready(id, false, false, now, events);
+        }
         self.run_timers(now, events);
         Ok(())
     }
@@ -345,149 +493,55 @@ impl Net {
         }
     }
 
+    /// A connection is ready (or, neither readable nor writable, its output drained while
+    /// paused): write, read or resume reading, then settle the budgets.
     fn conn_ready(&mut self, id: ConnId, readable: bool, writable: bool, now: Instant, events: &mut Vec<NetEvent>) {
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
+        let (before, was_open, was_paused) = (c.meter(), c.is_open(), c.paused);
         let result = (|| {
             if !c.connected {
                 if !c.check_connected()? {
                     return Ok(());
                 }
-                c.flush()?;
+                c.flush(now)?;
             } else if writable {
-                c.flush()?;
+                c.flush(now)?;
             }
-            if readable {
+            if c.may_resume() {
+                // The output drained: decode what waited and read again (the readiness edge
+                // may have passed while paused).
+                c.last_active = now;
+                c.resume(&self.secret, self.scratch.get(), events)?;
+            } else if readable && !c.paused {
                 c.last_active = now;
                 c.read_all(&self.secret, self.scratch.get(), events)?;
             }
             Ok::<(), ConnError>(())
         })();
-        if let Err(e) = result {
-            // A peer closing a connection nothing waits on is routine, not a failure.
-            if !(matches!(e, ConnError::Closed) && self.conns.get(&id).is_some_and(|c| c.is_idle())) {
-                self.note(&e);
-            }
-            self.close(id, events);
+        self.totals.update(before, c.meter());
+        if !was_open && c.is_open() && !c.outbound {
+            self.per_source.handshake_done(Source::of(c.peer.ip()));
         }
+        if !was_paused && c.paused {
+            self.defences.paused += 1;
+        }
+        match result {
+            Err(e) => self.close_on(id, &e, events),
+            Ok(()) if c.unsent() > OUTPUT_CLOSE_BYTES => {
+                self.defences.closed_output += 1;
+                self.close_on(id, &ConnError::Protocol("replies not read"), events);
+            }
+            Ok(()) => {}
+        }
+        self.enforce_budgets(events);
     }
 
     fn note(&mut self, e: &ConnError) {
         log::debug!("connection closed: {e}");
         self.failures += 1;
         self.last_failure = Some(e.to_string());
-    }
-
-    /// Whether a new connection in one direction may open, after closing one of our own idle
-    /// ones if the per-peer bound or the process-wide descriptor budget asks for it.
-    fn make_room(&mut self, outbound: bool) -> bool {
-        let (mine, max) =
-            if outbound { (self.outbound, MAX_OUTBOUND_CONNECTIONS) } else { (self.inbound, MAX_INBOUND_CONNECTIONS) };
-        if mine >= max {
-            return self.evict(outbound);
-        }
-        if budget::exhausted() {
-            return self.evict(outbound) || mine < MIN_CONNECTIONS_PER_PEER;
-        }
-        true
-    }
-
-    fn accept(&mut self, now: Instant) {
-        loop {
-            let (mut sock, peer) = match self.listener.accept() {
-                Ok(s) => s,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                // A connection that died in the backlog: take the next. Out of fds: stop
-                // for now rather than spin (the next connection wakes the listener again).
-                Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted) => continue,
-                Err(_) => return,
-            };
-            if !self.make_room(false) {
-                continue; // dropped: every inbound connection is busy
-            }
-            if sock.set_nodelay(true).is_err() {
-                continue;
-            }
-            let id = self.next_id;
-            if self
-                .poll
-                .registry()
-                .register(&mut sock, Token(id as usize), Interest::READABLE | Interest::WRITABLE)
-                .is_err()
-            {
-                continue;
-            }
-            self.next_id += 1;
-            let deadline = now + self.request_timeout;
-            self.conns.insert(id, Box::new(Conn::accepted(id, sock, peer, deadline, now)));
-            self.inbound += 1;
-            budget::opened();
-            self.arm(deadline);
-        }
-    }
-
-    /// Open a connection to `to` carrying the request framed in the scratch set's `enc`.
-    fn dial(&mut self, token: u64, to: SocketAddr, expected: Option<[u8; 32]>, deadline: Instant, now: Instant) {
-        if !self.make_room(true) {
-            self.deferred.push(NetEvent::Failed { token });
-            return;
-        }
-        let id = self.next_id;
-        let setup = (|| {
-            let mut sock = TcpStream::connect(to)?;
-            sock.set_nodelay(true)?;
-            self.poll.registry().register(&mut sock, Token(id as usize), Interest::READABLE | Interest::WRITABLE)?;
-            Ok::<_, io::Error>(sock)
-        })();
-        let sock = match setup {
-            Ok(s) => s,
-            Err(_) => {
-                self.deferred.push(NetEvent::Failed { token });
-                return;
-            }
-        };
-        // The handshake's first message (an X25519 key pair, and in IK two DH) only once the
-        // connect is under way: a refused address costs no cryptography, and starting the
-        // TCP connect first keeps the budget's eviction pattern as it was (measured: with
-        // the handshake first, W1 at N = 300 made 3.7% more handshakes).
-        let dial = match Handshake::dial(&self.secret, expected, &self.scratch.get().enc) {
-            Ok(d) => d,
-            Err(e) => {
-                self.note(&e);
-                let mut sock = sock;
-                let _ = self.poll.registry().deregister(&mut sock);
-                self.deferred.push(NetEvent::Failed { token });
-                return;
-            }
-        };
-        self.next_id += 1;
-        let first = Pending { token, deadline };
-        let c = Conn::dialed(id, sock, to, dial, &self.scratch.get().enc, first, now);
-        self.conns.insert(id, Box::new(c));
-        self.by_addr.insert(to, id);
-        self.outbound += 1;
-        budget::opened();
-        self.arm(deadline);
-    }
-
-    /// Close the least recently used idle connection of one direction; false if none is idle.
-    fn evict(&mut self, outbound: bool) -> bool {
-        let victim = self
-            .conns
-            .values()
-            .filter(|c| c.outbound == outbound && c.is_idle())
-            .min_by_key(|c| c.last_active)
-            .map(|c| c.id);
-        match victim {
-            Some(id) => {
-                // Idle: no request to fail.
-                let mut none = Vec::new();
-                self.close(id, &mut none);
-                true
-            }
-            None => false,
-        }
     }
 
     /// Drop a connection, failing every request still waiting on it.
@@ -499,6 +553,7 @@ impl Net {
         budget::closed(1);
         self.closed_bytes.0 += c.bytes_out;
         self.closed_bytes.1 += c.bytes_in;
+        self.totals.update(c.meter(), Meter::default());
         if c.outbound {
             self.outbound -= 1;
             if self.by_addr.get(&c.peer) == Some(&id) {
@@ -506,6 +561,7 @@ impl Net {
             }
         } else {
             self.inbound -= 1;
+            self.per_source.closed(Source::of(c.peer.ip()), !c.is_open());
         }
         c.fail_all(events);
         shrink(&mut self.conns);
@@ -522,7 +578,7 @@ impl Net {
         let mut next = now + MAX_TIMER_SLEEP;
         let mut expired = Vec::new();
         for c in self.conns.values() {
-            match c.deadline(idle, inbound_idle) {
+            match c.deadline(idle, inbound_idle, self.request_timeout) {
                 Some(d) if d <= now => expired.push(c.id),
                 Some(d) => next = next.min(d),
                 // Waiting on the loop's reply: look again once it could have gone idle.
@@ -530,12 +586,29 @@ impl Net {
             }
         }
         for id in expired {
-            if self.conns.get(&id).is_some_and(|c| !c.is_idle()) {
-                self.note(&ConnError::Protocol("timed out"));
+            match self.conns.get(&id) {
+                Some(c) if c.unsent() > 0 && !c.outbound => {
+                    self.defences.closed_output += 1;
+                    self.note(&ConnError::Protocol("replies not read"));
+                }
+                Some(c) if !c.is_idle() => self.note(&ConnError::Protocol("timed out")),
+                _ => {}
             }
             self.close(id, events);
         }
         self.next_check = next;
+    }
+}
+
+/// The peer closed the connection (end of stream, reset, broken pipe).
+fn peer_closed(e: &ConnError) -> bool {
+    match e {
+        ConnError::Closed => true,
+        ConnError::Io(e) => matches!(
+            e.kind(),
+            io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted | io::ErrorKind::BrokenPipe
+        ),
+        _ => false,
     }
 }
 

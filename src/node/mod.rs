@@ -150,7 +150,7 @@ impl Node {
             }
         };
         let uid = identity.uid;
-        let net = Net::new(NetConfig { bind: SocketAddr::new(ip, port), static_secret: identity.noise_secret })
+        let net = Net::new(NetConfig::new(SocketAddr::new(ip, port), identity.noise_secret))
             .map_err(|e| Error::Io(format!("cannot listen on {ip}:{port}: {e}")))?;
         let addr = net.local_addr();
         let announced = if options.client { None } else { Some(addr.port()) };
