@@ -1,13 +1,11 @@
 //! One TCP connection (PROTOCOL.md §3): socket I/O, records, the handshake's actions
 //! applied, the decrypted byte stream split into frames (`wire::frame`), and requests
-//! matched to replies. `input` is the reading side.
+//! matched to replies. Its reading side is `input`.
 //!
 //! An accepting connection bounds its output (issue 13): each request read reserves what its
 //! reply may cost (`input::LARGE_REPLY` for a `ref`, `SMALL_REPLY` otherwise), and once its
 //! unsent output plus those reservations reach `OUTPUT_PAUSE_BYTES` it reads no more
 //! requests until its dialer has read enough of the replies.
-
-mod input;
 
 use super::event::{ConnError, ConnId, NetEvent};
 use super::noise::{Dial, Handshake, Session};
@@ -47,23 +45,23 @@ pub(super) struct Retry {
 
 /// A request that arrived while the handshake was still running: held back because in XX
 /// the responder's key, which the request may insist on, is not known yet.
-struct Queued {
-    token: u64,
-    deadline: Instant,
-    expected: Option<[u8; 32]>,
-    frame: Vec<u8>,
+pub(super) struct Queued {
+    pub(super) token: u64,
+    pub(super) deadline: Instant,
+    pub(super) expected: Option<[u8; 32]>,
+    pub(super) frame: Vec<u8>,
 }
 
 /// Everything only a handshaking connection needs; dropped when it completes.
-struct Opening {
-    noise: Handshake,
+pub(super) struct Opening {
+    pub(super) noise: Handshake,
     /// The handshake fails if not complete by then.
     deadline: Instant,
     /// Dialer: requests held back until the responder's key is known.
-    queued: Vec<Queued>,
+    pub(super) queued: Vec<Queued>,
     /// Dialer: the first request's bytes that did not ride in message 1 (all of them in XX);
     /// its token is already pending.
-    unsent: Vec<u8>,
+    pub(super) unsent: Vec<u8>,
 }
 
 /// Spare handshake boxes (~1 KiB each), shared by every peer of the process: a connection
@@ -93,7 +91,7 @@ impl Opening {
     }
 }
 
-enum Phase {
+pub(super) enum Phase {
     Handshake(Box<Opening>),
     Open(TransportState),
 }
@@ -102,16 +100,16 @@ enum Phase {
 /// record, an incomplete frame. Boxed, and present only while one of them is non-empty,
 /// so an idle connection pays one pointer for them.
 #[derive(Default)]
-struct Partial {
+pub(super) struct Partial {
     /// Ciphertext the socket refused; `wpos` bytes of it are already written.
     wbuf: Vec<u8>,
     wpos: usize,
     /// An incomplete record; while paused, all the rest of the read that paused it.
-    rbuf: Vec<u8>,
+    pub(super) rbuf: Vec<u8>,
     /// The decrypted stream's incomplete frame.
-    frames: FrameDecoder,
+    pub(super) frames: FrameDecoder,
     /// While paused: whole frames of the record that paused it, after the pausing one.
-    held: Vec<u8>,
+    pub(super) held: Vec<u8>,
 }
 
 impl Partial {
@@ -138,15 +136,15 @@ pub(super) struct Conn {
     /// The TCP connect has completed.
     pub connected: bool,
     /// Valid once the handshake is complete.
-    remote_static: [u8; 32],
-    phase: Phase,
-    part: Option<Box<Partial>>,
+    pub(super) remote_static: [u8; 32],
+    pub(super) phase: Phase,
+    pub(super) part: Option<Box<Partial>>,
     /// Dialer: requests sent (during the handshake: committed to it) and not yet answered.
-    pending: VecDeque<Pending>,
+    pub(super) pending: VecDeque<Pending>,
     /// Acceptor: requests handed to the loop and not yet answered.
-    unanswered: usize,
+    pub(super) unanswered: usize,
     /// Acceptor: bit i set when the reply to the i-th oldest unanswered request may be large.
-    large: u64,
+    pub(super) large: u64,
     /// Acceptor: reading stopped until the output drains (`over_pause`).
     pub paused: bool,
     /// Carried useful traffic: answered a request (acceptor) or got a reply (dialer).
@@ -212,7 +210,7 @@ impl Conn {
     }
 
     /// The handshake is complete: switch to transport mode, recycling the handshake's box.
-    fn open(&mut self, s: Session) {
+    pub(super) fn open(&mut self, s: Session) {
         self.remote_static = s.remote_static;
         if let Phase::Handshake(o) = std::mem::replace(&mut self.phase, Phase::Open(s.transport)) {
             o.recycle();
@@ -314,7 +312,7 @@ impl Conn {
 
     /// An accepting connection whose unsent output, with what its unanswered requests'
     /// replies may add, has reached the pause threshold: it reads no more requests.
-    fn over_pause(&self) -> bool {
+    pub(super) fn over_pause(&self) -> bool {
         !self.outbound && self.unsent() + self.reserved() >= OUTPUT_PAUSE_BYTES
     }
 
@@ -375,12 +373,12 @@ impl Conn {
         part + self.pending.capacity() * std::mem::size_of::<Pending>()
     }
 
-    fn part(&mut self) -> &mut Partial {
+    pub(super) fn part(&mut self) -> &mut Partial {
         self.part.get_or_insert_with(Box::default)
     }
 
     /// Free the partial buffers once all are empty.
-    fn tidy(&mut self) {
+    pub(super) fn tidy(&mut self) {
         if self.part.as_ref().is_some_and(|p| p.is_empty()) {
             self.part = None;
         }
@@ -398,15 +396,19 @@ impl Conn {
             Phase::Open(_) if self.unanswered > 0 => None,
             Phase::Open(_) => Some(self.last_active + inbound_idle),
         };
-        if self.connected && self.unsent() > 0 {
-            let s = self.out_since + stall;
-            return Some(d.map_or(s, |d| d.min(s)));
+        match self.stall_deadline(stall) {
+            Some(s) => Some(d.map_or(s, |d| d.min(s))),
+            None => d,
         }
-        d
+    }
+
+    /// When unsent output that stopped moving will have stalled for `stall`, if there is some.
+    pub fn stall_deadline(&self, stall: Duration) -> Option<Instant> {
+        (self.connected && self.unsent() > 0).then(|| self.out_since + stall)
     }
 
     /// Write `data` now as far as the socket takes it; keep the rest for `flush`.
-    fn write_out(&mut self, data: &[u8]) -> io::Result<()> {
+    pub(super) fn write_out(&mut self, data: &[u8]) -> io::Result<()> {
         let mut off = 0;
         if self.connected && self.part.as_ref().is_none_or(|p| p.wpos == p.wbuf.len()) {
             while off < data.len() {
@@ -499,7 +501,7 @@ impl Conn {
     }
 
     /// Encrypt a stretch of the plaintext stream as transport messages and send them.
-    fn send_plain(&mut self, plain: &[u8], crypt: &mut [u8]) -> Result<(), ConnError> {
+    pub(super) fn send_plain(&mut self, plain: &[u8], crypt: &mut [u8]) -> Result<(), ConnError> {
         for chunk in plain.chunks(MAX_CHUNK) {
             let ts = match &mut self.phase {
                 Phase::Open(ts) => ts,
@@ -513,7 +515,7 @@ impl Conn {
 }
 
 /// Run a decoder on untrusted bytes; a panic in it (a bug) costs this connection, not the peer.
-fn guarded<T, E>(f: impl FnOnce() -> Result<T, E>) -> Option<T> {
+pub(super) fn guarded<T, E>(f: impl FnOnce() -> Result<T, E>) -> Option<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok().and_then(|r| r.ok())
 }
 

@@ -1,5 +1,5 @@
-//! Per-address limits on inbound connections (issue 13): how many one remote address may hold
-//! open and have in handshake at once. One host should not take every inbound slot, nor
+//! A `Net`'s configuration, and its per-address limits on inbound connections (issue 13): how
+//! many one remote address may hold open and have in handshake at once. One host should not take every inbound slot, nor
 //! keep dozens of handshakes (each a Diffie-Hellman or three) going.
 //!
 //! An IPv4 address counts alone; IPv6 addresses count per /64, since one host is commonly
@@ -8,7 +8,23 @@
 
 use crate::consts::{MAX_HANDSHAKES_PER_IP, MAX_INBOUND_PER_IP};
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+
+/// What a `Net` is made with.
+pub struct NetConfig {
+    pub bind: SocketAddr,
+    /// X25519 static secret of this peer's Noise identity.
+    pub static_secret: [u8; 32],
+    /// Per-address caps on inbound connections.
+    pub limits: NetLimits,
+}
+
+impl NetConfig {
+    /// Listen on `bind` with this static secret and the default limits.
+    pub fn new(bind: SocketAddr, static_secret: [u8; 32]) -> NetConfig {
+        NetConfig { bind, static_secret, limits: NetLimits::default() }
+    }
+}
 
 /// Per-address caps on inbound connections, part of `NetConfig`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,7 +129,9 @@ impl PerSource {
             }
             if c.inbound == 0 {
                 self.counts.remove(&s);
-                super::shrink(&mut self.counts);
+                if self.counts.capacity() > 4 * self.counts.len() + 16 {
+                    self.counts.shrink_to(2 * self.counts.len());
+                }
             }
         }
     }

@@ -1,10 +1,9 @@
-//! The `Net`'s memory budgets (issue 13): unsent replies and partial input over all its
+//! A `Net`'s memory budgets (issue 13): unsent replies and partial input over all its
 //! connections, kept as running totals (each connection's `Meter` before and after it is
-//! worked on), and the connections closed when a total passes its budget.
+//! worked on), and which connection to close when a total passes its budget.
 
-use super::conn::Meter;
-use super::event::ConnError;
-use super::{Net, NetEvent};
+use super::conn::{Conn, Meter};
+use super::event::ConnId;
 use crate::consts::{OUTPUT_BUDGET_BYTES, PARTIAL_INPUT_BUDGET_BYTES};
 use std::cmp::Reverse;
 
@@ -23,35 +22,29 @@ impl Totals {
     }
 }
 
-impl Net {
-    /// Close connections until both totals are within their budgets: past the output budget,
-    /// the accepting connection holding the most unsent replies; past the input budget, the
-    /// connection holding the largest incomplete frame (the longest silent first, among
-    /// equals: an honest frame keeps arriving).
-    pub(super) fn enforce_budgets(&mut self, events: &mut Vec<NetEvent>) {
-        while self.totals.replies > OUTPUT_BUDGET_BYTES {
-            let largest = self.conns.values().filter(|c| c.meter().replies > 0).max_by_key(|c| c.meter().replies);
-            let Some(id) = largest.map(|c| c.id) else {
-                break;
-            };
-            self.defences.closed_output_budget += 1;
-            self.note(&ConnError::Protocol("over the budget of unsent replies"));
-            self.close(id, events);
-        }
-        while self.totals.input > PARTIAL_INPUT_BUDGET_BYTES {
-            let largest = self
-                .conns
-                .values()
-                .filter(|c| c.meter().input > 0)
-                .max_by_key(|c| (c.partial_frame(), c.meter().input, Reverse(c.last_active)));
-            let Some(id) = largest.map(|c| c.id) else {
-                break;
-            };
-            self.defences.closed_input_budget += 1;
-            self.note(&ConnError::Protocol("over the budget of partial input"));
-            self.close(id, events);
-        }
+/// Which budget a connection is closed for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Over {
+    Replies,
+    Input,
+}
+
+/// The connection to close while a total is past its budget: past the output budget, the
+/// accepting connection holding the most unsent replies; past the input budget, the one
+/// holding the largest incomplete frame (among equals the longest silent: an honest frame
+/// keeps arriving). None when within both (or nothing holds anything).
+pub(super) fn over_budget<'a>(totals: &Totals, conns: impl Iterator<Item = &'a Conn>) -> Option<(ConnId, Over)> {
+    if totals.replies > OUTPUT_BUDGET_BYTES {
+        let largest = conns.filter(|c| c.meter().replies > 0).max_by_key(|c| c.meter().replies);
+        return largest.map(|c| (c.id, Over::Replies));
     }
+    if totals.input > PARTIAL_INPUT_BUDGET_BYTES {
+        let largest = conns
+            .filter(|c| c.meter().input > 0)
+            .max_by_key(|c| (c.partial_frame(), c.meter().input, Reverse(c.last_active)));
+        return largest.map(|c| (c.id, Over::Input));
+    }
+    None
 }
 
 #[cfg(test)]

@@ -36,19 +36,9 @@
 //! arrived (the acceptor closed it meanwhile) is sent once more on a new connection.
 //!
 //! # Admission (issue 13)
-//! - Open connections are bounded per direction (`MAX_INBOUND_CONNECTIONS`,
-//!   `MAX_OUTBOUND_CONNECTIONS`) and by the process's descriptor budget (`budget`). When a
-//!   bound is reached an idle connection makes room, chosen by `fairness`: never-useful ones
-//!   first (no request answered: half-open handshakes, silent newcomers), then those of the
-//!   remote address holding the most connections, then the least recently used. For an
-//!   inbound newcomer, a connection that answered requests and was used within
-//!   `USEFUL_GRACE_US` is not a candidate; with none left, the newcomer is closed at accept.
-//! - Per remote address (IPv4, or IPv6 /64), `NetLimits` caps inbound connections
-//!   (`MAX_INBOUND_PER_IP`) and handshakes in progress (`MAX_HANDSHAKES_PER_IP`); a
-//!   connection past either is closed at accept. Loopback is exempt by default (local
-//!   testnets put hundreds of peers on 127.0.0.1).
-//! - Outgoing connections are bound to the listening address when it is a specific IP
-//!   (`dial`), so the peers we greet see the address we listen on.
+//! Connections are bounded per direction, by the process's descriptors, and inbound ones per
+//! remote address; `table` says how, and who makes room. Outgoing connections are bound to
+//! the listening address when it is a specific IP (`dial`).
 //!
 //! # Memory
 //! What a hostile peer can make a `Net` hold is bounded (issue 13), and each bound says what
@@ -77,7 +67,7 @@
 //!   `Net` or a connection: a `Net` checks a set out of a pool (`scratch`) when one of its
 //!   calls first needs one and hands it back when the call returns.
 //! - A connection keeps output only for what its socket refused, input only for an
-//!   incomplete record or frame (all three in one box, absent when idle; a partial frame's
+//!   incomplete record or frame or while paused (all in one box, absent when idle; a partial frame's
 //!   buffer grows with the bytes received, not with the length announced), its request
 //!   queue only while requests are in flight, and frees each once emptied. Its handshake
 //!   state is dropped when the handshake completes, and the box that held it goes to a
@@ -87,87 +77,45 @@
 //!   when the loop goes to sleep.
 //!
 //! # Code
-//! This file runs the loop (the connection table, requests and replies, timers); `admit`
-//! opens connections (accept, dial, making room) and `memory` keeps the budgets above.
-//! `conn` is one connection: socket, records, the handshake's actions applied, frames (with
-//! `wire::frame`), replies matched to requests. `noise` is the handshake, a state machine
-//! that returns actions. `budget` (the process's connection count), `limits` (per-address
-//! caps), `fairness` (whom to evict), `dial` (outgoing sockets), `scratch` (shared
-//! buffers), `record` (record limits) and `event` (events, `ConnId`, `ConnError`) are
-//! leaves. Imports run one way, in that order.
+//! This file runs the loop (listener, dials, requests and replies, closes, timers).
+//! `table` is the connection table and the counts its bounds are checked against, choosing
+//! whom to close with `fairness` (eviction) and `memory` (the budgets above). `input` reads
+//! a connection and `conn` is the rest of one: socket, records, the handshake's actions
+//! applied, frames (with `wire::frame`), replies matched to requests, output. `noise` is the
+//! handshake, a state machine that returns actions. `budget` (the process's connection
+//! count), `limits` (configuration, per-address caps), `dial` (outgoing sockets), `scratch`
+//! (shared buffers), `record` (record limits) and `event` (events, `ConnId`, `ConnError`)
+//! are leaves. Imports run one way, in that order.
 
-mod admit;
 mod budget;
 mod conn;
 mod dial;
 mod event;
 mod fairness;
+mod input;
 mod limits;
 mod memory;
 mod noise;
 mod record;
 mod scratch;
+mod table;
 
 use crate::consts::OUTPUT_CLOSE_BYTES;
 use crate::wire::frame::write_frame;
 use crate::wire::{encode_reply, encode_request, Reply, Request};
-use conn::{Conn, Meter, Pending, Retry};
+use conn::{Conn, Pending, Retry};
 use event::ConnError;
-pub use event::{ConnId, NetEvent};
-pub use limits::NetLimits;
-use limits::{PerSource, Source};
-use memory::Totals;
+pub use event::{ConnId, Defences, NetEvent};
+pub use limits::{NetConfig, NetLimits};
+use memory::Over;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use scratch::Lease;
-use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        budget::closed(self.conns.len());
-    }
-}
-
-pub struct NetConfig {
-    pub bind: SocketAddr,
-    /// X25519 static secret of this peer's Noise identity.
-    pub static_secret: [u8; 32],
-    /// Per-address caps on inbound connections.
-    pub limits: NetLimits,
-}
-
-impl NetConfig {
-    /// Listen on `bind` with this static secret and the default limits.
-    pub fn new(bind: SocketAddr, static_secret: [u8; 32]) -> NetConfig {
-        NetConfig { bind, static_secret, limits: NetLimits::default() }
-    }
-}
-
-/// How often each transport defence acted so far (diagnostics and tests).
-#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
-pub struct Defences {
-    /// Inbound connections closed at accept: their address was at a per-address cap.
-    pub refused_per_ip: u64,
-    /// Inbound connections closed at accept: no room, and no idle connection could make it.
-    pub refused_full: u64,
-    /// Idle connections closed to make room for another.
-    pub evicted: u64,
-    /// Times an accepting connection stopped reading because its replies were not read.
-    pub paused: u64,
-    /// Connections closed: unsent replies past `OUTPUT_CLOSE_BYTES`, or not moving for a
-    /// request timeout.
-    pub closed_output: u64,
-    /// Connections closed to bring the unsent replies back within `OUTPUT_BUDGET_BYTES`.
-    pub closed_output_budget: u64,
-    /// Connections closed to bring partial input back within `PARTIAL_INPUT_BUDGET_BYTES`.
-    pub closed_input_budget: u64,
-    /// Requests sent again on a new connection after a reused one closed under them.
-    pub retried: u64,
-}
+use table::{Room, Table};
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -188,16 +136,7 @@ pub struct Net {
     local: SocketAddr,
     public: [u8; 32],
     waker: Arc<Waker>,
-    /// Boxed: the table's empty slots then cost a pointer, not a connection.
-    conns: HashMap<ConnId, Box<Conn>>,
-    /// Outbound connection to each address (reused by later requests).
-    by_addr: HashMap<SocketAddr, ConnId>,
-    outbound: usize,
-    inbound: usize,
-    /// Inbound connections and handshakes per remote address, and their caps.
-    per_source: PerSource,
-    /// What the connections hold against the budgets (`memory`).
-    totals: Totals,
+    conns: Table,
     /// Paused connections whose output drained during a `send_reply`: read by the next poll.
     resumable: Vec<ConnId>,
     defences: Defences,
@@ -236,12 +175,7 @@ impl Net {
             local,
             public,
             waker,
-            conns: HashMap::new(),
-            by_addr: HashMap::new(),
-            outbound: 0,
-            inbound: 0,
-            per_source: PerSource::new(cfg.limits),
-            totals: Totals::default(),
+            conns: Table::new(cfg.limits),
             resumable: Vec::new(),
             defences: Defences::default(),
             next_id: 2,
@@ -308,7 +242,7 @@ impl Net {
     /// and frames), over all connections: what `OUTPUT_BUDGET_BYTES` and
     /// `PARTIAL_INPUT_BUDGET_BYTES` bound.
     pub fn held_bytes(&self) -> (usize, usize) {
-        (self.totals.replies, self.totals.input)
+        self.conns.held()
     }
 
     /// How often each defence acted so far.
@@ -342,30 +276,28 @@ impl Net {
             self.deferred.push(NetEvent::Failed { token });
             return;
         }
-        let id = match self.by_addr.get(&to) {
-            Some(&id) => id,
-            None => {
-                self.dial(token, to, expected_static, deadline, now);
-                return;
-            }
-        };
-        let Some(c) = self.conns.get_mut(&id) else {
-            // Unreachable: by_addr only names live connections.
-            self.by_addr.remove(&to);
-            self.deferred.push(NetEvent::Failed { token });
+        let Some(id) = self.conns.to(to) else {
+            self.dial(token, to, expected_static, deadline, now);
             return;
         };
-        if !c.takes(expected_static) {
-            self.deferred.push(NetEvent::Failed { token });
-            return;
-        }
-        let retry = (may_retry && c.quiet())
-            .then(|| Box::new(Retry { request: request.clone(), expected: expected_static }));
         let bufs = self.scratch.get();
-        let result = c.request(Pending { token, deadline, retry }, expected_static, &bufs.enc, &mut bufs.crypt, now);
-        self.arm(deadline);
-        if let Err(e) = result {
-            self.close_later(id, &e);
+        let result = self.conns.work(id, |c| {
+            if !c.takes(expected_static) {
+                return Ok(false);
+            }
+            let retry = (may_retry && c.quiet())
+                .then(|| Box::new(Retry { request: request.clone(), expected: expected_static }));
+            let p = Pending { token, deadline, retry };
+            c.request(p, expected_static, &bufs.enc, &mut bufs.crypt, now).map(|()| true)
+        });
+        match result {
+            Some(Ok(true)) => self.arm(deadline),
+            Some(Err(e)) => {
+                self.arm(deadline);
+                self.close_later(id, &e);
+            }
+            // Another key or the in-flight bound (`by_addr` only names live connections).
+            Some(Ok(false)) | None => self.deferred.push(NetEvent::Failed { token }),
         }
     }
 
@@ -377,35 +309,59 @@ impl Net {
     }
 
     fn queue_reply(&mut self, conn: ConnId, reply: &Reply) {
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return;
-        };
-        if !c.awaits_reply() {
+        if !self.conns.get(conn).is_some_and(|c| c.awaits_reply()) {
             return;
         }
-        let before = c.meter();
         let bufs = self.scratch.get();
         bufs.enc.clear();
-        let result = match write_frame(&mut bufs.enc, |body| encode_reply(reply, body)) {
-            // Cannot be sent; closing beats leaving the dialer's FIFO out of step.
-            Err(_) => Err(ConnError::Protocol("reply longer than 1 MiB")),
-            Ok(()) => c.reply(&bufs.enc, &mut bufs.crypt, Instant::now()),
+        let framed = write_frame(&mut bufs.enc, |body| encode_reply(reply, body));
+        let stall = self.request_timeout;
+        let Some((result, resume, stall, unsent)) = self.conns.work(conn, |c| {
+            let result = match framed {
+                // Cannot be sent; closing beats leaving the dialer's FIFO out of step.
+                Err(_) => Err(ConnError::Protocol("reply longer than 1 MiB")),
+                Ok(()) => c.reply(&bufs.enc, &mut bufs.crypt, Instant::now()),
+            };
+            (result, c.may_resume(), c.stall_deadline(stall), c.unsent())
+        }) else {
+            return;
         };
-        self.totals.update(before, c.meter());
-        if c.may_resume() {
+        if resume && !self.resumable.contains(&conn) {
             self.resumable.push(conn);
         }
+        if let Some(at) = stall {
+            self.arm(at);
+        }
+        let mut ev = Vec::new();
+        self.settle(conn, result, unsent, &mut ev);
+        self.deferred.append(&mut ev);
+    }
+
+    /// After working on a connection: close it on an error or past the output limit, and
+    /// close others while a memory budget is exceeded.
+    fn settle(&mut self, id: ConnId, result: Result<(), ConnError>, unsent: usize, events: &mut Vec<NetEvent>) {
         match result {
-            Err(e) => self.close_later(conn, &e),
-            Ok(()) if c.unsent() > OUTPUT_CLOSE_BYTES => {
+            Err(e) => self.close_on(id, &e, events),
+            Ok(()) if unsent > OUTPUT_CLOSE_BYTES => {
                 self.defences.closed_output += 1;
-                self.close_later(conn, &ConnError::Protocol("replies not read"));
+                self.close_on(id, &ConnError::Protocol("replies not read"), events);
             }
             Ok(()) => {}
         }
-        let mut ev = Vec::new();
-        self.enforce_budgets(&mut ev);
-        self.deferred.append(&mut ev);
+        while let Some((id, over)) = self.conns.over_budget() {
+            let why = match over {
+                Over::Replies => {
+                    self.defences.closed_output_budget += 1;
+                    "over the budget of unsent replies"
+                }
+                Over::Input => {
+                    self.defences.closed_input_budget += 1;
+                    "over the budget of partial input"
+                }
+            };
+            self.note(&ConnError::Protocol(why));
+            self.close(id, events);
+        }
     }
 
     /// Close a connection that failed outside `poll`; the next poll delivers its failures.
@@ -418,21 +374,24 @@ impl Net {
     /// Close a connection because of `e`. If its peer closed it, the requests it may send
     /// again (`Retry`) go on a new connection instead of failing.
     fn close_on(&mut self, id: ConnId, e: &ConnError, events: &mut Vec<NetEvent>) {
-        let Some(c) = self.conns.get_mut(&id) else {
+        let peer_closed = e.peer_closed();
+        let Some((retries, to, idle)) = self.conns.work(id, |c| {
+            let retries = if peer_closed { c.take_retries() } else { Vec::new() };
+            (retries, c.peer, c.is_idle())
+        }) else {
             return;
         };
-        let retries = if peer_closed(e) { c.take_retries() } else { Vec::new() };
-        let (to, now, idle) = (c.peer, Instant::now(), c.is_idle());
+        let now = Instant::now();
         // A peer closing a connection nothing waits on is routine, not a failure.
-        if !(peer_closed(e) && idle) {
+        if !(e.peer_closed() && idle) {
             self.note(e);
         }
         self.close(id, events);
         for (token, deadline, r) in retries {
-            self.defences.retried += 1;
             if deadline <= now {
                 events.push(NetEvent::Failed { token });
             } else {
+                self.defences.retried += 1;
                 self.queue_request(token, to, r.expected, &r.request, deadline, false);
             }
         }
@@ -496,11 +455,10 @@ impl Net {
     /// A connection is ready (or, neither readable nor writable, its output drained while
     /// paused): write, read or resume reading, then settle the budgets.
     fn conn_ready(&mut self, id: ConnId, readable: bool, writable: bool, now: Instant, events: &mut Vec<NetEvent>) {
-        let Some(c) = self.conns.get_mut(&id) else {
-            return;
-        };
-        let (before, was_open, was_paused) = (c.meter(), c.is_open(), c.paused);
-        let result = (|| {
+        let (secret, scratch, stall) = (&self.secret, &mut self.scratch, self.request_timeout);
+        let worked = self.conns.work(id, |c| {
+            let was_paused = c.paused;
+            let result = (|| {
             if !c.connected {
                 if !c.check_connected()? {
                     return Ok(());
@@ -513,29 +471,23 @@ impl Net {
                 // The output drained: decode what waited and read again (the readiness edge
                 // may have passed while paused).
                 c.last_active = now;
-                c.resume(&self.secret, self.scratch.get(), events)?;
+                c.resume(secret, scratch.get(), events)?;
             } else if readable && !c.paused {
                 c.last_active = now;
-                c.read_all(&self.secret, self.scratch.get(), events)?;
+                c.read_all(secret, scratch.get(), events)?;
             }
             Ok::<(), ConnError>(())
-        })();
-        self.totals.update(before, c.meter());
-        if !was_open && c.is_open() && !c.outbound {
-            self.per_source.handshake_done(Source::of(c.peer.ip()));
+            })();
+            (result, !was_paused && c.paused, c.stall_deadline(stall), c.unsent())
+        });
+        let Some((result, paused, stall, unsent)) = worked else {
+            return;
+        };
+        self.defences.paused += u64::from(paused);
+        if let Some(at) = stall {
+            self.arm(at);
         }
-        if !was_paused && c.paused {
-            self.defences.paused += 1;
-        }
-        match result {
-            Err(e) => self.close_on(id, &e, events),
-            Ok(()) if c.unsent() > OUTPUT_CLOSE_BYTES => {
-                self.defences.closed_output += 1;
-                self.close_on(id, &ConnError::Protocol("replies not read"), events);
-            }
-            Ok(()) => {}
-        }
-        self.enforce_budgets(events);
+        self.settle(id, result, unsent, events);
     }
 
     fn note(&mut self, e: &ConnError) {
@@ -546,26 +498,86 @@ impl Net {
 
     /// Drop a connection, failing every request still waiting on it.
     fn close(&mut self, id: ConnId, events: &mut Vec<NetEvent>) {
-        let Some(mut c) = self.conns.remove(&id) else {
+        let Some(mut c) = self.conns.remove(id) else {
             return;
         };
         let _ = self.poll.registry().deregister(&mut c.sock);
-        budget::closed(1);
         self.closed_bytes.0 += c.bytes_out;
         self.closed_bytes.1 += c.bytes_in;
-        self.totals.update(c.meter(), Meter::default());
-        if c.outbound {
-            self.outbound -= 1;
-            if self.by_addr.get(&c.peer) == Some(&id) {
-                self.by_addr.remove(&c.peer);
-            }
-        } else {
-            self.inbound -= 1;
-            self.per_source.closed(Source::of(c.peer.ip()), !c.is_open());
-        }
         c.fail_all(events);
-        shrink(&mut self.conns);
-        shrink(&mut self.by_addr);
+    }
+
+    /// Whether a new connection in one direction may open, after closing an idle one
+    /// (`fairness`) if a bound asks for it.
+    fn make_room(&mut self, outbound: bool, now: Instant) -> bool {
+        match self.conns.room(outbound, now) {
+            Room::Free => true,
+            Room::Evict(id) => {
+                // Idle: no request to fail.
+                let mut none = Vec::new();
+                self.close(id, &mut none);
+                self.defences.evicted += 1;
+                true
+            }
+            Room::Full => false,
+        }
+    }
+
+    fn accept(&mut self, now: Instant) {
+        loop {
+            let (mut sock, peer) = match self.listener.accept() {
+                Ok(s) => s,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                // A connection that died in the backlog: take the next. Out of fds: stop
+                // for now rather than spin (the next connection wakes the listener again).
+                Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted) => continue,
+                Err(_) => return,
+            };
+            // Each refusal drops the socket: closed before a byte is read.
+            if !self.conns.admits(peer) {
+                self.defences.refused_per_ip += 1;
+                continue;
+            }
+            if !self.make_room(false, now) {
+                self.defences.refused_full += 1;
+                continue; // every inbound connection is busy or protected
+            }
+            let id = self.next_id;
+            let token = Token(id as usize);
+            if sock.set_nodelay(true).is_err()
+                || self.poll.registry().register(&mut sock, token, Interest::READABLE | Interest::WRITABLE).is_err()
+            {
+                continue;
+            }
+            self.next_id += 1;
+            let deadline = now + self.request_timeout;
+            self.conns.insert(Box::new(Conn::accepted(id, sock, peer, deadline, now)));
+            self.arm(deadline);
+        }
+    }
+
+    /// Open a connection to `to` carrying the request framed in the scratch set's `enc`.
+    fn dial(&mut self, token: u64, to: SocketAddr, expected: Option<[u8; 32]>, deadline: Instant, now: Instant) {
+        if !self.make_room(true, now) {
+            self.deferred.push(NetEvent::Failed { token });
+            return;
+        }
+        let id = self.next_id;
+        let (local, enc) = (self.local.ip(), &self.scratch.get().enc);
+        let (sock, dial) = match dial::open(self.poll.registry(), Token(id as usize), local, to, &self.secret, expected, enc) {
+            Ok(opened) => opened,
+            Err(e) => {
+                if let Some(e) = e {
+                    self.note(&e);
+                }
+                self.deferred.push(NetEvent::Failed { token });
+                return;
+            }
+        };
+        self.next_id += 1;
+        let first = Pending { token, deadline, retry: None };
+        self.conns.insert(Box::new(Conn::dialed(id, sock, to, dial, &self.scratch.get().enc, first, now)));
+        self.arm(deadline);
     }
 
     /// Close connections past a deadline and compute when to look again.
@@ -573,20 +585,10 @@ impl Net {
         if now < self.next_check {
             return;
         }
-        let idle = self.idle_timeout;
-        let inbound_idle = idle + self.request_timeout;
-        let mut next = now + MAX_TIMER_SLEEP;
-        let mut expired = Vec::new();
-        for c in self.conns.values() {
-            match c.deadline(idle, inbound_idle, self.request_timeout) {
-                Some(d) if d <= now => expired.push(c.id),
-                Some(d) => next = next.min(d),
-                // Waiting on the loop's reply: look again once it could have gone idle.
-                None => next = next.min(now + inbound_idle),
-            }
-        }
+        let (idle, stall) = (self.idle_timeout, self.request_timeout);
+        let (expired, next) = self.conns.expired(now, now + MAX_TIMER_SLEEP, idle, idle + stall, stall);
         for id in expired {
-            match self.conns.get(&id) {
+            match self.conns.get(id) {
                 Some(c) if c.unsent() > 0 && !c.outbound => {
                     self.defences.closed_output += 1;
                     self.note(&ConnError::Protocol("replies not read"));
@@ -597,26 +599,6 @@ impl Net {
             self.close(id, events);
         }
         self.next_check = next;
-    }
-}
-
-/// The peer closed the connection (end of stream, reset, broken pipe).
-fn peer_closed(e: &ConnError) -> bool {
-    match e {
-        ConnError::Closed => true,
-        ConnError::Io(e) => matches!(
-            e.kind(),
-            io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted | io::ErrorKind::BrokenPipe
-        ),
-        _ => false,
-    }
-}
-
-/// Give back most of a map's table once connections have closed (hysteresis: a map that
-/// shrinks is still half empty, so it does not regrow at the next insert).
-fn shrink<K: std::hash::Hash + Eq, V>(m: &mut HashMap<K, V>) {
-    if m.capacity() > 4 * m.len() + 16 {
-        m.shrink_to(2 * m.len());
     }
 }
 

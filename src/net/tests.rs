@@ -1,6 +1,8 @@
 //! Tests of `net`.
 
 use super::*;
+use std::collections::HashMap;
+use table::shrink;
 use crate::id::Id;
 
 fn net(secret: u8) -> Net {

@@ -1,4 +1,4 @@
-//! A connection's input: socket reads split into records, records decrypted (or fed to the
+//! A connection's input (the reading side of `conn`): socket reads split into records, records decrypted (or fed to the
 //! handshake), the plaintext split into frames, frames decoded into requests or replies.
 //!
 //! An accepting connection stops reading while its replies are not being read
@@ -6,12 +6,12 @@
 //! over wait undecoded (`held`, then `rbuf`), the socket is left unread, and `resume` picks
 //! up where it stopped once the output drains.
 
-use super::{guarded, Conn, Pending, Phase};
+use super::conn::{guarded, Conn, Pending, Phase};
+use super::event::{ConnError, NetEvent};
+use super::noise::{Action, Confirmed, Finished};
+use super::record::{record_len, HEADER_LEN};
+use super::scratch::Scratch;
 use crate::consts::MAX_IN_FLIGHT_PER_CONNECTION;
-use crate::net::event::{ConnError, NetEvent};
-use crate::net::noise::{Action, Confirmed, Finished};
-use crate::net::record::{record_len, HEADER_LEN};
-use crate::net::scratch::Scratch;
 use crate::wire::frame::{write_frame, FrameDecoder};
 use crate::wire::{decode_reply, decode_request, Request};
 use std::collections::VecDeque;
@@ -96,7 +96,7 @@ impl Conn {
 
     /// Split received bytes into records: whole ones are handled straight from `data`,
     /// only an incomplete tail is copied into `rbuf` (all of the rest, once paused).
-    pub(super) fn on_bytes(
+    pub fn on_bytes(
         &mut self,
         mut data: &[u8],
         secret: &[u8; 32],
@@ -208,7 +208,7 @@ impl Conn {
 
     /// Split decrypted bytes into frames: whole ones are decoded in place, an incomplete
     /// one is kept by the decoder (in the partial box).
-    pub(super) fn feed_plain(&mut self, data: &[u8], events: &mut Vec<NetEvent>) -> Result<(), ConnError> {
+    pub fn feed_plain(&mut self, data: &[u8], events: &mut Vec<NetEvent>) -> Result<(), ConnError> {
         // Taken out so frames can be handled while `self` is lent to them; an empty
         // decoder holds no heap memory, so this costs nothing when no frame is partial.
         let mut frames = self.part.as_mut().map(|p| std::mem::take(&mut p.frames)).unwrap_or_default();
