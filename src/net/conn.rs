@@ -3,9 +3,9 @@
 //! matched to replies. Its reading side is `input`.
 //!
 //! An accepting connection bounds its output (issue 13): each request read reserves what its
-//! reply may cost (`input::LARGE_REPLY` for a `ref`, `SMALL_REPLY` otherwise), and once its
-//! unsent output plus those reservations reach `OUTPUT_PAUSE_BYTES` it reads no more
-//! requests until its dialer has read enough of the replies.
+//! reply may cost (`LARGE_REPLY` for a `ref`, `SMALL_REPLY` otherwise), and once its unsent
+//! output plus those reservations reach `OUTPUT_PAUSE_BYTES` it reads no more requests until
+//! its dialer has read enough of the replies.
 
 use super::event::{ConnError, ConnId, NetEvent};
 use super::noise::{Dial, Handshake, Session};
