@@ -182,10 +182,11 @@ fn rss_kib() -> usize {
 }
 
 /// Honest requests (alternately `ref`, with a 1 MiB reply, and `peers`) while `attacking`;
-/// returns (answered, sent).
-fn honest_traffic(net: &mut Net, v: &Victim, attacking: &AtomicBool, max: usize) -> (usize, usize) {
-    let (mut ok, mut sent) = (0, 0);
+/// returns (answered, sent, the process's largest RSS seen in KiB).
+fn honest_traffic(net: &mut Net, v: &Victim, attacking: &AtomicBool, max: usize) -> (usize, usize, usize) {
+    let (mut ok, mut sent, mut rss) = (0, 0, 0);
     while sent < max && (sent < 5 || attacking.load(Ordering::SeqCst)) {
+        rss = rss.max(rss_kib());
         let r = if sent % 2 == 0 { ref_req(sent as u32) } else { peers_req(sent as u32) };
         sent += 1;
         if call(net, sent as u64, v, &r).is_some() {
@@ -193,7 +194,7 @@ fn honest_traffic(net: &mut Net, v: &Victim, attacking: &AtomicBool, max: usize)
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    (ok, sent)
+    (ok, sent, rss)
 }
 
 /// One connection that sends 64 `ref`s and never reads: the victim stops reading it once the
@@ -252,14 +253,13 @@ fn unread_replies_stay_within_the_budget() {
         drop(held);
     });
     let mut c = honest(ip(2, 1), 2);
-    let (ok, sent) = honest_traffic(&mut c, &v, &attacking, 400);
+    let (ok, sent, rss_peak) = honest_traffic(&mut c, &v, &attacking, 400);
     attacker.join().unwrap();
     assert!(v.wait(Duration::from_secs(10), |l| l.held.0 < 64 * 1024), "replies still held: {:?}", v.live());
-    let rss_peak = rss_kib();
     let l = v.finish();
     println!(
         "unread replies: honest {ok}/{sent}; peak unsent replies {} KiB, peak buffered {} KiB; \
-         process RSS {rss_before} -> {rss_peak} KiB; {:?}",
+         process RSS {rss_before} KiB, at most {rss_peak} KiB during; {:?}",
         l.peak_replies / 1024,
         l.peak_buffered / 1024,
         l.defences
@@ -299,15 +299,14 @@ fn partial_frames_stay_within_the_budget() {
         sent
     });
     let mut c = honest(ip(2, 1), 2);
-    let (ok, n) = honest_traffic(&mut c, &v, &attacking, 1000);
+    let (ok, n, rss_peak) = honest_traffic(&mut c, &v, &attacking, 1000);
     let big = Request::Set { value: vec![7u8; MAX_VALUE_SIZE].into(), lifetime: None };
     assert!(matches!(call(&mut c, 9999, &v, &big), Some(Reply::Bool(true))), "a whole 1 MiB request");
     let frames = attacker.join().unwrap();
-    let rss_peak = rss_kib();
     let l = v.finish();
     println!(
         "partial frames: {frames} of 1 MiB - 1 sent; honest {ok}/{n}; peak partial input {} KiB, \
-         peak buffered {} KiB; process RSS {rss_before} -> {rss_peak} KiB; {:?}",
+         peak buffered {} KiB; process RSS {rss_before} KiB, at most {rss_peak} KiB during; {:?}",
         l.peak_input / 1024,
         l.peak_buffered / 1024,
         l.defences
@@ -376,13 +375,17 @@ fn per_address_caps() {
 }
 
 /// Churn: 600 new authenticated connections from one address (loopback, so not capped: the
-/// inbound bound is what is reached), half of them sending a request: an honest client's
-/// warm connection from another address is never evicted, and all its requests are answered.
+/// inbound bound is what is reached), half of them sending a request. Two honest clients on
+/// other addresses keep their one connection each: one busy throughout, one idle for the
+/// whole churn (the least recently used, the first to go were newcomers allowed to evict
+/// it), and all their requests are answered.
 #[test]
 fn churn_does_not_evict_useful_connections() {
     let v = Victim::spawn(NetLimits::default(), |_| {});
-    let mut c = honest(ip(2, 1), 2);
-    assert!(call(&mut c, 1, &v, &peers_req(0)).is_some(), "warm");
+    let mut busy = honest(ip(2, 1), 2);
+    let mut idle = honest(ip(2, 2), 3);
+    assert!(call(&mut idle, 1, &v, &peers_req(0)).is_some(), "warm");
+    assert!(call(&mut busy, 1, &v, &peers_req(0)).is_some(), "warm");
     let attacking = Arc::new(AtomicBool::new(true));
     let (addr, flag) = (v.addr, attacking.clone());
     let churner = std::thread::spawn(move || {
@@ -407,17 +410,21 @@ fn churn_does_not_evict_useful_connections() {
         flag.store(false, Ordering::SeqCst);
         (made, refused)
     });
-    let (ok, sent) = honest_traffic(&mut c, &v, &attacking, 2000);
+    let (ok, sent, _) = honest_traffic(&mut busy, &v, &attacking, 2000);
     let (made, refused) = churner.join().unwrap();
+    let after = call(&mut idle, 2, &v, &peers_req(1)).is_some();
     let l = v.finish();
-    let honest_conns = l.conns_of.get(&ip(2, 1)).map_or(0, |s| s.len());
+    let conns = |at: IpAddr| l.conns_of.get(&at).map_or(0, |s| s.len());
     println!(
-        "churn: {made} attacker connections made, {refused} refused; honest {ok}/{sent} on {honest_conns} \
-         connection(s); {:?}",
+        "churn: {made} attacker connections made, {refused} refused; busy honest {ok}/{sent}; \
+         honest connections {} and {}; {:?}",
+        conns(ip(2, 1)),
+        conns(ip(2, 2)),
         l.defences
     );
     assert_eq!(ok, sent, "honest requests failed");
-    assert_eq!(honest_conns, 1, "the honest connection was never replaced");
+    assert!(after, "the idle honest client's request failed");
+    assert_eq!((conns(ip(2, 1)), conns(ip(2, 2))), (1, 1), "an honest connection was replaced");
     assert!(l.defences.evicted + l.defences.refused_full >= 1, "the inbound bound was reached: {:?}", l.defences);
 }
 

@@ -74,8 +74,8 @@ impl Conn {
         let rest = self.part.as_mut().map(|p| std::mem::take(&mut p.rbuf)).unwrap_or_default();
         self.tidy();
         if self.paused {
-            if let Some(p) = self.part.as_mut().filter(|_| !rest.is_empty()) {
-                p.rbuf = rest;
+            if !rest.is_empty() {
+                self.part().rbuf = rest;
             }
             return Ok(());
         }

@@ -243,3 +243,22 @@ fn unsent_output_pauses_reading() {
     assert!(c.may_resume());
     assert!(c.meter().replies >= OUTPUT_PAUSE_BYTES, "capacity still counted until flushed");
 }
+
+/// A resume that pauses again on the last held frame keeps the unread records for the next
+/// resume (nothing else holds the partial box then).
+#[test]
+fn pause_on_the_last_held_frame_keeps_the_rest() {
+    let (mut c, _l) = inbound();
+    let (later, ts) = sealed(b"\0\0\0\x02#t");
+    c.open(Session { transport: ts, remote_static: [0; 32] });
+    for i in 0..2u8 {
+        write_frame(&mut c.part().held, |b| encode_request(&Request::Ref { key: Id([i; 32]) }, b)).unwrap();
+    }
+    c.part().rbuf = later.clone();
+    c.paused = true;
+    let (mut lease, mut ev) = (Lease::default(), Vec::new());
+    c.resume(&[1; 32], lease.get(), &mut ev).unwrap();
+    assert_eq!(ev.len(), 2);
+    assert!(c.paused, "two refs reach the threshold");
+    assert_eq!(c.part.as_ref().map(|p| p.rbuf.clone()), Some(later));
+}
