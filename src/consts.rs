@@ -104,3 +104,29 @@ pub const QUOTA_FREE_SHARE: usize = 4;
 pub const QUOTA_KEY_SHARE: usize = 16;
 /// See QUOTA_FREE_SHARE.
 pub const QUOTA_PREFIX_SHARE: usize = 8;
+
+// Transport hardening (issue 13): what one hostile peer can make a `Net` hold or take.
+
+/// An accepting connection reads no more requests once its unsent replies, plus what the
+/// replies to its unanswered requests may add (a whole message for a `ref`, 8 KiB for any
+/// other), reach this; it reads on when its dialer has read enough. A connection then holds
+/// at most this plus one reply: about 3 MiB.
+pub const OUTPUT_PAUSE_BYTES: usize = 2 * 1024 * 1024;
+/// A connection whose unsent output passes this is closed. A safety net: the pause keeps
+/// replies under about 3 MiB.
+pub const OUTPUT_CLOSE_BYTES: usize = 8 * 1024 * 1024;
+/// Unsent replies one peer holds over all its connections at most; past it, the connection
+/// holding the most is closed.
+pub const OUTPUT_BUDGET_BYTES: usize = 32 * 1024 * 1024;
+/// Bytes one peer holds in incomplete records and frames over all its connections at most;
+/// past it, the connection holding the largest incomplete frame is closed.
+pub const PARTIAL_INPUT_BUDGET_BYTES: usize = 32 * 1024 * 1024;
+/// Inbound connections one remote address (IPv6: /64) may hold open; past it a new one is
+/// closed at accept. Loopback is exempt by default. Default of `NetLimits`.
+pub const MAX_INBOUND_PER_IP: usize = 16;
+/// Inbound handshakes one remote address may have in progress; past it a new connection is
+/// closed at accept. Default of `NetLimits`.
+pub const MAX_HANDSHAKES_PER_IP: usize = 8;
+/// A connection that answered a request and was used this recently (microseconds) is not
+/// closed to make room for an inbound newcomer, which is refused instead.
+pub const USEFUL_GRACE_US: u64 = 10_000_000;

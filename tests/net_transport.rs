@@ -41,7 +41,7 @@ static ALLOC: Counting = Counting;
 const LIMIT: Duration = Duration::from_secs(20);
 
 fn new_net(seed: u8) -> Net {
-    Net::new(NetConfig { bind: "127.0.0.1:0".parse().unwrap(), static_secret: [seed; 32] }).unwrap()
+    Net::new(NetConfig::new("127.0.0.1:0".parse().unwrap(), [seed; 32])).unwrap()
 }
 
 fn public_of(seed: u8) -> [u8; 32] {
@@ -416,11 +416,14 @@ fn unanswered_requests_fail_after_timeout() {
     // The default is 5 s; shortened so the test stays short.
     c.set_request_timeout(Duration::from_millis(400));
     let mut ev = Vec::new();
+    // `peers`, not `ref`: small replies, so the server reads all of them (it stops reading
+    // `ref`s whose replies could add up past its output bound).
+    let peers = |i: u64| Request::Peers { key: Id([i as u8; 32]) };
     for i in 0..MAX_IN_FLIGHT_PER_CONNECTION as u64 {
-        c.send_request(i, silent.addr, Some(silent.public), &ref_req(i as u32));
+        c.send_request(i, silent.addr, Some(silent.public), &peers(i));
     }
     // One more than a connection may carry fails at once.
-    c.send_request(999, silent.addr, Some(silent.public), &ref_req(999));
+    c.send_request(999, silent.addr, Some(silent.public), &peers(999));
     c.poll(Some(Duration::ZERO), &mut ev).unwrap();
     assert!(matches!(ev.as_slice(), [NetEvent::Failed { token: 999 }]), "{:?}", ev);
     ev.clear();

@@ -1,46 +1,67 @@
 //! One TCP connection (PROTOCOL.md §3): socket I/O, records, the handshake's actions
 //! applied, the decrypted byte stream split into frames (`wire::frame`), and requests
-//! matched to replies.
+//! matched to replies. Its reading side is `input`.
+//!
+//! An accepting connection bounds its output (issue 13): each request read reserves what its
+//! reply may cost (`LARGE_REPLY` for a `ref`, `SMALL_REPLY` otherwise), and once its unsent
+//! output plus those reservations reach `OUTPUT_PAUSE_BYTES` it reads no more requests until
+//! its dialer has read enough of the replies.
 
 use super::event::{ConnError, ConnId, NetEvent};
-use super::noise::{Action, Confirmed, Dial, Finished, Handshake, Session};
-use super::record::{self, record_len, HEADER_LEN, MAX_CHUNK};
-use super::scratch::{Pool, Scratch};
-use crate::consts::MAX_IN_FLIGHT_PER_CONNECTION;
+use super::noise::{Dial, Handshake, Session};
+use super::record::{self, HEADER_LEN, MAX_CHUNK};
+use super::scratch::Pool;
+use crate::consts::{MAX_IN_FLIGHT_PER_CONNECTION, OUTPUT_PAUSE_BYTES};
 use crate::wire::frame::FrameDecoder;
-use crate::wire::{decode_reply, decode_request};
+use crate::wire::Request;
 use mio::net::TcpStream;
 use snow::TransportState;
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+
+/// What a reply other than a `ref`'s may add to the output, at most (`input::large_reply`).
+const SMALL_REPLY: usize = 8 * 1024;
+/// A whole message sealed: frame header, and 18 bytes per 16 KiB record (header and tag).
+const LARGE_REPLY: usize = crate::consts::MAX_MESSAGE + 4 + (crate::consts::MAX_MESSAGE / MAX_CHUNK + 1) * 18;
+// Unanswered requests are one bit each in a u64.
+const _: () = assert!(MAX_IN_FLIGHT_PER_CONNECTION <= 64);
 
 /// A request awaiting its reply (dialer side), in send order.
 pub(super) struct Pending {
     pub token: u64,
     pub deadline: Instant,
+    /// Sent on a reused idle connection: sent again, once, on a new connection if this one
+    /// closes before any byte of a reply arrived (requests are idempotent, PROTOCOL.md §3).
+    pub retry: Option<Box<Retry>>,
+}
+
+/// What sending a request again takes.
+pub(super) struct Retry {
+    pub request: Request,
+    pub expected: Option<[u8; 32]>,
 }
 
 /// A request that arrived while the handshake was still running: held back because in XX
 /// the responder's key, which the request may insist on, is not known yet.
-struct Queued {
-    token: u64,
-    deadline: Instant,
-    expected: Option<[u8; 32]>,
-    frame: Vec<u8>,
+pub(super) struct Queued {
+    pub(super) token: u64,
+    pub(super) deadline: Instant,
+    pub(super) expected: Option<[u8; 32]>,
+    pub(super) frame: Vec<u8>,
 }
 
 /// Everything only a handshaking connection needs; dropped when it completes.
-struct Opening {
-    noise: Handshake,
+pub(super) struct Opening {
+    pub(super) noise: Handshake,
     /// The handshake fails if not complete by then.
     deadline: Instant,
     /// Dialer: requests held back until the responder's key is known.
-    queued: Vec<Queued>,
+    pub(super) queued: Vec<Queued>,
     /// Dialer: the first request's bytes that did not ride in message 1 (all of them in XX);
     /// its token is already pending.
-    unsent: Vec<u8>,
+    pub(super) unsent: Vec<u8>,
 }
 
 /// Spare handshake boxes (~1 KiB each), shared by every peer of the process: a connection
@@ -70,7 +91,7 @@ impl Opening {
     }
 }
 
-enum Phase {
+pub(super) enum Phase {
     Handshake(Box<Opening>),
     Open(TransportState),
 }
@@ -79,20 +100,31 @@ enum Phase {
 /// record, an incomplete frame. Boxed, and present only while one of them is non-empty,
 /// so an idle connection pays one pointer for them.
 #[derive(Default)]
-struct Partial {
+pub(super) struct Partial {
     /// Ciphertext the socket refused; `wpos` bytes of it are already written.
     wbuf: Vec<u8>,
     wpos: usize,
-    /// An incomplete record.
-    rbuf: Vec<u8>,
+    /// An incomplete record; while paused, all the rest of the read that paused it.
+    pub(super) rbuf: Vec<u8>,
     /// The decrypted stream's incomplete frame.
-    frames: FrameDecoder,
+    pub(super) frames: FrameDecoder,
+    /// While paused: whole frames of the record that paused it, after the pausing one.
+    pub(super) held: Vec<u8>,
 }
 
 impl Partial {
     fn is_empty(&self) -> bool {
-        self.wbuf.is_empty() && self.rbuf.is_empty() && self.frames.buffered() == 0
+        self.wbuf.is_empty() && self.rbuf.is_empty() && self.frames.buffered() == 0 && self.held.is_empty()
     }
+}
+
+/// What a connection holds that counts against its `Net`'s budgets, in heap bytes.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub(super) struct Meter {
+    /// Unsent replies (accepting side only: a dialer's output is its own requests).
+    pub replies: usize,
+    /// Incomplete records and frames, and input held while paused.
+    pub input: usize,
 }
 
 pub(super) struct Conn {
@@ -104,13 +136,24 @@ pub(super) struct Conn {
     /// The TCP connect has completed.
     pub connected: bool,
     /// Valid once the handshake is complete.
-    remote_static: [u8; 32],
-    phase: Phase,
-    part: Option<Box<Partial>>,
+    pub(super) remote_static: [u8; 32],
+    pub(super) phase: Phase,
+    pub(super) part: Option<Box<Partial>>,
     /// Dialer: requests sent (during the handshake: committed to it) and not yet answered.
-    pending: VecDeque<Pending>,
+    pub(super) pending: VecDeque<Pending>,
     /// Acceptor: requests handed to the loop and not yet answered.
-    unanswered: usize,
+    pub(super) unanswered: usize,
+    /// Acceptor: bit i set when the reply to the i-th oldest unanswered request may be large.
+    pub(super) large: u64,
+    /// Acceptor: reading stopped until the output drains (`over_pause`).
+    pub paused: bool,
+    /// Carried useful traffic: answered a request (acceptor) or got a reply (dialer).
+    pub useful: bool,
+    /// Dialer: `bytes_in` when a request was last sent on it while idle; requests sent while
+    /// it still equals `bytes_in` may be retried (`Retry`).
+    quiet_mark: Option<u64>,
+    /// When the unsent output last moved (or appeared): stalled too long, the dialer is gone.
+    out_since: Instant,
     pub last_active: Instant,
     /// TCP bytes written and read on it (statistics).
     pub bytes_out: u64,
@@ -130,6 +173,11 @@ impl Conn {
             part: None,
             pending: VecDeque::new(),
             unanswered: 0,
+            large: 0,
+            paused: false,
+            useful: false,
+            quiet_mark: None,
+            out_since: now,
             last_active: now,
             bytes_out: 0,
             bytes_in: 0,
@@ -162,7 +210,7 @@ impl Conn {
     }
 
     /// The handshake is complete: switch to transport mode, recycling the handshake's box.
-    fn open(&mut self, s: Session) {
+    pub(super) fn open(&mut self, s: Session) {
         self.remote_static = s.remote_static;
         if let Phase::Handshake(o) = std::mem::replace(&mut self.phase, Phase::Open(s.transport)) {
             o.recycle();
@@ -202,6 +250,33 @@ impl Conn {
         !other_key && self.load() < MAX_IN_FLIGHT_PER_CONNECTION
     }
 
+    /// Whether a request sent now may be retried if the connection then closes before any
+    /// byte of a reply: it is open and idle (reused after a pause, when the acceptor may just
+    /// have closed it), or nothing arrived since it last was.
+    pub fn quiet(&mut self) -> bool {
+        if self.is_open() && self.pending.is_empty() {
+            self.quiet_mark = Some(self.bytes_in);
+        }
+        self.quiet_mark == Some(self.bytes_in)
+    }
+
+    /// Closed by the peer: the requests that may be sent again (`quiet` when they were sent,
+    /// and still nothing arrived), taken out so that only the others fail.
+    pub fn take_retries(&mut self) -> Vec<(u64, Instant, Retry)> {
+        if self.quiet_mark != Some(self.bytes_in) {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        self.pending.retain_mut(|p| match p.retry.take() {
+            Some(r) => {
+                out.push((p.token, p.deadline, *r));
+                false
+            }
+            None => true,
+        });
+        out
+    }
+
     /// Send one framed request, or hold it back until the handshake completes.
     pub fn request(
         &mut self,
@@ -224,6 +299,41 @@ impl Conn {
         }
     }
 
+    /// Output not yet taken by the socket.
+    pub fn unsent(&self) -> usize {
+        self.part.as_ref().map_or(0, |p| p.wbuf.len() - p.wpos)
+    }
+
+    /// What the replies to the unanswered requests may still add to the output.
+    fn reserved(&self) -> usize {
+        let large = self.large.count_ones() as usize;
+        large * LARGE_REPLY + (self.unanswered - large) * SMALL_REPLY
+    }
+
+    /// An accepting connection whose unsent output, with what its unanswered requests'
+    /// replies may add, has reached the pause threshold: it reads no more requests.
+    pub(super) fn over_pause(&self) -> bool {
+        !self.outbound && self.unsent() + self.reserved() >= OUTPUT_PAUSE_BYTES
+    }
+
+    /// Paused, and its output has drained enough to read on (`resume`).
+    pub fn may_resume(&self) -> bool {
+        self.paused && !self.over_pause()
+    }
+
+    /// What this connection holds against its `Net`'s budgets.
+    pub fn meter(&self) -> Meter {
+        self.part.as_ref().map_or(Meter::default(), |p| Meter {
+            replies: if self.outbound { 0 } else { p.wbuf.capacity() },
+            input: p.rbuf.capacity() + p.frames.capacity() + p.held.capacity(),
+        })
+    }
+
+    /// Bytes held of an incomplete frame (header included), for choosing whom to close.
+    pub fn partial_frame(&self) -> usize {
+        self.part.as_ref().map_or(0, |p| p.frames.buffered())
+    }
+
     /// An accepted, open connection with a request the loop has not answered yet.
     pub fn awaits_reply(&self) -> bool {
         !self.outbound && self.unanswered > 0 && self.is_open()
@@ -232,7 +342,9 @@ impl Conn {
     /// Send the framed reply to the oldest unanswered request.
     pub fn reply(&mut self, frame: &[u8], crypt: &mut [u8], now: Instant) -> Result<(), ConnError> {
         self.unanswered = self.unanswered.saturating_sub(1);
+        self.large >>= 1;
         self.last_active = now;
+        self.useful = true;
         self.send_plain(frame, crypt)
     }
 
@@ -252,37 +364,51 @@ impl Conn {
     /// Heap bytes this connection holds in its buffers (for diagnostics and tests).
     pub fn buffered(&self) -> usize {
         let part = self.part.as_ref().map_or(0, |p| {
-            std::mem::size_of::<Partial>() + p.wbuf.capacity() + p.rbuf.capacity() + p.frames.capacity()
+            std::mem::size_of::<Partial>()
+                + p.wbuf.capacity()
+                + p.rbuf.capacity()
+                + p.frames.capacity()
+                + p.held.capacity()
         });
         part + self.pending.capacity() * std::mem::size_of::<Pending>()
     }
 
-    fn part(&mut self) -> &mut Partial {
+    pub(super) fn part(&mut self) -> &mut Partial {
         self.part.get_or_insert_with(Box::default)
     }
 
     /// Free the partial buffers once all are empty.
-    fn tidy(&mut self) {
+    pub(super) fn tidy(&mut self) {
         if self.part.as_ref().is_some_and(|p| p.is_empty()) {
             self.part = None;
         }
     }
 
     /// When this connection must be closed if nothing changes: the oldest request's
-    /// deadline, the handshake deadline, or the end of its idle time. None: no deadline
-    /// (an acceptor waiting for the loop's replies).
-    pub fn deadline(&self, idle: Duration, inbound_idle: Duration) -> Option<Instant> {
+    /// deadline, the handshake deadline, the end of its idle time, or `stall` after its
+    /// unsent output last moved (its dialer, which gives up on a request after as long, is not
+    /// reading). None: no deadline (an acceptor waiting for the loop's replies).
+    pub fn deadline(&self, idle: Duration, inbound_idle: Duration, stall: Duration) -> Option<Instant> {
         let first = self.pending.front().map(|p| p.deadline);
-        match &self.phase {
+        let d = match &self.phase {
             Phase::Handshake(o) => Some(first.map_or(o.deadline, |d| d.min(o.deadline))),
             Phase::Open(_) if self.outbound => Some(first.unwrap_or(self.last_active + idle)),
             Phase::Open(_) if self.unanswered > 0 => None,
             Phase::Open(_) => Some(self.last_active + inbound_idle),
+        };
+        match self.stall_deadline(stall) {
+            Some(s) => Some(d.map_or(s, |d| d.min(s))),
+            None => d,
         }
     }
 
+    /// When unsent output that stopped moving will have stalled for `stall`, if there is some.
+    pub fn stall_deadline(&self, stall: Duration) -> Option<Instant> {
+        (self.connected && self.unsent() > 0).then(|| self.out_since + stall)
+    }
+
     /// Write `data` now as far as the socket takes it; keep the rest for `flush`.
-    fn write_out(&mut self, data: &[u8]) -> io::Result<()> {
+    pub(super) fn write_out(&mut self, data: &[u8]) -> io::Result<()> {
         let mut off = 0;
         if self.connected && self.part.as_ref().is_none_or(|p| p.wpos == p.wbuf.len()) {
             while off < data.len() {
@@ -299,6 +425,9 @@ impl Conn {
             }
         }
         if off < data.len() {
+            if self.unsent() == 0 {
+                self.out_since = Instant::now();
+            }
             let p = self.part();
             if p.wpos > 0 && p.wpos >= p.wbuf.len() / 2 {
                 p.wbuf.drain(..p.wpos);
@@ -322,7 +451,7 @@ impl Conn {
     }
 
     /// Write buffered output until done or the socket is full.
-    pub fn flush(&mut self) -> io::Result<()> {
+    pub fn flush(&mut self, now: Instant) -> io::Result<()> {
         let Some(p) = &mut self.part else {
             return Ok(());
         };
@@ -332,8 +461,17 @@ impl Conn {
                 Ok(n) => {
                     p.wpos += n;
                     self.bytes_out += n as u64;
+                    self.out_since = now;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if p.wpos > 0 && p.wpos >= p.wbuf.len() / 2 {
+                        // Half sent: give the sent half back rather than hold it until done.
+                        p.wbuf.drain(..p.wpos);
+                        p.wpos = 0;
+                        p.wbuf.shrink_to(2 * p.wbuf.len());
+                    }
+                    return Ok(());
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
@@ -363,7 +501,7 @@ impl Conn {
     }
 
     /// Encrypt a stretch of the plaintext stream as transport messages and send them.
-    fn send_plain(&mut self, plain: &[u8], crypt: &mut [u8]) -> Result<(), ConnError> {
+    pub(super) fn send_plain(&mut self, plain: &[u8], crypt: &mut [u8]) -> Result<(), ConnError> {
         for chunk in plain.chunks(MAX_CHUNK) {
             let ts = match &mut self.phase {
                 Phase::Open(ts) => ts,
@@ -374,181 +512,10 @@ impl Conn {
         }
         Ok(())
     }
-
-    /// Read until the socket has nothing more, handling every complete record.
-    /// `secret` is this peer's static key, for a handshake it answers.
-    pub fn read_all(
-        &mut self,
-        secret: &[u8; 32],
-        bufs: &mut Scratch,
-        events: &mut Vec<NetEvent>,
-    ) -> Result<(), ConnError> {
-        let Scratch { rx, crypt, .. } = bufs;
-        loop {
-            let n = match self.sock.read(rx) {
-                Ok(0) => return Err(ConnError::Closed),
-                Ok(n) => {
-                    self.bytes_in += n as u64;
-                    n
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e.into()),
-            };
-            self.on_bytes(&rx[..n], secret, crypt, events)?;
-        }
-    }
-
-    /// Split received bytes into records: whole ones are handled straight from `data`,
-    /// only an incomplete tail is copied into `rbuf`.
-    fn on_bytes(
-        &mut self,
-        mut data: &[u8],
-        secret: &[u8; 32],
-        crypt: &mut [u8],
-        events: &mut Vec<NetEvent>,
-    ) -> Result<(), ConnError> {
-        if let Some(p) = self.part.as_mut().filter(|p| !p.rbuf.is_empty()) {
-            // Complete the record started by an earlier read.
-            let rbuf = &mut p.rbuf;
-            if rbuf.len() < HEADER_LEN {
-                let take = (HEADER_LEN - rbuf.len()).min(data.len());
-                rbuf.extend_from_slice(&data[..take]);
-                data = &data[take..];
-                if rbuf.len() < HEADER_LEN {
-                    return Ok(());
-                }
-            }
-            let want = HEADER_LEN + record_len(rbuf)?;
-            rbuf.reserve_exact(want - rbuf.len());
-            let take = (want - rbuf.len()).min(data.len());
-            rbuf.extend_from_slice(&data[..take]);
-            data = &data[take..];
-            if rbuf.len() < want {
-                return Ok(());
-            }
-            // Taken (and freed once handled): an idle connection holds no input buffer.
-            let rec = std::mem::take(rbuf);
-            self.tidy();
-            self.on_record(&rec[HEADER_LEN..], secret, crypt, events)?;
-        }
-        while data.len() >= HEADER_LEN {
-            let end = HEADER_LEN + record_len(data)?;
-            let Some(rec) = data.get(HEADER_LEN..end) else {
-                break;
-            };
-            self.on_record(rec, secret, crypt, events)?;
-            data = &data[end..];
-        }
-        if !data.is_empty() {
-            // A record is at most 16 KiB: reserved whole, it is copied once.
-            let want = if data.len() >= HEADER_LEN { HEADER_LEN + record_len(data)? } else { HEADER_LEN };
-            let rbuf = &mut self.part().rbuf;
-            rbuf.reserve_exact(want);
-            rbuf.extend_from_slice(data);
-        }
-        Ok(())
-    }
-
-    fn on_record(
-        &mut self,
-        rec: &[u8],
-        secret: &[u8; 32],
-        crypt: &mut [u8],
-        events: &mut Vec<NetEvent>,
-    ) -> Result<(), ConnError> {
-        let o = match &mut self.phase {
-            Phase::Open(ts) => {
-                let n = ts.read_message(rec, crypt)?;
-                return self.feed_plain(&crypt[..n], events);
-            }
-            Phase::Handshake(o) => o,
-        };
-        match o.noise.on_record(rec, secret, crypt)? {
-            Action::Send(reply) => self.write_out(reply.record())?,
-            Action::Open { reply, session, plain } => {
-                if let Some(r) = reply {
-                    self.write_out(r.record())?;
-                }
-                self.open(session);
-                self.feed_plain(plain, events)?;
-            }
-            Action::Confirmed(c) => self.confirmed(c, crypt, events)?,
-        }
-        Ok(())
-    }
-
-    /// Dialer, message 2 read: send everything that waited for the handshake, in order (the
-    /// first request's unsent bytes, then the held-back requests whose key, if they named
-    /// one, is the responder's), its head in XX message 3.
-    fn confirmed(&mut self, c: Confirmed, crypt: &mut [u8], events: &mut Vec<NetEvent>) -> Result<(), ConnError> {
-        let remote = c.remote_static();
-        let Phase::Handshake(o) = &mut self.phase else {
-            return Err(ConnError::Protocol("handshake state lost"));
-        };
-        let mut plain = std::mem::take(&mut o.unsent);
-        for q in std::mem::take(&mut o.queued) {
-            if q.expected.is_some_and(|k| k != remote) {
-                events.push(NetEvent::Failed { token: q.token });
-            } else {
-                plain.extend_from_slice(&q.frame);
-                self.pending.push_back(Pending { token: q.token, deadline: q.deadline });
-            }
-        }
-        let Finished { session, record, carried } = c.finish(&plain, crypt)?;
-        if !record.is_empty() {
-            self.write_out(record)?;
-        }
-        self.open(session);
-        self.send_plain(&plain[carried..], crypt)
-    }
-
-    /// Split decrypted bytes into frames: whole ones are decoded in place, an incomplete
-    /// one is kept by the decoder (in the partial box).
-    fn feed_plain(&mut self, data: &[u8], events: &mut Vec<NetEvent>) -> Result<(), ConnError> {
-        // Taken out so frames can be handled while `self` is lent to them; an empty
-        // decoder holds no heap memory, so this costs nothing when no frame is partial.
-        let mut frames = self.part.as_mut().map(|p| std::mem::take(&mut p.frames)).unwrap_or_default();
-        let r = frames.push(data, |body| self.on_frame(body, events));
-        if frames.buffered() > 0 {
-            self.part().frames = frames;
-        } else {
-            self.tidy();
-        }
-        r
-    }
-
-    fn on_frame(&mut self, body: &[u8], events: &mut Vec<NetEvent>) -> Result<(), ConnError> {
-        if self.outbound {
-            if self.pending.is_empty() {
-                return Err(ConnError::Protocol("reply without a request"));
-            }
-            let reply = guarded(|| decode_reply(body)).ok_or(ConnError::Protocol("malformed reply"))?;
-            let token = self.pending.pop_front().map(|p| p.token).unwrap_or_default();
-            if self.pending.is_empty() {
-                // Nothing in flight: an idle connection holds no queue.
-                self.pending = VecDeque::new();
-            }
-            events.push(NetEvent::Reply { token, reply, remote_static: self.remote_static });
-        } else {
-            if self.unanswered >= MAX_IN_FLIGHT_PER_CONNECTION {
-                return Err(ConnError::Protocol("too many requests in flight"));
-            }
-            let request = guarded(|| decode_request(body)).ok_or(ConnError::Protocol("malformed request"))?;
-            self.unanswered += 1;
-            events.push(NetEvent::Request {
-                conn: self.id,
-                from: self.peer,
-                remote_static: self.remote_static,
-                request,
-            });
-        }
-        Ok(())
-    }
 }
 
 /// Run a decoder on untrusted bytes; a panic in it (a bug) costs this connection, not the peer.
-fn guarded<T, E>(f: impl FnOnce() -> Result<T, E>) -> Option<T> {
+pub(super) fn guarded<T, E>(f: impl FnOnce() -> Result<T, E>) -> Option<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok().and_then(|r| r.ok())
 }
 

@@ -1,5 +1,5 @@
-//! What the transport reports: events for its caller, and the error that closes a
-//! connection. A leaf: every other module of `net` may use it.
+//! What the transport reports: events for its caller, counts of its defences, and the error
+//! that closes a connection. A leaf: every other module of `net` may use it.
 
 use crate::wire::frame::FrameError;
 use crate::wire::{Reply, Request};
@@ -20,6 +20,28 @@ pub enum NetEvent {
     Request { conn: ConnId, from: SocketAddr, remote_static: [u8; 32], request: Request },
 }
 
+/// How often each transport defence acted so far (diagnostics and tests).
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct Defences {
+    /// Inbound connections closed at accept: their address was at a per-address cap.
+    pub refused_per_ip: u64,
+    /// Inbound connections closed at accept: no room, and no idle connection could make it.
+    pub refused_full: u64,
+    /// Idle connections closed to make room for another.
+    pub evicted: u64,
+    /// Times an accepting connection stopped reading because its replies were not read.
+    pub paused: u64,
+    /// Connections closed: unsent replies past `OUTPUT_CLOSE_BYTES`, or not moving for a
+    /// request timeout.
+    pub closed_output: u64,
+    /// Connections closed to bring the unsent replies back within `OUTPUT_BUDGET_BYTES`.
+    pub closed_output_budget: u64,
+    /// Connections closed to bring partial input back within `PARTIAL_INPUT_BUDGET_BYTES`.
+    pub closed_input_budget: u64,
+    /// Requests sent again on a new connection after a reused one closed under them.
+    pub retried: u64,
+}
+
 /// Why a connection is being closed.
 #[derive(Debug)]
 pub(super) enum ConnError {
@@ -28,6 +50,20 @@ pub(super) enum ConnError {
     Protocol(&'static str),
     /// The peer closed the connection.
     Closed,
+}
+
+impl ConnError {
+    /// The peer closed the connection (end of stream, reset, broken pipe).
+    pub fn peer_closed(&self) -> bool {
+        match self {
+            ConnError::Closed => true,
+            ConnError::Io(e) => matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted | io::ErrorKind::BrokenPipe
+            ),
+            _ => false,
+        }
+    }
 }
 
 impl fmt::Display for ConnError {

@@ -32,16 +32,42 @@
 //! connection and fails its requests. Idle connections close after `IDLE_TIMEOUT_US` on the
 //! dialing side; the accepting side waits one request timeout longer, so the dialer, which
 //! knows whether it is about to reuse the connection, is normally the one that closes.
-//! Open connections are bounded per direction; the least recently used idle one makes room.
+//! A request sent on a reused idle connection that then closes before any byte of its reply
+//! arrived (the acceptor closed it meanwhile) is sent once more on a new connection.
+//!
+//! # Admission (issue 13)
+//! Connections are bounded per direction, by the process's descriptors, and inbound ones per
+//! remote address; `table` says how, and who makes room. Outgoing connections are bound to
+//! the listening address when it is a specific IP (`dial`).
 //!
 //! # Memory
+//! What a hostile peer can make a `Net` hold is bounded (issue 13), and each bound says what
+//! happens when it is reached:
+//! - Unsent replies, per connection: each request read reserves what its reply may add (a
+//!   whole 1 MiB message for a `ref`, 8 KiB for any other), and once unsent output plus
+//!   reservations reach `OUTPUT_PAUSE_BYTES` (2 MiB) the connection reads no more requests
+//!   (replies to those already read are still queued) until its dialer has read enough; the
+//!   rest of the read that paused it waits undecoded (at most one read, 16 KiB), and
+//!   reading resumes when the output drains. So a connection holds at most about 3 MiB of
+//!   replies. Past `OUTPUT_CLOSE_BYTES` (8 MiB, a safety net) it is closed, and so is one
+//!   whose unsent output has not moved for one request timeout (its dialer has given up).
+//! - Unsent replies, per `Net`: past `OUTPUT_BUDGET_BYTES` (32 MiB) over all connections,
+//!   the connection holding the most is closed.
+//! - Input: a partial frame's buffer grows with the bytes that arrived, a record is at most
+//!   16 KiB, and past `PARTIAL_INPUT_BUDGET_BYTES` (32 MiB) of incomplete records and frames
+//!   over all connections, the connection holding the largest incomplete frame is closed.
+//! - A dialer's own output is its requests: at most `MAX_IN_FLIGHT_PER_CONNECTION` per
+//!   connection, failed (and the connection closed) after the request timeout.
+//! - Events: a poll returns what its ready connections produced; a connection hands over at
+//!   most `MAX_IN_FLIGHT_PER_CONNECTION` unanswered requests.
+//!
 //! Hundreds of peers may share a process, each with dozens of connections, mostly idle, so
 //! what an idle `Net` and an idle connection hold is kept small:
 //! - Scratch buffers (socket reads, encryption, encoding) belong to the process, not to a
 //!   `Net` or a connection: a `Net` checks a set out of a pool (`scratch`) when one of its
 //!   calls first needs one and hands it back when the call returns.
 //! - A connection keeps output only for what its socket refused, input only for an
-//!   incomplete record or frame (all three in one box, absent when idle; a partial frame's
+//!   incomplete record or frame or while paused (all in one box, absent when idle; a partial frame's
 //!   buffer grows with the bytes received, not with the length announced), its request
 //!   queue only while requests are in flight, and frees each once emptied. Its handshake
 //!   state is dropped when the handshake completes, and the box that held it goes to a
@@ -51,47 +77,45 @@
 //!   when the loop goes to sleep.
 //!
 //! # Code
-//! This file runs the loop (listener, dials, the connection table and its bounds, timers).
-//! `conn` is one connection: socket, records, the handshake's actions applied, frames (with
-//! `wire::frame`), replies matched to requests. `noise` is the handshake, a state machine
-//! that returns actions. `budget` (the process's connection count), `scratch` (shared
-//! buffers), `record` (record limits) and `event` (events, `ConnId`, `ConnError`) are
-//! leaves. Imports run one way, in that order.
+//! This file runs the loop (listener, dials, requests and replies, closes, timers).
+//! `table` is the connection table and the counts its bounds are checked against, choosing
+//! whom to close with `fairness` (eviction) and `memory` (the budgets above). `input` reads
+//! a connection and `conn` is the rest of one: socket, records, the handshake's actions
+//! applied, frames (with `wire::frame`), replies matched to requests, output. `noise` is the
+//! handshake, a state machine that returns actions. `budget` (the process's connection
+//! count), `limits` (configuration, per-address caps), `dial` (outgoing sockets), `scratch`
+//! (shared buffers), `record` (record limits) and `event` (events, `ConnId`, `ConnError`)
+//! are leaves. Imports run one way, in that order.
 
 mod budget;
 mod conn;
+mod dial;
 mod event;
+mod fairness;
+mod input;
+mod limits;
+mod memory;
 mod noise;
 mod record;
 mod scratch;
+mod table;
 
-use crate::consts::{MAX_INBOUND_CONNECTIONS, MAX_OUTBOUND_CONNECTIONS, MIN_CONNECTIONS_PER_PEER};
+use crate::consts::OUTPUT_CLOSE_BYTES;
 use crate::wire::frame::write_frame;
 use crate::wire::{encode_reply, encode_request, Reply, Request};
-use conn::{Conn, Pending};
+use conn::{Conn, Pending, Retry};
 use event::ConnError;
-pub use event::{ConnId, NetEvent};
-use mio::net::{TcpListener, TcpStream};
+pub use event::{ConnId, Defences, NetEvent};
+pub use limits::{NetConfig, NetLimits};
+use memory::Over;
+use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
-use noise::Handshake;
 use scratch::Lease;
-use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        budget::closed(self.conns.len());
-    }
-}
-
-pub struct NetConfig {
-    pub bind: SocketAddr,
-    /// X25519 static secret of this peer's Noise identity.
-    pub static_secret: [u8; 32],
-}
+use table::{Room, Table};
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -112,12 +136,10 @@ pub struct Net {
     local: SocketAddr,
     public: [u8; 32],
     waker: Arc<Waker>,
-    /// Boxed: the table's empty slots then cost a pointer, not a connection.
-    conns: HashMap<ConnId, Box<Conn>>,
-    /// Outbound connection to each address (reused by later requests).
-    by_addr: HashMap<SocketAddr, ConnId>,
-    outbound: usize,
-    inbound: usize,
+    conns: Table,
+    /// Paused connections whose output drained during a `send_reply`: read by the next poll.
+    resumable: Vec<ConnId>,
+    defences: Defences,
     next_id: ConnId,
     /// X25519 static secret of this peer's Noise identity.
     secret: [u8; 32],
@@ -153,10 +175,9 @@ impl Net {
             local,
             public,
             waker,
-            conns: HashMap::new(),
-            by_addr: HashMap::new(),
-            outbound: 0,
-            inbound: 0,
+            conns: Table::new(cfg.limits),
+            resumable: Vec::new(),
+            defences: Defences::default(),
             next_id: 2,
             secret: cfg.static_secret,
             scratch: Lease::default(),
@@ -217,45 +238,66 @@ impl Net {
         self.conns.values().map(|c| c.buffered()).sum()
     }
 
+    /// Heap bytes held right now in unsent replies and in partial input (incomplete records
+    /// and frames), over all connections: what `OUTPUT_BUDGET_BYTES` and
+    /// `PARTIAL_INPUT_BUDGET_BYTES` bound.
+    pub fn held_bytes(&self) -> (usize, usize) {
+        self.conns.held()
+    }
+
+    /// How often each defence acted so far.
+    pub fn defences(&self) -> Defences {
+        self.defences
+    }
+
     /// Queue `request` to `to`, reusing an open connection to that address or dialing one.
     /// With `expected_static` = Some(k) the handshake must authenticate exactly k (else Failed)
     /// and uses Noise IK carrying the first request; with None it uses XX.
     pub fn send_request(&mut self, token: u64, to: SocketAddr, expected_static: Option<[u8; 32]>, request: &Request) {
-        self.queue_request(token, to, expected_static, request);
+        let deadline = Instant::now() + self.request_timeout;
+        self.queue_request(token, to, expected_static, request, deadline, true);
         self.scratch.release();
     }
 
-    fn queue_request(&mut self, token: u64, to: SocketAddr, expected_static: Option<[u8; 32]>, request: &Request) {
+    /// `may_retry`: false for a request being sent again (`Retry`), which is not retried twice.
+    fn queue_request(
+        &mut self,
+        token: u64,
+        to: SocketAddr,
+        expected_static: Option<[u8; 32]>,
+        request: &Request,
+        deadline: Instant,
+        may_retry: bool,
+    ) {
         let now = Instant::now();
-        let deadline = now + self.request_timeout;
         let enc = &mut self.scratch.get().enc;
         enc.clear();
         if write_frame(enc, |body| encode_request(request, body)).is_err() {
             self.deferred.push(NetEvent::Failed { token });
             return;
         }
-        let id = match self.by_addr.get(&to) {
-            Some(&id) => id,
-            None => {
-                self.dial(token, to, expected_static, deadline, now);
-                return;
-            }
-        };
-        let Some(c) = self.conns.get_mut(&id) else {
-            // Unreachable: by_addr only names live connections.
-            self.by_addr.remove(&to);
-            self.deferred.push(NetEvent::Failed { token });
+        let Some(id) = self.conns.to(to) else {
+            self.dial(token, to, expected_static, deadline, now);
             return;
         };
-        if !c.takes(expected_static) {
-            self.deferred.push(NetEvent::Failed { token });
-            return;
-        }
         let bufs = self.scratch.get();
-        let result = c.request(Pending { token, deadline }, expected_static, &bufs.enc, &mut bufs.crypt, now);
-        self.arm(deadline);
-        if let Err(e) = result {
-            self.close_later(id, &e);
+        let result = self.conns.work(id, |c| {
+            if !c.takes(expected_static) {
+                return Ok(false);
+            }
+            let retry = (may_retry && c.quiet())
+                .then(|| Box::new(Retry { request: request.clone(), expected: expected_static }));
+            let p = Pending { token, deadline, retry };
+            c.request(p, expected_static, &bufs.enc, &mut bufs.crypt, now).map(|()| true)
+        });
+        match result {
+            Some(Ok(true)) => self.arm(deadline),
+            Some(Err(e)) => {
+                self.arm(deadline);
+                self.close_later(id, &e);
+            }
+            // Another key or the in-flight bound (`by_addr` only names live connections).
+            Some(Ok(false)) | None => self.deferred.push(NetEvent::Failed { token }),
         }
     }
 
@@ -267,30 +309,92 @@ impl Net {
     }
 
     fn queue_reply(&mut self, conn: ConnId, reply: &Reply) {
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return;
-        };
-        if !c.awaits_reply() {
+        if !self.conns.get(conn).is_some_and(|c| c.awaits_reply()) {
             return;
         }
         let bufs = self.scratch.get();
         bufs.enc.clear();
-        let result = match write_frame(&mut bufs.enc, |body| encode_reply(reply, body)) {
-            // Cannot be sent; closing beats leaving the dialer's FIFO out of step.
-            Err(_) => Err(ConnError::Protocol("reply longer than 1 MiB")),
-            Ok(()) => c.reply(&bufs.enc, &mut bufs.crypt, Instant::now()),
+        let framed = write_frame(&mut bufs.enc, |body| encode_reply(reply, body));
+        let stall = self.request_timeout;
+        let Some((result, resume, stall, unsent)) = self.conns.work(conn, |c| {
+            let result = match framed {
+                // Cannot be sent; closing beats leaving the dialer's FIFO out of step.
+                Err(_) => Err(ConnError::Protocol("reply longer than 1 MiB")),
+                Ok(()) => c.reply(&bufs.enc, &mut bufs.crypt, Instant::now()),
+            };
+            (result, c.may_resume(), c.stall_deadline(stall), c.unsent())
+        }) else {
+            return;
         };
-        if let Err(e) = result {
-            self.close_later(conn, &e);
+        if resume && !self.resumable.contains(&conn) {
+            self.resumable.push(conn);
+        }
+        if let Some(at) = stall {
+            self.arm(at);
+        }
+        let mut ev = Vec::new();
+        self.settle(conn, result, unsent, &mut ev);
+        self.deferred.append(&mut ev);
+    }
+
+    /// After working on a connection: close it on an error or past the output limit, and
+    /// close others while a memory budget is exceeded.
+    fn settle(&mut self, id: ConnId, result: Result<(), ConnError>, unsent: usize, events: &mut Vec<NetEvent>) {
+        match result {
+            Err(e) => self.close_on(id, &e, events),
+            Ok(()) if unsent > OUTPUT_CLOSE_BYTES => {
+                self.defences.closed_output += 1;
+                self.close_on(id, &ConnError::Protocol("replies not read"), events);
+            }
+            Ok(()) => {}
+        }
+        while let Some((id, over)) = self.conns.over_budget() {
+            let why = match over {
+                Over::Replies => {
+                    self.defences.closed_output_budget += 1;
+                    "over the budget of unsent replies"
+                }
+                Over::Input => {
+                    self.defences.closed_input_budget += 1;
+                    "over the budget of partial input"
+                }
+            };
+            self.note(&ConnError::Protocol(why));
+            self.close(id, events);
         }
     }
 
     /// Close a connection that failed outside `poll`; the next poll delivers its failures.
     fn close_later(&mut self, id: ConnId, e: &ConnError) {
-        self.note(e);
-        let mut ev = std::mem::take(&mut self.deferred);
-        self.close(id, &mut ev);
-        self.deferred = ev;
+        let mut ev = Vec::new();
+        self.close_on(id, e, &mut ev);
+        self.deferred.append(&mut ev);
+    }
+
+    /// Close a connection because of `e`. If its peer closed it, the requests it may send
+    /// again (`Retry`) go on a new connection instead of failing.
+    fn close_on(&mut self, id: ConnId, e: &ConnError, events: &mut Vec<NetEvent>) {
+        let peer_closed = e.peer_closed();
+        let Some((retries, to, idle)) = self.conns.work(id, |c| {
+            let retries = if peer_closed { c.take_retries() } else { Vec::new() };
+            (retries, c.peer, c.is_idle())
+        }) else {
+            return;
+        };
+        let now = Instant::now();
+        // A peer closing a connection nothing waits on is routine, not a failure.
+        if !(e.peer_closed() && idle) {
+            self.note(e);
+        }
+        self.close(id, events);
+        for (token, deadline, r) in retries {
+            if deadline <= now {
+                events.push(NetEvent::Failed { token });
+            } else {
+                self.defences.retried += 1;
+                self.queue_request(token, to, r.expected, &r.request, deadline, false);
+            }
+        }
     }
 
     /// Wait at most `timeout` for I/O or a wake; process everything ready; append events.
@@ -306,7 +410,7 @@ impl Net {
         let now = Instant::now();
         let until_timer = self.next_check.saturating_duration_since(now);
         let mut wait = timeout.map_or(until_timer, |t| t.min(until_timer));
-        if !self.deferred.is_empty() {
+        if !self.deferred.is_empty() || !self.resumable.is_empty() {
             wait = Duration::ZERO;
         }
         if !wait.is_zero() && events.is_empty() && events.capacity() > KEEP_EVENTS {
@@ -335,6 +439,9 @@ impl Net {
             }
         }
         self.mio_events = ready;
+        for id in std::mem::take(&mut self.resumable) {
+            self.conn_ready(id, false, false, now, events);
+        }
         self.run_timers(now, events);
         Ok(())
     }
@@ -345,32 +452,42 @@ impl Net {
         }
     }
 
+    /// A connection is ready (or, neither readable nor writable, its output drained while
+    /// paused): write, read or resume reading, then settle the budgets.
     fn conn_ready(&mut self, id: ConnId, readable: bool, writable: bool, now: Instant, events: &mut Vec<NetEvent>) {
-        let Some(c) = self.conns.get_mut(&id) else {
-            return;
-        };
-        let result = (|| {
+        let (secret, scratch, stall) = (&self.secret, &mut self.scratch, self.request_timeout);
+        let worked = self.conns.work(id, |c| {
+            let was_paused = c.paused;
+            let result = (|| {
             if !c.connected {
                 if !c.check_connected()? {
                     return Ok(());
                 }
-                c.flush()?;
+                c.flush(now)?;
             } else if writable {
-                c.flush()?;
+                c.flush(now)?;
             }
-            if readable {
+            if c.may_resume() {
+                // The output drained: decode what waited and read again (the readiness edge
+                // may have passed while paused).
                 c.last_active = now;
-                c.read_all(&self.secret, self.scratch.get(), events)?;
+                c.resume(secret, scratch.get(), events)?;
+            } else if readable && !c.paused {
+                c.last_active = now;
+                c.read_all(secret, scratch.get(), events)?;
             }
             Ok::<(), ConnError>(())
-        })();
-        if let Err(e) = result {
-            // A peer closing a connection nothing waits on is routine, not a failure.
-            if !(matches!(e, ConnError::Closed) && self.conns.get(&id).is_some_and(|c| c.is_idle())) {
-                self.note(&e);
-            }
-            self.close(id, events);
+            })();
+            (result, !was_paused && c.paused, c.stall_deadline(stall), c.unsent())
+        });
+        let Some((result, paused, stall, unsent)) = worked else {
+            return;
+        };
+        self.defences.paused += u64::from(paused);
+        if let Some(at) = stall {
+            self.arm(at);
         }
+        self.settle(id, result, unsent, events);
     }
 
     fn note(&mut self, e: &ConnError) {
@@ -379,18 +496,31 @@ impl Net {
         self.last_failure = Some(e.to_string());
     }
 
-    /// Whether a new connection in one direction may open, after closing one of our own idle
-    /// ones if the per-peer bound or the process-wide descriptor budget asks for it.
-    fn make_room(&mut self, outbound: bool) -> bool {
-        let (mine, max) =
-            if outbound { (self.outbound, MAX_OUTBOUND_CONNECTIONS) } else { (self.inbound, MAX_INBOUND_CONNECTIONS) };
-        if mine >= max {
-            return self.evict(outbound);
+    /// Drop a connection, failing every request still waiting on it.
+    fn close(&mut self, id: ConnId, events: &mut Vec<NetEvent>) {
+        let Some(mut c) = self.conns.remove(id) else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(&mut c.sock);
+        self.closed_bytes.0 += c.bytes_out;
+        self.closed_bytes.1 += c.bytes_in;
+        c.fail_all(events);
+    }
+
+    /// Whether a new connection in one direction may open, after closing an idle one
+    /// (`fairness`) if a bound asks for it.
+    fn make_room(&mut self, outbound: bool, now: Instant) -> bool {
+        match self.conns.room(outbound, now) {
+            Room::Free => true,
+            Room::Evict(id) => {
+                // Idle: no request to fail.
+                let mut none = Vec::new();
+                self.close(id, &mut none);
+                self.defences.evicted += 1;
+                true
+            }
+            Room::Full => false,
         }
-        if budget::exhausted() {
-            return self.evict(outbound) || mine < MIN_CONNECTIONS_PER_PEER;
-        }
-        true
     }
 
     fn accept(&mut self, now: Instant) {
@@ -403,113 +533,51 @@ impl Net {
                 Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted) => continue,
                 Err(_) => return,
             };
-            if !self.make_room(false) {
-                continue; // dropped: every inbound connection is busy
-            }
-            if sock.set_nodelay(true).is_err() {
+            // Each refusal drops the socket: closed before a byte is read.
+            if !self.conns.admits(peer) {
+                self.defences.refused_per_ip += 1;
                 continue;
             }
+            if !self.make_room(false, now) {
+                self.defences.refused_full += 1;
+                continue; // every inbound connection is busy or protected
+            }
             let id = self.next_id;
-            if self
-                .poll
-                .registry()
-                .register(&mut sock, Token(id as usize), Interest::READABLE | Interest::WRITABLE)
-                .is_err()
+            let token = Token(id as usize);
+            if sock.set_nodelay(true).is_err()
+                || self.poll.registry().register(&mut sock, token, Interest::READABLE | Interest::WRITABLE).is_err()
             {
                 continue;
             }
             self.next_id += 1;
             let deadline = now + self.request_timeout;
-            self.conns.insert(id, Box::new(Conn::accepted(id, sock, peer, deadline, now)));
-            self.inbound += 1;
-            budget::opened();
+            self.conns.insert(Box::new(Conn::accepted(id, sock, peer, deadline, now)));
             self.arm(deadline);
         }
     }
 
     /// Open a connection to `to` carrying the request framed in the scratch set's `enc`.
     fn dial(&mut self, token: u64, to: SocketAddr, expected: Option<[u8; 32]>, deadline: Instant, now: Instant) {
-        if !self.make_room(true) {
+        if !self.make_room(true, now) {
             self.deferred.push(NetEvent::Failed { token });
             return;
         }
         let id = self.next_id;
-        let setup = (|| {
-            let mut sock = TcpStream::connect(to)?;
-            sock.set_nodelay(true)?;
-            self.poll.registry().register(&mut sock, Token(id as usize), Interest::READABLE | Interest::WRITABLE)?;
-            Ok::<_, io::Error>(sock)
-        })();
-        let sock = match setup {
-            Ok(s) => s,
-            Err(_) => {
-                self.deferred.push(NetEvent::Failed { token });
-                return;
-            }
-        };
-        // The handshake's first message (an X25519 key pair, and in IK two DH) only once the
-        // connect is under way: a refused address costs no cryptography, and starting the
-        // TCP connect first keeps the budget's eviction pattern as it was (measured: with
-        // the handshake first, W1 at N = 300 made 3.7% more handshakes).
-        let dial = match Handshake::dial(&self.secret, expected, &self.scratch.get().enc) {
-            Ok(d) => d,
+        let (local, enc) = (self.local.ip(), &self.scratch.get().enc);
+        let (sock, dial) = match dial::open(self.poll.registry(), Token(id as usize), local, to, &self.secret, expected, enc) {
+            Ok(opened) => opened,
             Err(e) => {
-                self.note(&e);
-                let mut sock = sock;
-                let _ = self.poll.registry().deregister(&mut sock);
+                if let Some(e) = e {
+                    self.note(&e);
+                }
                 self.deferred.push(NetEvent::Failed { token });
                 return;
             }
         };
         self.next_id += 1;
-        let first = Pending { token, deadline };
-        let c = Conn::dialed(id, sock, to, dial, &self.scratch.get().enc, first, now);
-        self.conns.insert(id, Box::new(c));
-        self.by_addr.insert(to, id);
-        self.outbound += 1;
-        budget::opened();
+        let first = Pending { token, deadline, retry: None };
+        self.conns.insert(Box::new(Conn::dialed(id, sock, to, dial, &self.scratch.get().enc, first, now)));
         self.arm(deadline);
-    }
-
-    /// Close the least recently used idle connection of one direction; false if none is idle.
-    fn evict(&mut self, outbound: bool) -> bool {
-        let victim = self
-            .conns
-            .values()
-            .filter(|c| c.outbound == outbound && c.is_idle())
-            .min_by_key(|c| c.last_active)
-            .map(|c| c.id);
-        match victim {
-            Some(id) => {
-                // Idle: no request to fail.
-                let mut none = Vec::new();
-                self.close(id, &mut none);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Drop a connection, failing every request still waiting on it.
-    fn close(&mut self, id: ConnId, events: &mut Vec<NetEvent>) {
-        let Some(mut c) = self.conns.remove(&id) else {
-            return;
-        };
-        let _ = self.poll.registry().deregister(&mut c.sock);
-        budget::closed(1);
-        self.closed_bytes.0 += c.bytes_out;
-        self.closed_bytes.1 += c.bytes_in;
-        if c.outbound {
-            self.outbound -= 1;
-            if self.by_addr.get(&c.peer) == Some(&id) {
-                self.by_addr.remove(&c.peer);
-            }
-        } else {
-            self.inbound -= 1;
-        }
-        c.fail_all(events);
-        shrink(&mut self.conns);
-        shrink(&mut self.by_addr);
     }
 
     /// Close connections past a deadline and compute when to look again.
@@ -517,33 +585,20 @@ impl Net {
         if now < self.next_check {
             return;
         }
-        let idle = self.idle_timeout;
-        let inbound_idle = idle + self.request_timeout;
-        let mut next = now + MAX_TIMER_SLEEP;
-        let mut expired = Vec::new();
-        for c in self.conns.values() {
-            match c.deadline(idle, inbound_idle) {
-                Some(d) if d <= now => expired.push(c.id),
-                Some(d) => next = next.min(d),
-                // Waiting on the loop's reply: look again once it could have gone idle.
-                None => next = next.min(now + inbound_idle),
-            }
-        }
+        let (idle, stall) = (self.idle_timeout, self.request_timeout);
+        let (expired, next) = self.conns.expired(now, now + MAX_TIMER_SLEEP, idle, idle + stall, stall);
         for id in expired {
-            if self.conns.get(&id).is_some_and(|c| !c.is_idle()) {
-                self.note(&ConnError::Protocol("timed out"));
+            match self.conns.get(id) {
+                Some(c) if c.unsent() > 0 && !c.outbound => {
+                    self.defences.closed_output += 1;
+                    self.note(&ConnError::Protocol("replies not read"));
+                }
+                Some(c) if !c.is_idle() => self.note(&ConnError::Protocol("timed out")),
+                _ => {}
             }
             self.close(id, events);
         }
         self.next_check = next;
-    }
-}
-
-/// Give back most of a map's table once connections have closed (hysteresis: a map that
-/// shrinks is still half empty, so it does not regrow at the next insert).
-fn shrink<K: std::hash::Hash + Eq, V>(m: &mut HashMap<K, V>) {
-    if m.capacity() > 4 * m.len() + 16 {
-        m.shrink_to(2 * m.len());
     }
 }
 

@@ -1,10 +1,12 @@
 //! Tests of `net`.
 
 use super::*;
+use std::collections::HashMap;
+use table::shrink;
 use crate::id::Id;
 
 fn net(secret: u8) -> Net {
-    Net::new(NetConfig { bind: "127.0.0.1:0".parse().unwrap(), static_secret: [secret; 32] }).unwrap()
+    Net::new(NetConfig::new("127.0.0.1:0".parse().unwrap(), [secret; 32])).unwrap()
 }
 
 /// Poll `n` until `done` says so, at most `max` rounds of 10 ms.

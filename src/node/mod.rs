@@ -21,7 +21,7 @@ use crate::core::{Core, CoreConfig, Op, OpResult};
 use crate::diversity::Diversity;
 use crate::error::{Error, Result};
 use crate::id::Id;
-use crate::net::{Net, NetConfig};
+use crate::net::{Net, NetConfig, NetLimits};
 use crate::persist::{Db, Identity};
 use crate::store::MemStore;
 use crate::wire::BagKind;
@@ -113,6 +113,19 @@ impl Options {
         cfg.diversity = self.diversity;
         cfg
     }
+
+    /// The transport's per-address caps, as `diversity` asks: loopback exempt or not, or
+    /// none at all when the limits are off.
+    fn net_limits(&self) -> NetLimits {
+        if self.diversity == Diversity::off() {
+            return NetLimits {
+                max_inbound_per_ip: usize::MAX,
+                max_handshakes_per_ip: usize::MAX,
+                ..NetLimits::default()
+            };
+        }
+        NetLimits { exempt_loopback: self.diversity.exempt_loopback, ..NetLimits::default() }
+    }
 }
 
 impl Node {
@@ -156,8 +169,11 @@ impl Node {
             }
         };
         let uid = identity.uid;
-        let net = Net::new(NetConfig { bind: SocketAddr::new(ip, port), static_secret: identity.noise_secret })
-            .map_err(|e| Error::Io(format!("cannot listen on {ip}:{port}: {e}")))?;
+        let net_cfg = NetConfig {
+            limits: options.net_limits(),
+            ..NetConfig::new(SocketAddr::new(ip, port), identity.noise_secret)
+        };
+        let net = Net::new(net_cfg).map_err(|e| Error::Io(format!("cannot listen on {ip}:{port}: {e}")))?;
         let addr = net.local_addr();
         let announced = if options.client { None } else { Some(addr.port()) };
         let cfg = options.config(uid, announced, net.static_public());
