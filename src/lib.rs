@@ -57,6 +57,11 @@ internal!(core, ffi, net, persist, store, wire);
 #[doc(hidden)]
 pub mod sim;
 
+// A hostile peer and the attacks of issue 13, for the tests and peer-bench.
+#[cfg(feature = "sim")]
+#[doc(hidden)]
+pub mod attack;
+
 pub use consts::{MAX_EXTERNAL_VALUE_SIZE, MAX_VALUE_SIZE};
 pub use error::{Error, Result};
 pub use id::{Contact, Id};
