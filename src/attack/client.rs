@@ -13,7 +13,9 @@ use std::time::Duration;
 /// timeout, past which an honest peer would have given up too.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A dialed, authenticated connection to one peer.
+/// A dialed, authenticated connection to one peer. A send that times out (the peer stopped
+/// reading) returns `WouldBlock` or `TimedOut` and keeps the rest queued, whole: the stream
+/// stays in step, and the next send or `flush` continues it.
 pub struct Hostile {
     session: Session,
     from_ip: IpAddr,
@@ -75,6 +77,16 @@ impl Hostile {
         self.session.send_plain(bytes)
     }
 
+    /// Write queued output (what a timed-out send left) until done or the write timeout.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.session.flush()
+    }
+
+    /// Bytes of earlier sends not yet taken by the socket.
+    pub fn pending(&self) -> usize {
+        self.session.pending()
+    }
+
     /// Bytes straight on the socket, outside records and encryption.
     pub fn send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.session.send_raw(bytes)
@@ -91,6 +103,12 @@ impl Hostile {
     pub fn request(&mut self, r: &Request) -> io::Result<Reply> {
         self.send_request(r)?;
         self.read_reply()
+    }
+
+    /// Non-blocking: sends queue what the socket does not take at once, and reads without a
+    /// reply waiting return `WouldBlock`.
+    pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        self.session.stream().set_nonblocking(on)
     }
 
     /// Read and write timeouts (None: block for ever).
@@ -126,7 +144,7 @@ impl Hostile {
 /// XX as the dialer: `-> e` (after the pattern byte), `<- e, ee, s, es`, `-> s, se` with an
 /// empty payload (the dialer may carry requests there; we send them afterwards).
 fn handshake(mut records: Records, secret: &[u8; 32]) -> io::Result<Session> {
-    let mut hs = session::xx(secret, true)?;
+    let mut hs = session::handshake(TAG_XX, secret, true)?;
     let mut buf = [0u8; MAX_RECORD];
     buf[0] = TAG_XX;
     let n = hs.write_message(&[], &mut buf[1..]).map_err(noise)?;
@@ -138,7 +156,7 @@ fn handshake(mut records: Records, secret: &[u8; 32]) -> io::Result<Session> {
     }
     let n = hs.write_message(&[], &mut buf).map_err(noise)?;
     records.write(&buf[..n])?;
-    Session::open(records, hs)
+    Session::open(records, hs, &[])
 }
 
 #[cfg(test)]

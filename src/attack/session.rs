@@ -17,16 +17,22 @@ pub const MAX_CHUNK: usize = 16 * 1024;
 pub const FRAME_HEADER: usize = 4;
 /// Pattern byte of XX, in front of the dialer's first record.
 pub(crate) const TAG_XX: u8 = 1;
-const PARAMS_XX: &str = "Noise_XX_25519_ChaChaPoly_SHA256";
+/// Pattern byte of IK: honest peers dial with it once they know a peer's key.
+pub(crate) const TAG_IK: u8 = 2;
 const PROLOGUE: &[u8; 16] = b"libpeer noise v1";
 
-/// An XX handshake state, dialer (`initiator`) or acceptor, with the protocol's prologue.
-pub(crate) fn xx(secret: &[u8; 32], initiator: bool) -> io::Result<snow::HandshakeState> {
+/// A handshake state for the pattern `tag` names, dialer (`initiator`) or acceptor, with the
+/// protocol's prologue (which binds the pattern byte).
+pub(crate) fn handshake(tag: u8, secret: &[u8; 32], initiator: bool) -> io::Result<snow::HandshakeState> {
+    let params = match tag {
+        TAG_XX => "Noise_XX_25519_ChaChaPoly_SHA256",
+        TAG_IK => "Noise_IK_25519_ChaChaPoly_SHA256",
+        _ => return Err(invalid("unknown handshake pattern")),
+    };
     let mut prologue = [0u8; 17];
     prologue[..16].copy_from_slice(PROLOGUE);
-    prologue[16] = TAG_XX;
-    let params = PARAMS_XX.parse().map_err(noise)?;
-    let b = snow::Builder::new(params).local_private_key(secret).prologue(&prologue);
+    prologue[16] = tag;
+    let b = snow::Builder::new(params.parse().map_err(noise)?).local_private_key(secret).prologue(&prologue);
     if initiator { b.build_initiator() } else { b.build_responder() }.map_err(noise)
 }
 
@@ -95,23 +101,29 @@ impl Records {
 }
 
 /// An open session: transport messages both ways, and the plaintext stream cut into frames.
+///
+/// Output the socket did not take within the write timeout stays queued here, whole records
+/// and all, and goes first on the next send or `flush`: a timed-out write never leaves the
+/// stream out of step, so an attacker can keep a connection whose peer stopped reading.
 pub struct Session {
     records: Records,
     transport: snow::TransportState,
     remote_static: [u8; 32],
     /// Received plaintext not yet taken as a frame.
     plain: Vec<u8>,
+    /// Records not yet written to the socket.
+    out: Vec<u8>,
 }
 
 impl Session {
-    /// A finished handshake on `records`.
-    pub(crate) fn open(records: Records, hs: snow::HandshakeState) -> io::Result<Session> {
+    /// A finished handshake on `records`; `plain`: stream bytes that rode in it.
+    pub(crate) fn open(records: Records, hs: snow::HandshakeState, plain: &[u8]) -> io::Result<Session> {
         let remote_static = hs
             .get_remote_static()
             .and_then(|k| <[u8; 32]>::try_from(k).ok())
             .ok_or_else(|| invalid("the handshake gave no remote static key"))?;
         let transport = hs.into_transport_mode().map_err(noise)?;
-        Ok(Session { records, transport, remote_static, plain: Vec::new() })
+        Ok(Session { records, transport, remote_static, plain: plain.to_vec(), out: Vec::new() })
     }
 
     /// The static key the other side proved.
@@ -129,17 +141,40 @@ impl Session {
         self.records.stream.set_write_timeout(write)
     }
 
-    /// Encrypt `data` as stream bytes, cut into transport messages of at most 16 KiB, all
-    /// written at once. Need not end on a frame boundary: a partial frame is just its first
-    /// bytes. A write that times out midway leaves the stream out of step for good.
+    /// Encrypt `data` as stream bytes, cut into transport messages of at most 16 KiB, and
+    /// `flush`. Need not end on a frame boundary: a partial frame is just its first bytes.
     pub fn send_plain(&mut self, data: &[u8]) -> io::Result<()> {
-        let mut out = Vec::with_capacity(data.len() + data.len() / MAX_CHUNK * 18 + 18);
+        self.out.reserve(data.len() + data.len() / MAX_CHUNK * 18 + 18);
         let mut msg = [0u8; MAX_RECORD];
         for chunk in data.chunks(MAX_CHUNK) {
             let n = self.transport.write_message(chunk, &mut msg).map_err(noise)?;
-            Records::put(&mut out, &msg[..n]);
+            Records::put(&mut self.out, &msg[..n]);
         }
-        self.records.stream.write_all(&out)
+        self.flush()
+    }
+
+    /// Write queued output until none is left or the write timeout passes (`WouldBlock` or
+    /// `TimedOut`; what was not written stays queued).
+    pub fn flush(&mut self) -> io::Result<()> {
+        let mut done = 0;
+        let r = loop {
+            if done == self.out.len() {
+                break Ok(());
+            }
+            match self.records.stream.write(&self.out[done..]) {
+                Ok(0) => break Err(io::Error::new(io::ErrorKind::WriteZero, "socket closed for writing")),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        self.out.drain(..done);
+        r
+    }
+
+    /// Bytes queued for the socket.
+    pub fn pending(&self) -> usize {
+        self.out.len()
     }
 
     /// Send `bodies` as frames, in one write. A body may be anything (malformed datums);
@@ -154,9 +189,11 @@ impl Session {
         self.send_plain(&plain)
     }
 
-    /// Bytes on the socket as they are, outside any record or encryption.
+    /// Bytes on the socket as they are, outside any record or encryption (after what is
+    /// queued).
     pub fn send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.records.stream.write_all(bytes)
+        self.out.extend_from_slice(bytes);
+        self.flush()
     }
 
     /// The next frame's body (a declared length over 1 MiB is `InvalidData`).

@@ -10,12 +10,15 @@
 //! peer-bench codec [--seconds 1]
 //! peer-bench maint [--peers 1000] [--values 10000] [--publishers 100] [--warmup-hours 2] [--hours 3] [--seed S] [--value-size 100] [--republish-s 3600]
 //! peer-bench maint-net [--peers 100] [--values 1000] [--publishers 20] [--interval 10] [--windows 3] [--seed S]
+//! peer-bench attack KIND|all [--seconds 10] [--seed S] [--rate R] [--count N] [--layout spread|one]
 //! peer-bench all [--seed S] [--value-size B] [--big-sim yes|no] [--svg-dir DIR]
 //! ```
 //!
 //! Without a mode, `all`. `all` runs each mode in a child process of its own, so one mode's memory peak or threads
 //! never show up in another's figures.
 
+#[path = "peer-bench/attack.rs"]
+mod attack;
 #[path = "peer-bench/codec.rs"]
 mod codec;
 #[path = "peer-bench/concurrent.rs"]
@@ -72,6 +75,8 @@ enum Mode {
     Codec(codec::Opts),
     /// Maintenance cost on real sockets
     MaintNet(maintnet::Opts),
+    /// The attacks of issue 13 against 24 honest peers: honest success, p99 and RSS before/during/after
+    Attack(attack::Opts),
     /// Everything at the issue's sizes, each mode in a child process of its own
     All(AllOpts),
     /// One process of `multi`'s peers, driven over stdin/stdout (internal)
@@ -108,6 +113,7 @@ fn main() -> ExitCode {
         Some(Mode::Maint(o)) => ("maint", maint::main(o)),
         Some(Mode::Codec(o)) => ("codec", codec::main(o)),
         Some(Mode::MaintNet(o)) => ("maint-net", maintnet::main(o)),
+        Some(Mode::Attack(o)) => ("attack", attack::main(o)),
         Some(Mode::All(o)) => ("all", all(o)),
     };
     match r {
