@@ -7,10 +7,6 @@
 //!   and nothing stored lost;
 //! - honest warm requests to the victim >= 99% under connection churn.
 //!
-//! "item 7" in an ignore reason: the item 7, outgoing connections bound to the
-//! listening address; without it peers on 127.0.1.x are recorded at 127.0.0.1, the spread
-//! testnet collapses and the health check below fails.
-//!
 //! Each test first checks the network was healthy before its attack, so a broken testnet
 //! cannot pass for a failed (or a working) defence. The tests share one process's memory
 //! (RSS is measured per process) and two cores, so they run one at a time.
@@ -76,21 +72,18 @@ fn assert_nothing_lost(o: &Outcome) {
 }
 
 #[test]
-#[ignore = "needs defence: bounded unsent output per connection (+256 MiB within 3 s, stopped by the cap); and item 7"]
 fn unread_replies_keep_the_victim_within_64_mib() {
     let o = attack(Kind::Unread, 5.0, 100.0, 2, &setup(11));
     assert!(rss_growth(&o) <= RSS_TARGET, "RSS grew {} MiB", rss_growth(&o) / MIB);
 }
 
 #[test]
-#[ignore = "needs defence: a per-peer budget for partial frames (300 frames of 1 MiB are kept); and item 7"]
 fn partial_frames_keep_the_victim_within_64_mib() {
     let o = attack(Kind::Partial, 5.0, 150.0, 300, &setup(12));
     assert!(rss_growth(&o) <= RSS_TARGET, "RSS grew {} MiB", rss_growth(&o) / MIB);
 }
 
 #[test]
-#[ignore = "needs defence: routing-table admission after proof of address; and item 7"]
 fn iam_flood_leaves_near_key_operations_whole() {
     let o = attack(Kind::IamFlood, 5.0, 1.0, 20, &setup(13));
     assert_success(&o, &[OpKind::NearSet, OpKind::NearRef]);
@@ -98,7 +91,6 @@ fn iam_flood_leaves_near_key_operations_whole() {
 }
 
 #[test]
-#[ignore = "needs defence: per-prefix limits and Sybil-resistant lookups; and item 7"]
 fn swallowing_sybils_lose_nothing() {
     let o = attack(Kind::SybilSwallow, 5.0, 0.5, 20, &setup(14));
     assert_success(&o, &[OpKind::NearSet, OpKind::NearRef]);
@@ -106,7 +98,6 @@ fn swallowing_sybils_lose_nothing() {
 }
 
 #[test]
-#[ignore = "needs defence: per-prefix limits, contacts from replies unproven until they answer; and item 7"]
 fn sybils_answering_dead_contacts_lose_nothing() {
     let o = attack(Kind::SybilDead, 5.0, 0.5, 20, &setup(15));
     assert_success(&o, &[OpKind::NearSet, OpKind::NearRef]);
@@ -114,7 +105,6 @@ fn sybils_answering_dead_contacts_lose_nothing() {
 }
 
 #[test]
-#[ignore = "needs defence: admission after proof of address (silent Sybils never prove it); and item 7"]
 fn silent_sybils_lose_nothing() {
     let o = attack(Kind::SybilSilent, 5.0, 0.5, 20, &setup(16));
     assert_success(&o, &[OpKind::NearSet, OpKind::NearRef]);
@@ -122,7 +112,6 @@ fn silent_sybils_lose_nothing() {
 }
 
 #[test]
-#[ignore = "needs defence: storage quotas per source (one source fills peers); and item 7"]
 fn storage_flood_leaves_honest_sets_whole() {
     let o = attack(Kind::Storage, 8.0, 0.0, 3, &setup(17));
     // Quotas per source: one attacker cannot fill a peer.
@@ -132,7 +121,6 @@ fn storage_flood_leaves_honest_sets_whole() {
 }
 
 #[test]
-#[ignore = "needs item 7 (dial from the listening address): passes with every peer on 127.0.0.1"]
 fn churn_leaves_warm_requests_whole() {
     let s = Setup { honest_rate: 150.0, ..setup(18) };
     let o = attack(Kind::Churn, 5.0, 1500.0, 300, &s);

@@ -24,7 +24,9 @@ pub const SYBIL_BITS: usize = 24;
 /// The options every honest peer is made with: the one place to switch on the defences'
 /// strict settings (address limits) once they exist.
 pub fn honest_options() -> Options {
-    Options::default()
+    // Loopback counted: the testnet spreads honest peers over 127.0.1-4.x and the attacker
+    // over 127.0.9.x, as per-address and per-prefix limits see the internet.
+    Options { diversity: crate::diversity::Diversity::strict(), ..Options::default() }
 }
 
 /// Where honest peers listen.
