@@ -54,9 +54,10 @@ impl Usage {
         if count < max_count / QUOTA_FREE_SHARE && bytes + size <= max_bytes / QUOTA_FREE_SHARE {
             return true;
         }
+        // A source may always hold one record, however small the bounds (tests use tiny ones).
         let within = |u: Option<&Use>, share: usize| {
             let u = u.copied().unwrap_or_default();
-            u.count < (max_count / share).max(1) && u.bytes + size <= max_bytes / share
+            u.count < (max_count / share).max(1) && u.bytes + size <= (max_bytes / share).max(size)
         };
         o.key.is_none_or(|k| within(self.by_key.get(&k), QUOTA_KEY_SHARE))
             && o.prefix.is_none_or(|p| within(self.by_prefix.get(&p), QUOTA_PREFIX_SHARE))
