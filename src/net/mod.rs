@@ -65,6 +65,8 @@ mod noise;
 mod record;
 mod scratch;
 
+pub mod fuzzing;
+
 use crate::consts::{MAX_INBOUND_CONNECTIONS, MAX_OUTBOUND_CONNECTIONS, MIN_CONNECTIONS_PER_PEER};
 use crate::wire::frame::write_frame;
 use crate::wire::{encode_reply, encode_request, Reply, Request};
