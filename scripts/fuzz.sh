@@ -46,8 +46,9 @@ run() {
     local dict=()
     [[ $t == accept || $t == frame ]] || dict=(-dict=fuzz/wire.dict)
     local log="$OUT/$t.log"
-    # -timeout: one input taking 10 s is a finding (a hang); -rss_limit_mb: so is 2 GiB.
-    if ! "$BIN/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    # -timeout: one input taking 60 s is a finding (a hang; inputs take microseconds, but
+    # the limit is wall-clock and a niced run on a busy machine waits); so is 2 GiB.
+    if ! "$BIN/$t" -max_total_time="$secs" -timeout=60 -rss_limit_mb=2048 -print_final_stats=1 \
         "${dict[@]}" -artifact_prefix="$OUT/artifacts/$t/" "$OUT/corpus/$t" "fuzz/corpus/$t" >"$log" 2>&1; then
         tail -n 40 "$log" >&2
         echo "fuzz: FAILED: $t crashed; the input is in $OUT/artifacts/$t/ (log: $log)" >&2
@@ -75,7 +76,13 @@ case ${1:-} in
         shift 2
         (($#)) && TARGETS=("$@")
         build
-        for t in "${TARGETS[@]}"; do run "$t" "$secs"; done
+        # A long run goes on past a crash, to the other targets, and fails at the end.
+        failed=()
+        for t in "${TARGETS[@]}"; do run "$t" "$secs" || failed+=("$t"); done
+        if ((${#failed[@]})); then
+            echo "fuzz: FAILED: ${failed[*]}" >&2
+            exit 1
+        fi
         ;;
     *)
         sed -n '2,13s/^# \{0,1\}//p' "$0" >&2

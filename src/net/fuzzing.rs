@@ -139,7 +139,7 @@ impl Wire {
             .map(|e| match e {
                 NetEvent::Request { conn: 1, from, request, .. } => {
                     assert_eq!(*from, PEER);
-                    assert!(self.conn.is_open(), "a request before the handshake completed");
+                    assert!(self.conn.is_open(), "a request from a connection whose handshake did not complete");
                     let mut text = Vec::new();
                     encode_request(request, &mut text);
                     assert_eq!(decode_request(&text).as_ref(), Ok(request), "{}", String::from_utf8_lossy(&text));
@@ -153,14 +153,15 @@ impl Wire {
 
 /// An accepting connection fed `data`: its first byte sets the size of the pieces the rest
 /// arrives in (`piece_size`), the rest is what a dialer sends, from the first record on
-/// (pattern byte, handshake, transport records). Panics when a property breaks.
-pub fn accept(data: &[u8]) {
+/// (pattern byte, handshake, transport records). Returns how many requests the connection
+/// handed over; panics when a property breaks.
+pub fn accept(data: &[u8]) -> usize {
     let Some((&cut, stream)) = data.split_first() else {
-        return;
+        return 0;
     };
     let mut w = Wire::new();
     let _ = w.deliver(stream, piece_size(cut));
-    w.requests();
+    w.requests().len()
 }
 
 /// An accepting connection and a dialer completing the handshake in-process, then `data` as
