@@ -5,6 +5,7 @@
 #   make check      install what is missing, then every test; stops at the first failure
 #   make install PREFIX=/usr/local [DESTDIR=...]    make uninstall
 #   make bench BENCH_ARGS='...'                     make clean
+#   make fuzz-check a short run of every fuzz target; make fuzz FUZZ_SECONDS=N: long
 #
 # The Scheme runners take their interpreter from GUILE, CHEZ and CHIBI (override on the
 # command line, e.g. `make check-guile GUILE=/opt/guile/bin/guile`).
@@ -62,7 +63,7 @@ demo: deps build
 # ---------------------------------------------------------------------------------------
 # Tests. `check` runs every part in this order and stops at the first failure; each part
 # also runs on its own (`make check-chez`).
-CHECK_PARTS := check-header check-lint check-rust check-c check-guile check-chez check-chibi check-install
+CHECK_PARTS := check-header check-lint check-rust fuzz-check check-c check-guile check-chez check-chibi check-install
 
 check: deps $(CHECK_PARTS)
 	@echo "== make check: every part passed: $(CHECK_PARTS)"
@@ -80,7 +81,8 @@ ifneq ($(filter check,$(MAKECMDGOALS)),)
 check-header: | deps
 check-lint: | check-header
 check-rust: | check-lint
-check-c: | check-rust
+fuzz-check: | check-rust
+check-c: | fuzz-check
 check-guile: | check-c
 check-chez: | check-guile
 check-chibi: | check-chez
@@ -147,6 +149,21 @@ check-chibi: build
 	$(call scheme-check,chibi,$(if $(CHIBI),CHIBI='$(CHIBI)'))
 
 check-scheme: check-guile check-chez check-chibi
+
+# ---------------------------------------------------------------------------------------
+# Fuzzing (docs/FUZZING.md): libFuzzer on stable Rust, the crate fuzz/ built into target/fuzz.
+# `fuzz-check` runs each target briefly from its seeds and fails on a crash; `fuzz` runs
+# each for FUZZ_SECONDS (or FUZZ_TARGETS only), growing build/fuzz/corpus/.
+FUZZ_SECONDS       ?= 600
+FUZZ_CHECK_SECONDS ?= 8
+FUZZ_TARGETS       ?=
+
+.PHONY: fuzz fuzz-check
+fuzz-check:
+	bash scripts/fuzz.sh check $(FUZZ_CHECK_SECONDS)
+
+fuzz:
+	bash scripts/fuzz.sh run $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # ---------------------------------------------------------------------------------------
 bench:
@@ -221,4 +238,4 @@ clean:
 	rm -rf $(BUILD_DIR)
 
 help:
-	@sed -n '2,10s/^# \{0,1\}//p' Makefile
+	@sed -n '2,11s/^# \{0,1\}//p' Makefile

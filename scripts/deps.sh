@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: the two Schemes with packages, the C toolchain for the C tests (g++ checks
-# that the header also compiles as C++), valgrind.
+# that the header also compiles as C++, and builds libFuzzer for `make fuzz-check`), valgrind.
 packages=(guile-3.0 chezscheme valgrind gcc g++ libc6-dev make pkg-config)
 
 installed() {

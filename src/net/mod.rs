@@ -100,6 +100,8 @@ mod record;
 mod scratch;
 mod table;
 
+pub mod fuzzing;
+
 use crate::consts::OUTPUT_CLOSE_BYTES;
 use crate::wire::frame::write_frame;
 use crate::wire::{encode_reply, encode_request, Reply, Request};

@@ -114,6 +114,12 @@ pub(super) enum Token {
     Sym,
 }
 
+/// Hex digits of a radix-prefixed integer: 16^66 = 2^264 < 10^80, so every integer read
+/// has at most `MAX_INTEGER_DIGITS` decimal digits and its written (decimal) text reads back
+/// (80 hex digits would be up to 97 decimal ones). Octal and binary digits are worth fewer
+/// decimal ones and keep the decimal bound; a uid in hex takes 64.
+const MAX_HEX_DIGITS: usize = 66;
+
 /// Numbers are digits with an optional sign; bare symbols start with a letter or
 /// `!$%&*/:<=>?^_~`, or are one of `+ - ...`. Everything else (`1.5`, `+i`, `.5`) is refused.
 pub(super) fn classify(tok: &[u8]) -> Result<Token, &'static str> {
@@ -131,7 +137,7 @@ pub(super) fn classify(tok: &[u8]) -> Result<Token, &'static str> {
         if at >= tok.len() || !tok[at..].iter().all(|&c| (c as char).is_digit(radix)) {
             return Err("not an exact integer");
         }
-        if tok.len() - at > MAX_INTEGER_DIGITS {
+        if tok.len() - at > if radix == 16 { MAX_HEX_DIGITS } else { MAX_INTEGER_DIGITS } {
             return Err("integer has too many digits");
         }
         return Ok(Token::Int { negative: tok.get(2) == Some(&b'-'), digits_at: at, radix });

@@ -40,6 +40,11 @@ fn big_integers() {
     let nines = "9".repeat(MAX_INTEGER_DIGITS);
     assert_eq!(wr(&rd(&nines).unwrap()), nines);
     assert_eq!(rd(&format!("{nines}9")).unwrap_err().reason, "integer has too many digits");
+    // Found by fuzzing: a hex integer read must write back as decimal text that reads again.
+    let hex = format!("#x{}", "f".repeat(66));
+    assert_eq!(rd(&wr(&rd(&hex).unwrap())), rd(&hex));
+    assert_eq!(rd(&format!("#x{}", "D".repeat(67))).unwrap_err().reason, "integer has too many digits");
+    assert_eq!(wr(&rd(&format!("#b{}", "1".repeat(80))).unwrap()), ((1u128 << 80) - 1).to_string());
 }
 
 #[test]
