@@ -156,6 +156,25 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     out
 }
 
+/// Three `ref`s and a `peers` nobody answers: the accepting connection pauses after the
+/// second `ref` (its reply reservations reach the pause threshold), hands over those two
+/// and keeps the rest unread; the transport target's model accepts exactly that.
+#[test]
+fn transport_target_models_the_pause_on_unread_refs() {
+    let refs: Vec<Vec<u8>> = requests()
+        .into_iter()
+        .filter(|(n, _)| *n == "ref" || *n == "peers")
+        .map(|(_, r)| text(|o| encode_request(&r, o)))
+        .collect();
+    assert_eq!(refs.len(), 2);
+    let (peers, r) = (&refs[0], &refs[1]);
+    let stream = framed(&[r.clone(), r.clone(), r.clone(), peers.clone()]);
+    for mode in [0b10u8, 0b01] {
+        assert!(fuzzing::transport(&with_prefix(&[0, mode], &stream)), "paused");
+    }
+    assert!(!fuzzing::transport(&with_prefix(&[0, 0b10], &framed(&[r.clone(), peers.clone()]))), "one ref: no pause");
+}
+
 /// Write the corpus anew (by hand: the handshake records change at each run).
 #[test]
 #[ignore]
@@ -206,7 +225,9 @@ fn corpus_is_real() {
                     let file = p.file_name().unwrap().to_string_lossy();
                     assert_eq!(n, if file.starts_with("ik") && !file.contains("wrong") { 4 } else { 0 }, "{name}");
                 }
-                "transport" => fuzzing::transport(data),
+                "transport" => {
+                    fuzzing::transport(data);
+                }
                 _ => {}
             }
         }

@@ -22,9 +22,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// What a reply other than a `ref`'s may add to the output, at most (`input::large_reply`).
-const SMALL_REPLY: usize = 8 * 1024;
+pub(super) const SMALL_REPLY: usize = 8 * 1024;
 /// A whole message sealed: frame header, and 18 bytes per 16 KiB record (header and tag).
-const LARGE_REPLY: usize = crate::consts::MAX_MESSAGE + 4 + (crate::consts::MAX_MESSAGE / MAX_CHUNK + 1) * 18;
+pub(super) const LARGE_REPLY: usize = crate::consts::MAX_MESSAGE + 4 + (crate::consts::MAX_MESSAGE / MAX_CHUNK + 1) * 18;
 // Unanswered requests are one bit each in a u64.
 const _: () = assert!(MAX_IN_FLIGHT_PER_CONNECTION <= 64);
 

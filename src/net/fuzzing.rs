@@ -12,12 +12,13 @@
 //! gives.
 #![cfg(feature = "sim")]
 
-use super::conn::Conn;
+use super::conn::{Conn, LARGE_REPLY, SMALL_REPLY};
+use super::input::large_reply;
 use super::event::{ConnError, NetEvent};
 use super::noise::{Action, Dial, Finished, Handshake};
 use super::record::{self, HEADER_LEN, MAX_CHUNK, MAX_RECORD};
 use super::scratch::{Lease, Scratch};
-use crate::consts::{MAX_IN_FLIGHT_PER_CONNECTION, MAX_MESSAGE};
+use crate::consts::{MAX_IN_FLIGHT_PER_CONNECTION, MAX_MESSAGE, OUTPUT_PAUSE_BYTES};
 use crate::wire::{decode_request, encode_request, Request};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -170,10 +171,11 @@ pub fn accept(data: &[u8]) -> usize {
 /// or IK (0), bit 1 lets the stream's head ride in the handshake (IK message 1, XX message
 /// 3), and bits 2-7 (`s`) the plaintext per transport record (`4 s^2` bytes, or 16 KiB for
 /// 0). The requests handed over, and whether the connection failed, must be what `expected`
-/// reads in the plaintext. Panics when a property breaks.
-pub fn transport(data: &[u8]) {
+/// reads in the plaintext. Panics when a property breaks; returns whether the connection
+/// paused (nobody reads its replies here).
+pub fn transport(data: &[u8]) -> bool {
     let [cut, mode, plain @ ..] = data else {
-        return;
+        return false;
     };
     let (piece, xx, ride) = (piece_size(*cut), mode & 1 != 0, mode & 2 != 0);
     let s = (mode >> 2) as usize;
@@ -182,6 +184,15 @@ pub fn transport(data: &[u8]) {
     let r = open_and_send(&mut w, plain, piece, xx, ride, chunk);
     let (want, fails) = expected(plain);
     let got = w.requests();
+    if w.conn.paused {
+        // Nobody reads the replies here: the connection paused at the request whose reply
+        // reservation reached the threshold, and what follows waits unread.
+        let reserve = |rs: &[&Request]| rs.iter().map(|r| if large_reply(r) { LARGE_REPLY } else { SMALL_REPLY }).sum::<usize>();
+        assert!(!got.is_empty() && reserve(&got) >= OUTPUT_PAUSE_BYTES, "paused below the threshold");
+        assert!(reserve(&got[..got.len() - 1]) < OUTPUT_PAUSE_BYTES, "paused late");
+        assert_eq!(got, want.iter().take(got.len()).collect::<Vec<_>>(), "requests handed over before the pause");
+        return true;
+    }
     assert_eq!(got, want.iter().collect::<Vec<_>>(), "requests handed over");
     assert_eq!(r.is_err(), fails, "connection result {:?}", r.err());
     for e in &w.events {
@@ -189,6 +200,7 @@ pub fn transport(data: &[u8]) {
             assert_eq!(*remote_static, public_key(&INITIATOR_SECRET));
         }
     }
+    false
 }
 
 /// The handshake as a dialer runs it against `w`, then `plain` in transport records of

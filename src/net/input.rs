@@ -20,7 +20,7 @@ use std::io::{self, Read};
 /// Whether the reply to `r` may be large (`LARGE_REPLY`: a `ref` answered with a value of up
 /// to a whole message) rather than small (`SMALL_REPLY`: the largest, 20 contacts, is about
 /// 4.5 KiB). Exhaustive, so that a new request kind must say.
-fn large_reply(r: &Request) -> bool {
+pub(super) fn large_reply(r: &Request) -> bool {
     match r {
         Request::Ref { .. } => true,
         Request::Iam { .. }
