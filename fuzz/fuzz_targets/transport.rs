@@ -1,3 +1,5 @@
 #![no_main]
 // transport: see src/net/fuzzing.rs.
-libfuzzer_sys::fuzz_target!(|data: &[u8]| peer::net::fuzzing::transport(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    peer::net::fuzzing::transport(data);
+});
