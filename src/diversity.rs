@@ -56,8 +56,9 @@ pub struct Diversity {
 }
 
 impl Default for Diversity {
-    /// The internet's limits (aMule's Kad keeps one contact per IP and two per /24 in a
-    /// bucket of 10; these are the same shares of a bucket of 20), loopback exempt.
+    /// The internet's limits, loopback exempt. aMule's Kad keeps two contacts per /24 in a
+    /// bucket of 10 and one per IP in its whole table; with buckets of 20, and NATs putting
+    /// several peers behind one address, these allow a little more.
     fn default() -> Self {
         Diversity {
             ip_per_bucket: 2,
