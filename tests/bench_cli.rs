@@ -16,7 +16,7 @@ fn help_lists_every_mode_and_hides_child() {
     let o = bench(&["--help"]);
     assert_eq!(o.status.code(), Some(0), "{o:?}");
     let out = stdout(&o);
-    for mode in ["w1", "multi", "concurrent", "sim", "maint", "maint-net", "codec", "all"] {
+    for mode in ["w1", "multi", "concurrent", "sim", "wan", "maint", "maint-net", "codec", "all"] {
         assert!(out.lines().any(|l| l.trim_start().starts_with(&format!("{mode} "))), "`{mode}` missing:\n{out}");
     }
     assert!(!out.lines().any(|l| l.trim_start().starts_with("child ")), "the internal mode is listed:\n{out}");
@@ -26,11 +26,12 @@ fn help_lists_every_mode_and_hides_child() {
 
 #[test]
 fn every_mode_has_help_with_its_options_and_defaults() {
-    let modes: [(&str, &[&str]); 8] = [
+    let modes: [(&str, &[&str]); 9] = [
         ("w1", &["--peers <N>", "[default: 300]", "--api", "--svg-dir", "[default: bench-out]"]),
         ("multi", &["--procs", "[default: 1000]"]),
         ("concurrent", &["--threads", "--seconds"]),
         ("sim", &["--lookups", "--tables", "--far", "--near"]),
+        ("wan", &["--peers <N>...", "[default: 10000 100000]", "--dead", "[default: 0.1]", "--no-cpu"]),
         ("maint", &["--warmup-hours", "--republish-s", "[default: 3600]"]),
         ("maint-net", &["--interval", "--windows"]),
         ("codec", &["--seconds"]),
@@ -63,6 +64,7 @@ fn bad_options_exit_2_with_a_message() {
         &["w1", "--peers", "many"],
         &["w1", "--peers"],
         &["sim", "--tables", "round"],
+        &["wan", "--dead", "many"],
         &["all", "--big-sim", "maybe"],
         &["--no-such-option"],
         &["no-such-mode"],
@@ -81,4 +83,7 @@ fn a_mode_refusing_its_figures_exits_1() {
     let o = bench(&["w1", "--peers", "3"]);
     assert_eq!(o.status.code(), Some(1), "{o:?}");
     assert!(String::from_utf8_lossy(&o.stderr).contains("peer-bench w1: error: --peers must be at least 4"));
+    let o = bench(&["wan", "--dead", "0.95"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("peer-bench wan: error: need --dead in 0..0.9"));
 }

@@ -7,6 +7,7 @@
 //! peer-bench multi [--peers 1000] [--procs 4] [--seed S] [--value-size B]
 //! peer-bench concurrent [--peers 300] [--threads 8] [--seconds 10] [--seed S] [--value-size B]
 //! peer-bench sim [--peers 10000] [--lookups 1000] [--seed S] [--tables buckets|fill|bootstrap] [--far F] [--near M]
+//! peer-bench wan [--peers 10000 100000] [--dead 0.1] [--seed S] [--sets 200] [--refs 500] [--missing 200] [--no-cpu]
 //! peer-bench codec [--seconds 1]
 //! peer-bench maint [--peers 1000] [--values 10000] [--publishers 100] [--warmup-hours 2] [--hours 3] [--seed S] [--value-size 100] [--republish-s 3600]
 //! peer-bench maint-net [--peers 100] [--values 1000] [--publishers 20] [--interval 10] [--windows 3] [--seed S]
@@ -23,6 +24,8 @@ mod attack;
 mod codec;
 #[path = "peer-bench/concurrent.rs"]
 mod concurrent;
+#[path = "peer-bench/cpucost.rs"]
+mod cpucost;
 #[path = "peer-bench/drivers.rs"]
 mod drivers;
 #[path = "peer-bench/maint.rs"]
@@ -37,6 +40,8 @@ mod simbench;
 mod svg;
 #[path = "peer-bench/w1.rs"]
 mod w1;
+#[path = "peer-bench/wan.rs"]
+mod wan;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -69,6 +74,8 @@ enum Mode {
     Concurrent(concurrent::Opts),
     /// The simulated network (real protocol core, virtual clock) at sizes no machine runs for real
     Sim(simbench::Opts),
+    /// The simulated network on a WAN model: internet RTTs, TCP and Noise round trips, dead contacts, CPU
+    Wan(wan::Opts),
     /// Maintenance messages and bytes per peer per hour, with and without the optimisation
     Maint(maint::Opts),
     /// Set message encode/decode MB/s
@@ -92,7 +99,7 @@ struct AllOpts {
     /// Bytes per value (W1, multi, concurrent)
     #[arg(long, default_value_t = 1000, value_name = "B")]
     value_size: usize,
-    /// Also simulate 100,000 peers (about 5 GiB of memory)
+    /// Also simulate 100,000 peers (about 5 GiB of memory; 6 GiB on the WAN model)
     #[arg(long, default_value = "yes", value_parser = ["yes", "no"])]
     big_sim: String,
     /// Where the W1 runs write their latency CDFs (SVG); created if missing
@@ -110,6 +117,7 @@ fn main() -> ExitCode {
         Some(Mode::Child(o)) => ("child", multi::child_main(o)),
         Some(Mode::Concurrent(o)) => ("concurrent", concurrent::main(o)),
         Some(Mode::Sim(o)) => ("sim", simbench::main(o)),
+        Some(Mode::Wan(o)) => ("wan", wan::main(o)),
         Some(Mode::Maint(o)) => ("maint", maint::main(o)),
         Some(Mode::Codec(o)) => ("codec", codec::main(o)),
         Some(Mode::MaintNet(o)) => ("maint-net", maintnet::main(o)),
@@ -168,6 +176,11 @@ fn all_runs(o: &AllOpts) -> Vec<Vec<String>> {
     if o.big_sim == "yes" {
         runs.push(run(&["sim", "--peers", "100000", "--lookups", "1000"], false, &[]));
     }
+    // The WAN model (issue 12): ~10 s at 10,000 peers, ~2 minutes at 100,000.
+    runs.push(run(&["wan", "--peers", "10000"], false, &[]));
+    if o.big_sim == "yes" {
+        runs.push(run(&["wan", "--peers", "100000"], false, &[]));
+    }
     runs.push(vec!["codec".to_string()]);
     runs
 }
@@ -191,7 +204,7 @@ mod tests {
         let cli = parse(&["--seed", "7", "--big-sim", "no", "--svg-dir", "some dir"]).unwrap();
         assert!(cli.mode.is_none());
         let runs = all_runs(&cli.all);
-        assert_eq!(runs.len(), 4 + 5, "four W1 runs, multi, concurrent, two sims, codec");
+        assert_eq!(runs.len(), 4 + 6, "four W1 runs, multi, concurrent, two sims, a WAN run, codec");
         for r in &runs {
             let args: Vec<&str> = r.iter().map(String::as_str).collect();
             let mode = parse(&args).unwrap_or_else(|e| panic!("{args:?}: {e}")).mode;
@@ -199,7 +212,7 @@ mod tests {
                 assert_eq!((o.seed, o.svg_dir.to_str()), (7, Some("some dir")));
             }
         }
-        assert_eq!(all_runs(&parse(&["all"]).unwrap().all).len(), 4 + 6, "with the big sim by default");
+        assert_eq!(all_runs(&parse(&["all"]).unwrap().all).len(), 4 + 8, "with the big sims by default");
     }
 
     #[test]

@@ -18,6 +18,9 @@ pub(crate) mod rpc;
 mod serve;
 pub(crate) mod task;
 
+// The lookup's marks, for the simulator's trace and its tests.
+#[cfg(feature = "sim")]
+pub use lookup::{ABANDON_US, STRAGGLER_US};
 pub use maintain::MaintenanceCounters;
 pub use op::{Op, OpResult};
 pub use rpc::{Counters, RequestKind, Transmit};
@@ -180,6 +183,12 @@ impl Core {
     /// What maintenance did so far.
     pub fn maintenance(&self) -> MaintenanceCounters {
         self.maintenance.counters
+    }
+
+    /// How often maintenance looks over what we hold (the WAN simulator spreads its peers'
+    /// starts over one period, so their sweeps do not all fall at once).
+    pub fn sweep_period(&self) -> u64 {
+        self.maintenance.iv.sweep_us()
     }
 
     /// Entries of the republish list.

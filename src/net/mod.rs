@@ -79,23 +79,24 @@
 //! # Code
 //! This file runs the loop (listener, dials, requests and replies, closes, timers).
 //! `table` is the connection table and the counts its bounds are checked against, choosing
-//! whom to close with `fairness` (eviction) and `memory` (the budgets above). `input` reads
-//! a connection and `conn` is the rest of one: socket, records, the handshake's actions
-//! applied, frames (with `wire::frame`), replies matched to requests, output. `noise` is the
-//! handshake, a state machine that returns actions. `budget` (the process's connection
-//! count), `limits` (configuration, per-address caps), `dial` (outgoing sockets), `scratch`
-//! (shared buffers), `record` (record limits) and `event` (events, `ConnId`, `ConnError`)
-//! are leaves. Imports run one way, in that order.
+//! whom to close with `policy` (caps, eviction and idle time, shared with the simulator) and
+//! `memory` (the budgets above). `input` reads a connection and `conn` is the rest of one:
+//! socket, records, the handshake's actions applied, frames (with `wire::frame`), replies
+//! matched to requests, output. `noise` is the handshake, a state machine that returns
+//! actions. `budget` (the process's connection count), `limits` (configuration, per-address
+//! caps), `dial` (outgoing sockets), `scratch` (shared buffers), `record` (record limits) and
+//! `event` (events, `ConnId`, `ConnError`) are leaves. Imports run one way, in that order.
 
 mod budget;
 mod conn;
 mod dial;
 mod event;
-mod fairness;
 mod input;
 mod limits;
 mod memory;
 mod noise;
+// Shared with the simulator's WAN mode, which models connections by the same rules.
+pub(crate) mod policy;
 mod record;
 mod scratch;
 mod table;
@@ -109,6 +110,8 @@ use conn::{Conn, Pending, Retry};
 use event::ConnError;
 pub use event::{ConnId, Defences, NetEvent};
 pub use limits::{NetConfig, NetLimits};
+#[cfg(feature = "sim")]
+pub use noise::in_memory as handshake_in_memory;
 use memory::Over;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -117,7 +120,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use table::{Room, Table};
+use policy::Room;
+use table::Table;
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -510,7 +514,7 @@ impl Net {
     }
 
     /// Whether a new connection in one direction may open, after closing an idle one
-    /// (`fairness`) if a bound asks for it.
+    /// (`policy`) if a bound asks for it.
     fn make_room(&mut self, outbound: bool, now: Instant) -> bool {
         match self.conns.room(outbound, now) {
             Room::Free => true,
@@ -588,7 +592,8 @@ impl Net {
             return;
         }
         let (idle, stall) = (self.idle_timeout, self.request_timeout);
-        let (expired, next) = self.conns.expired(now, now + MAX_TIMER_SLEEP, idle, idle + stall, stall);
+        let (out_idle, in_idle) = (policy::idle_limit(true, idle, stall), policy::idle_limit(false, idle, stall));
+        let (expired, next) = self.conns.expired(now, now + MAX_TIMER_SLEEP, out_idle, in_idle, stall);
         for id in expired {
             match self.conns.get(id) {
                 Some(c) if c.unsent() > 0 && !c.outbound => {

@@ -222,6 +222,32 @@ fn session(hs: HandshakeState) -> Result<Session, ConnError> {
     Ok(Session { transport: hs.into_transport_mode()?, remote_static })
 }
 
+/// One whole handshake in memory, both sides, IK when `ik` (else XX), the first request
+/// `plain` riding where it rides on the wire: what the simulator's WAN model charges a
+/// handshake in CPU is what this takes (peer-bench times it at start-up, with the transport
+/// states it returns: dialer's, responder's). None if a step failed.
+#[cfg(feature = "sim")]
+pub fn in_memory(ik: bool, dialer: &[u8; 32], responder: &[u8; 32], plain: &[u8]) -> Option<(TransportState, TransportState)> {
+    let (mut buf, mut out) = (vec![0u8; HEADER_LEN + MAX_RECORD], vec![0u8; HEADER_LEN + MAX_RECORD]);
+    let key = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(*responder)).to_bytes();
+    let Dial { handshake: mut d, record: first, carried } = Handshake::dial(dialer, ik.then_some(key), plain).ok()?;
+    let mut r = Handshake::Accepting;
+    let (second, mut done) = match r.on_record(&first[HEADER_LEN..], responder, &mut buf).ok()? {
+        Action::Send(m2) => (m2.record().to_vec(), None),
+        Action::Open { reply: Some(m2), session, .. } => (m2.record().to_vec(), Some(session.transport)),
+        _ => return None,
+    };
+    let Action::Confirmed(c) = d.on_record(&second[HEADER_LEN..], dialer, &mut buf).ok()? else { return None };
+    let Finished { session, record: third, .. } = c.finish(&plain[carried..], &mut out).ok()?;
+    if !third.is_empty() {
+        let third = third.to_vec();
+        if let Action::Open { session, .. } = r.on_record(&third[HEADER_LEN..], responder, &mut buf).ok()? {
+            done = Some(session.transport);
+        }
+    }
+    Some((session.transport, done?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

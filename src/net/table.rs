@@ -1,11 +1,11 @@
 //! The connection table: every open connection, the outbound one per address, and the counts
 //! the bounds are checked against (per direction, per remote address, the memory budgets'
 //! totals), kept in step as connections open, change and close; and the choice of which
-//! connection to close when a bound is reached (`fairness`, `memory`).
+//! connection to close when a bound is reached (`policy`, `memory`).
 //!
 //! - Open connections are bounded per direction (`MAX_INBOUND_CONNECTIONS`,
 //!   `MAX_OUTBOUND_CONNECTIONS`) and by the process's descriptor budget (`budget`). When a
-//!   bound is reached an idle connection makes room, chosen by `fairness`: never-useful ones
+//!   bound is reached an idle connection makes room, chosen by `policy`: never-useful ones
 //!   first (no request answered: half-open handshakes, silent newcomers), then those of the
 //!   remote address holding the most connections, then the least recently used. For an
 //!   inbound newcomer, a connection that answered requests and was used within
@@ -18,22 +18,12 @@
 use super::budget;
 use super::conn::{Conn, Meter};
 use super::event::ConnId;
-use super::fairness::{self, Candidate};
+use super::policy::{self, Candidate, Room};
 use super::limits::{NetLimits, PerSource, Source};
 use super::memory::{self, Over, Totals};
-use crate::consts::{MAX_INBOUND_CONNECTIONS, MAX_OUTBOUND_CONNECTIONS, MIN_CONNECTIONS_PER_PEER};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-
-/// Whether a new connection may open.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) enum Room {
-    Free,
-    /// Once this idle connection is closed.
-    Evict(ConnId),
-    Full,
-}
 
 pub(super) struct Table {
     /// Boxed: the table's empty slots then cost a pointer, not a connection.
@@ -139,19 +129,11 @@ impl Table {
     /// Whether a new connection in one direction may open, or which idle one must close
     /// first, under the per-peer bound and the process-wide descriptor budget.
     pub fn room(&self, outbound: bool, now: Instant) -> Room {
-        let (mine, max) =
-            if outbound { (self.outbound, MAX_OUTBOUND_CONNECTIONS) } else { (self.inbound, MAX_INBOUND_CONNECTIONS) };
-        if mine < max && !budget::exhausted() {
-            return Room::Free;
-        }
-        match self.victim(outbound, now) {
-            Some(id) => Room::Evict(id),
-            None if mine < max && mine < MIN_CONNECTIONS_PER_PEER => Room::Free,
-            None => Room::Full,
-        }
+        let mine = if outbound { self.outbound } else { self.inbound };
+        policy::room(outbound, mine, budget::exhausted(), || self.victim(outbound, now))
     }
 
-    /// The idle connection of one direction `fairness` would close (for an inbound
+    /// The idle connection of one direction `policy` would close (for an inbound
     /// newcomer, never a recently useful one).
     fn victim(&self, outbound: bool, now: Instant) -> Option<ConnId> {
         let candidates = self.values().filter(|c| c.outbound == outbound && c.is_idle()).map(|c| Candidate {
@@ -161,7 +143,7 @@ impl Table {
             from_source: if outbound { 0 } else { self.per_source.inbound(Source::of(c.peer.ip())) },
             unsent: c.unsent() > 0,
         });
-        fairness::victim(candidates, now, !outbound)
+        policy::victim(candidates, now, !outbound)
     }
 
     /// The connections past their deadline (`Conn::deadline`: `idle`, `inbound_idle` and

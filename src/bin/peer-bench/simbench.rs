@@ -210,7 +210,7 @@ fn nearest(uids: &[Id], target: &Id, me: Id) -> Vec<Id> {
 
 /// Give every bucket b of every peer up to K random peers among those sharing exactly b
 /// leading bits with it. Sorted by uid, those peers are one contiguous range.
-fn fill_buckets(sim: &mut Sim, seed: u64) {
+pub fn fill_buckets(sim: &mut Sim, seed: u64) {
     let n = sim.len();
     let mut rng = StdRng::seed_from_u64(seed ^ 0xb0c3e7);
     let mut sorted: Vec<(Id, usize)> = (0..n).map(|i| (sim.peers[i].uid(), i)).collect();
@@ -229,7 +229,8 @@ fn fill_buckets(sim: &mut Sim, seed: u64) {
             let take = K.min(fhi - flo);
             for j in rand::seq::index::sample(&mut rng, fhi - flo, take) {
                 let c = sim.contact(sorted[flo + j].1);
-                sim.peers[i].add_contact(c, 0);
+                let now = sim.now;
+                sim.peers[i].add_contact(c, now);
             }
         }
         // Nothing to ping: no bucket got more than K.

@@ -1,7 +1,12 @@
-//! A simulated network: many protocol cores in one process on a virtual clock, messages
-//! delivered through an event queue with a fixed latency. No sockets, no threads, no clock
-//! reads, so a run is a pure function of its seed. Tests and the benchmark drive it.
+//! The simulator: every peer's core, its address, the clock and the events, the public API
+//! the tests and the benchmark drive, and the fixed-latency mode's delivery. The WAN mode's
+//! delivery is `transport`'s.
 
+use super::agenda::{Agenda, Event, Trip};
+use super::link::LinkStats;
+use super::rtt::Coord;
+use super::trace::Path;
+use super::wan::{Wan, WanConfig};
 use crate::consts::{DEFAULT_REPLICATION, RECORD_LIFETIME_US, REPUBLISH_US};
 use crate::core::{Core, CoreConfig, Op, OpResult, RequestKind};
 use crate::id::{Contact, Id};
@@ -10,8 +15,7 @@ use crate::wire::codec::{encode_reply, encode_request};
 use crate::wire::{Reply, Request};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 /// One-way delivery time of every simulated message.
@@ -19,29 +23,8 @@ pub const LATENCY_US: u64 = 100;
 /// Events one `run_until` call processes at most, so a bug cannot loop forever.
 const MAX_EVENTS_PER_RUN: usize = 50_000_000;
 
-enum Event {
-    Request {
-        from: usize,
-        to: usize,
-        token: u64,
-        request: Request,
-    },
-    /// `kind`: of the request answered (`kind_of`), to count the reply with it.
-    Reply {
-        to: usize,
-        token: u64,
-        kind: usize,
-        reply: Option<(Reply, [u8; 32])>,
-    },
-    /// `at`: when it was set for; a timer replaced by an earlier one is stale.
-    Timer {
-        peer: usize,
-        at: u64,
-    },
-}
-
 /// The index of `r`'s kind in `Traffic`'s arrays (`RequestKind::ALL` order).
-fn kind_of(r: &Request) -> usize {
+pub(super) fn kind_of(r: &Request) -> usize {
     RequestKind::of(r).index()
 }
 
@@ -106,15 +89,9 @@ pub struct Sim {
     pub peers: Vec<Core>,
     config: PeerConfig,
     addrs: Vec<SocketAddr>,
-    stopped: Vec<bool>,
+    pub(super) stopped: Vec<bool>,
     timer_at: Vec<u64>,
-    /// (time, sequence number, slot in `events`): the sequence number keeps events of the
-    /// same time in the order they were scheduled.
-    queue: BinaryHeap<Reverse<(u64, u64, u32)>>,
-    /// The events waiting, in reused slots (cheaper than a map keyed by sequence number).
-    events: Vec<Option<Event>>,
-    free: Vec<u32>,
-    seq: u64,
+    pub(super) agenda: Agenda,
     pub now: u64,
     next_client: u64,
     results: HashMap<u64, OpResult>,
@@ -128,6 +105,8 @@ pub struct Sim {
     rng: StdRng,
     /// Rewrites the replies of chosen peers, to play hostile peers: (peer, request, reply).
     pub tamper: Option<Tamper>,
+    /// The WAN mode's state; None in the fixed-latency mode.
+    pub(super) wan: Option<Box<Wan>>,
 }
 
 /// The simulated address of peer `i`: 127.x.y.z:7000 (loopback, never dialled).
@@ -136,7 +115,7 @@ fn sim_addr(i: usize) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, (n >> 16) as u8, (n >> 8) as u8, n as u8)), 7000)
 }
 
-fn sim_static(id: &Id) -> [u8; 32] {
+pub(super) fn sim_static(id: &Id) -> [u8; 32] {
     // A stand-in for a Noise key: distinct per peer and stable.
     Id::hash(&id.0).0
 }
@@ -162,10 +141,7 @@ impl Sim {
             addrs: Vec::with_capacity(n),
             stopped: Vec::with_capacity(n),
             timer_at: Vec::with_capacity(n),
-            queue: BinaryHeap::new(),
-            events: Vec::new(),
-            free: Vec::new(),
-            seq: 0,
+            agenda: Agenda::default(),
             now: 0,
             next_client: 0,
             results: HashMap::new(),
@@ -175,11 +151,78 @@ impl Sim {
             buf: Vec::new(),
             rng: StdRng::seed_from_u64(seed),
             tamper: None,
+            wan: None,
         };
         for _ in 0..n {
             sim.new_peer();
         }
         sim
+    }
+
+    /// The WAN mode: `n` peers configured by `config`, on the internet as `wan` models it.
+    pub fn with_wan(n: usize, seed: u64, config: PeerConfig, wan: WanConfig) -> Sim {
+        let mut sim = Sim::with_peer_config(0, seed, config);
+        sim.wan = Some(Box::new(Wan::new(seed, wan)));
+        // Peers start at even intervals over one maintenance period, as in a network that has
+        // run a while: their sweeps (re-stores of what departed neighbours held) spread out
+        // instead of all falling at once. The clock ends at the period.
+        for i in 0..n {
+            sim.new_peer();
+            let period = sim.peers[0].sweep_period();
+            sim.now = (i as u64 + 1) * period / n as u64;
+        }
+        sim
+    }
+
+    /// Whether this is the WAN mode.
+    pub fn is_wan(&self) -> bool {
+        self.wan.is_some()
+    }
+
+    /// The round-trip time between two peers (µs).
+    pub fn rtt_us(&self, a: usize, b: usize) -> u64 {
+        2 * self.wan.as_ref().map_or(LATENCY_US, |w| w.one_way(a, b))
+    }
+
+    /// Every peer's coordinates (WAN mode; empty otherwise).
+    pub fn coords(&self) -> &[Coord] {
+        self.wan.as_ref().map_or(&[], |w| &w.coords)
+    }
+
+    /// Put peer `i` at `c` (WAN mode), for tests that want chosen round-trip times.
+    pub fn set_coord(&mut self, i: usize, c: Coord) {
+        if let Some(w) = &mut self.wan {
+            w.coords[i] = c;
+        }
+    }
+
+    /// What the connections did so far (WAN mode).
+    pub fn link_stats(&self) -> Option<LinkStats> {
+        self.wan.as_ref().map(|w| w.links.stats)
+    }
+
+    /// Connections peer `i` dialed so far (WAN mode).
+    pub fn dials(&self, i: usize) -> u64 {
+        self.wan.as_ref().map_or(0, |w| w.links.dialed(i))
+    }
+
+    /// Connections peer `i` holds (dialed, accepted), whatever their state (WAN mode).
+    pub fn connections(&self, i: usize) -> (usize, usize) {
+        self.wan.as_ref().map_or((0, 0), |w| w.links.counts(i))
+    }
+
+    /// Trace the operations of peer `i` (WAN mode; one peer at a time): each finished
+    /// operation's critical path is kept for `take_path`.
+    pub fn trace(&mut self, i: Option<usize>) {
+        if let Some(w) = &mut self.wan {
+            w.trace.peer = i;
+            w.paths.clear();
+        }
+    }
+
+    /// The critical path of the traced peer's operation `client`, once finished.
+    pub fn take_path(&mut self, client: u64) -> Option<Path> {
+        self.wan.as_mut()?.paths.remove(&client)
     }
 
     /// Start a peer with a fresh random uid at the current time, knowing nobody yet.
@@ -195,6 +238,9 @@ impl Sim {
         self.addrs.push(sim_addr(i));
         self.stopped.push(false);
         self.timer_at.push(u64::MAX);
+        if let Some(w) = &mut self.wan {
+            w.add_peer();
+        }
         i
     }
 
@@ -234,7 +280,9 @@ impl Sim {
         Contact { id, addr: self.addrs[i], static_key: sim_static(&id) }
     }
 
-    /// Stop a peer abruptly: requests to it fail from now on.
+    /// Stop a peer abruptly: requests to it fail from now on (at once in the fixed-latency
+    /// mode, where its port refuses; at the request timeout in the WAN mode, where it is
+    /// silent, as a host gone from the network is).
     pub fn stop(&mut self, i: usize) {
         self.stopped[i] = true;
     }
@@ -276,6 +324,9 @@ impl Sim {
     pub fn start(&mut self, i: usize, op: Op) -> u64 {
         self.next_client += 1;
         let client = self.next_client;
+        if let Some(w) = self.wan.as_mut().filter(|w| w.trace.peer == Some(i)) {
+            w.trace.begin(self.now);
+        }
         self.peers[i].start(self.now, client, op);
         self.pump(i);
         client
@@ -305,8 +356,8 @@ impl Sim {
     pub fn run_idle(&mut self, max_time_us: u64) {
         let end = self.now + max_time_us;
         for _ in 0..MAX_EVENTS_PER_RUN {
-            match self.queue.peek() {
-                Some(Reverse((t, _, _))) if *t <= end => {
+            match self.agenda.next_time() {
+                Some(t) if t <= end => {
                     self.step();
                 }
                 _ => break,
@@ -319,6 +370,14 @@ impl Sim {
         let end = self.now + us;
         self.run_idle(us);
         self.now = self.now.max(end);
+    }
+
+    /// Schedule every live peer's next timeout: cores given contacts directly
+    /// (`Core::add_contact`) have none scheduled until they first hear from someone.
+    pub fn wake(&mut self) {
+        for i in self.live() {
+            self.pump(i);
+        }
     }
 
     /// Connect every peer to peer 0 and bootstrap them one after another.
@@ -338,89 +397,117 @@ impl Sim {
         ids
     }
 
-    fn schedule(&mut self, at: u64, e: Event) {
-        self.seq += 1;
-        let slot = match self.free.pop() {
-            Some(f) => {
-                self.events[f as usize] = Some(e);
-                f
-            }
-            None => {
-                self.events.push(Some(e));
-                (self.events.len() - 1) as u32
-            }
-        };
-        self.queue.push(Reverse((at, self.seq, slot)));
+    pub(super) fn schedule(&mut self, at: u64, e: Event) {
+        self.agenda.schedule(at, e);
     }
 
     /// Process the next event; false when none is left.
     fn step(&mut self) -> bool {
-        let Some(Reverse((t, _, slot))) = self.queue.pop() else { return false };
+        let Some((t, mut e, paid)) = self.agenda.pop() else { return false };
         self.now = self.now.max(t);
-        let e = self.events[slot as usize].take().expect("a queued event");
-        self.free.push(slot);
+        if self.wan.is_none() {
+            self.step_fixed(e);
+            return true;
+        }
+        if !paid {
+            // Its receiver's CPU first: it waits its turn, then takes its time.
+            if let Some((peer, ns)) = self.cpu_cost(&e).filter(|&(p, ns)| ns > 0 && !self.stopped[p]) {
+                let w = self.wan.as_mut().expect("WAN mode");
+                let done = w.queue.run(peer, self.now, ns);
+                if let Some(trip) = e.trip_mut() {
+                    trip.cpu += done - self.now;
+                }
+                if done > self.now {
+                    self.agenda.schedule_paid(done, e, true);
+                    return true;
+                }
+            }
+        }
+        self.step_wan(e);
+        true
+    }
+
+    fn step_fixed(&mut self, e: Event) {
         match e {
-            Event::Request { from, to, token, request } => {
+            Event::Request { from, to, token, request, .. } => {
                 self.messages += 1;
                 let kind = kind_of(&request);
                 if self.stopped[to] {
                     // A stopped peer's port refuses the connection at once (no `traffic`:
                     // nothing crossed the wire).
-                    self.schedule(self.now + LATENCY_US, Event::Reply { to: from, token, kind, reply: None });
+                    let reply = Event::Reply { to: from, from: to, token, kind, reply: None, trip: Trip::default() };
+                    self.schedule(self.now + LATENCY_US, reply);
                 } else {
-                    self.traffic.messages[kind] += 1;
-                    if self.count_bytes {
-                        self.buf.clear();
-                        encode_request(&request, &mut self.buf);
-                        self.traffic.bytes[kind] += self.buf.len() as u64;
-                    }
-                    let key = sim_static(&self.peers[from].uid());
-                    let seen = self.tamper.as_ref().map(|_| request.clone());
-                    let mut reply = self.peers[to].handle_request(self.now, self.addrs[from], key, request);
-                    if let (Some(t), Some(req)) = (self.tamper.as_mut(), seen) {
-                        reply = t(to, &req, reply);
-                    }
-                    let remote = sim_static(&self.peers[to].uid());
+                    let reply = self.answer(from, to, request);
                     self.pump(to);
-                    self.schedule(
-                        self.now + LATENCY_US,
-                        Event::Reply { to: from, token, kind, reply: Some((reply, remote)) },
-                    );
+                    let reply =
+                        Event::Reply { to: from, from: to, token, kind, reply: Some(reply), trip: Trip::default() };
+                    self.schedule(self.now + LATENCY_US, reply);
                 }
             }
-            Event::Reply { to, token, kind, reply } => {
+            Event::Reply { to, token, kind, reply, .. } => {
                 self.messages += 1;
                 if let Some((r, _)) = &reply {
-                    self.traffic.messages[kind] += 1;
-                    if self.count_bytes {
-                        self.buf.clear();
-                        encode_reply(r, &mut self.buf);
-                        self.traffic.bytes[kind] += self.buf.len() as u64;
-                    }
+                    self.count_reply(kind, r);
                 }
                 if !self.stopped[to] {
                     self.peers[to].handle_reply(self.now, token, reply);
                     self.pump(to);
                 }
             }
-            Event::Timer { peer, at } => {
-                // Only the latest timer of a peer counts: an older one firing would set off
-                // another round of timers each time, and they would multiply.
-                if at != self.timer_at[peer] {
-                    return true;
-                }
-                self.timer_at[peer] = u64::MAX;
-                if !self.stopped[peer] {
-                    self.peers[peer].handle_timeout(self.now);
-                    self.pump(peer);
-                }
-            }
+            Event::Timer { peer, at } => self.timer(peer, at),
+            Event::Hello { .. } | Event::Confirm { .. } | Event::Closed { .. } => unreachable!("WAN events only"),
         }
-        true
+    }
+
+    /// Peer `to` answers `request` from `from` (counted, tampered with if asked): the reply
+    /// and `to`'s static key. The caller pumps `to` (in the WAN mode after sending the reply,
+    /// as the TCP driver does).
+    pub(super) fn answer(&mut self, from: usize, to: usize, request: Request) -> (Reply, [u8; 32]) {
+        let kind = kind_of(&request);
+        self.traffic.messages[kind] += 1;
+        if self.count_bytes {
+            self.buf.clear();
+            encode_request(&request, &mut self.buf);
+            self.traffic.bytes[kind] += self.buf.len() as u64;
+        }
+        let key = sim_static(&self.peers[from].uid());
+        let seen = self.tamper.as_ref().map(|_| request.clone());
+        let mut reply = self.peers[to].handle_request(self.now, self.addrs[from], key, request);
+        if let (Some(t), Some(req)) = (self.tamper.as_mut(), seen) {
+            reply = t(to, &req, reply);
+        }
+        let remote = sim_static(&self.peers[to].uid());
+        (reply, remote)
+    }
+
+    pub(super) fn count_reply(&mut self, kind: usize, r: &Reply) {
+        self.traffic.messages[kind] += 1;
+        if self.count_bytes {
+            self.buf.clear();
+            encode_reply(r, &mut self.buf);
+            self.traffic.bytes[kind] += self.buf.len() as u64;
+        }
+    }
+
+    pub(super) fn timer(&mut self, peer: usize, at: u64) {
+        // Only the latest timer of a peer counts: an older one firing would set off
+        // another round of timers each time, and they would multiply.
+        if at != self.timer_at[peer] {
+            return;
+        }
+        self.timer_at[peer] = u64::MAX;
+        if !self.stopped[peer] {
+            if let Some(w) = &mut self.wan {
+                w.note(peer, self.now);
+            }
+            self.peers[peer].handle_timeout(self.now);
+            self.pump(peer);
+        }
     }
 
     /// The peer at `addr` (`sim_addr` read backwards), if there is one.
-    fn index_of(&self, addr: &SocketAddr) -> Option<usize> {
+    pub(super) fn index_of(&self, addr: &SocketAddr) -> Option<usize> {
         let SocketAddr::V4(a) = addr else { return None };
         let [_, x, y, z] = a.ip().octets();
         let i = (((x as usize) << 16) | ((y as usize) << 8) | z as usize).checked_sub(1)?;
@@ -428,20 +515,30 @@ impl Sim {
     }
 
     /// Move what peer `i` wants sent into the queue and collect its finished ops.
-    fn pump(&mut self, i: usize) {
+    pub(super) fn pump(&mut self, i: usize) {
         while let Some(t) = self.peers[i].poll_transmit() {
+            if self.wan.is_some() {
+                self.send_wan(i, t);
+                continue;
+            }
             match self.index_of(&t.to) {
                 Some(to) => self.schedule(
                     self.now + LATENCY_US,
-                    Event::Request { from: i, to, token: t.token, request: t.request },
+                    Event::Request { from: i, to, token: t.token, request: t.request, trip: Trip::default() },
                 ),
                 None => {
                     let kind = kind_of(&t.request);
-                    self.schedule(self.now + LATENCY_US, Event::Reply { to: i, token: t.token, kind, reply: None })
+                    let reply =
+                        Event::Reply { to: i, from: i, token: t.token, kind, reply: None, trip: Trip::default() };
+                    self.schedule(self.now + LATENCY_US, reply)
                 }
             }
         }
         while let Some((client, r)) = self.peers[i].poll_event() {
+            if let Some(w) = self.wan.as_mut().filter(|w| w.trace.peer == Some(i)) {
+                let path = w.trace.path();
+                w.paths.insert(client, path);
+            }
             self.results.insert(client, r);
         }
         if let Some(t) = self.peers[i].next_timeout() {
