@@ -8,7 +8,7 @@
 //! its dialer has read enough of the replies.
 
 use super::event::{ConnError, ConnId, NetEvent};
-use super::noise::{Dial, Handshake, Session};
+use super::noise::{Handshake, Session};
 use super::record::{self, HEADER_LEN, MAX_CHUNK};
 use super::scratch::Pool;
 use crate::consts::{MAX_IN_FLIGHT_PER_CONNECTION, OUTPUT_PAUSE_BYTES};
@@ -43,8 +43,9 @@ pub(super) struct Retry {
     pub expected: Option<[u8; 32]>,
 }
 
-/// A request that arrived while the handshake was still running: held back because in XX
-/// the responder's key, which the request may insist on, is not known yet.
+/// A request that arrived before the handshake's first message left (it will ride in IK
+/// message 1, `hello`) or while the handshake was running: held back because in XX the
+/// responder's key, which the request may insist on, is not known yet.
 pub(super) struct Queued {
     pub(super) token: u64,
     pub(super) deadline: Instant,
@@ -57,10 +58,11 @@ pub(super) struct Opening {
     pub(super) noise: Handshake,
     /// The handshake fails if not complete by then.
     deadline: Instant,
-    /// Dialer: requests held back until the responder's key is known.
+    /// Dialer: requests held back until message 1 is written (`hello`) or, when they did
+    /// not ride in it, until the responder's key is known.
     pub(super) queued: Vec<Queued>,
-    /// Dialer: the first request's bytes that did not ride in message 1 (all of them in XX);
-    /// its token is already pending.
+    /// Dialer: the bytes of the requests that rode in message 1 but did not fit in it; their
+    /// tokens are already pending.
     pub(super) unsent: Vec<u8>,
 }
 
@@ -189,24 +191,48 @@ impl Conn {
         Conn::new(id, sock, peer, false, Opening::boxed(Handshake::Accepting, deadline), now)
     }
 
-    /// A connection being dialed, whose handshake started with `dial` and whose first
-    /// request is `frame` (for `first`). The first record is sent once the TCP connect
-    /// completes; the request's bytes that did not ride in it wait for the handshake.
+    /// A connection being dialed to `peer`, which must prove `expected` if some (IK), and
+    /// whose first request is `frame` (for `first`). Message 1 is written once the TCP
+    /// connect completes (`hello`).
     pub fn dialed(
         id: ConnId,
         sock: TcpStream,
         peer: SocketAddr,
-        dial: Dial,
+        expected: Option<[u8; 32]>,
         frame: &[u8],
         first: Pending,
         now: Instant,
     ) -> Conn {
-        let mut o = Opening::boxed(dial.handshake, first.deadline);
-        o.unsent.extend_from_slice(&frame[dial.carried..]);
-        let mut c = Conn::new(id, sock, peer, true, o, now);
-        c.pending.push_back(first);
-        c.write_later(dial.record);
-        c
+        let mut o = Opening::boxed(Handshake::Connecting { expected }, first.deadline);
+        o.queued.push(Queued { token: first.token, deadline: first.deadline, expected, frame: frame.to_vec() });
+        Conn::new(id, sock, peer, true, o, now)
+    }
+
+    /// The TCP connect completed: write handshake message 1. In IK every request queued so
+    /// far rides in it (as much as fits one record; the rest follows message 2), so the
+    /// `iam` introduction and the request behind it cost one round trip, not two; in XX
+    /// nothing rides, the requests wait for message 3. `secret`: this peer's static key.
+    pub fn hello(&mut self, secret: &[u8; 32]) -> Result<(), ConnError> {
+        let Phase::Handshake(o) = &mut self.phase else { return Ok(()) };
+        let Handshake::Connecting { expected } = o.noise else { return Ok(()) };
+        let mut plain = Vec::new();
+        if let Some(k) = expected {
+            // `takes` let in only requests that accept this key.
+            for q in std::mem::take(&mut o.queued) {
+                if q.expected.is_some_and(|e| e != k) {
+                    o.queued.push(q);
+                    continue;
+                }
+                plain.extend_from_slice(&q.frame);
+                self.pending.push_back(Pending { token: q.token, deadline: q.deadline, retry: None });
+            }
+        }
+        let dial = Handshake::dial(secret, expected, &plain)?;
+        o.noise = dial.handshake;
+        plain.drain(..dial.carried);
+        o.unsent = plain;
+        self.write_out(&dial.record)?;
+        Ok(())
     }
 
     /// The handshake is complete: switch to transport mode, recycling the handshake's box.
@@ -436,18 +462,6 @@ impl Conn {
             p.wbuf.extend_from_slice(&data[off..]);
         }
         Ok(())
-    }
-
-    /// Keep `data` whole for `flush` (the socket is not connected yet); an empty output
-    /// buffer becomes `data` itself, without a copy.
-    fn write_later(&mut self, data: Vec<u8>) {
-        let p = self.part();
-        if p.wbuf.is_empty() {
-            p.wpos = 0;
-            p.wbuf = data;
-        } else {
-            p.wbuf.extend_from_slice(&data);
-        }
     }
 
     /// Write buffered output until done or the socket is full.

@@ -1,13 +1,11 @@
-//! Dialing: the socket and the handshake's first message. Outgoing sockets are bound to the
-//! listening address when that is a specific IP (issue 13): a peer listening on 127.0.1.10
-//! must dial from 127.0.1.10, or every peer it greets records it at the wrong address (and
-//! per-address limits could not tell peers apart), as BitTorrent clients bind to their
-//! chosen interface. An unspecified listen address (0.0.0.0, ::) leaves the choice to the
-//! kernel, as does a destination the bound address could not reach (another address
-//! family, or loopback on one side only).
+//! Dialing: the outgoing socket (the handshake starts once it connects, `Conn::hello`).
+//! Outgoing sockets are bound to the listening address when that is a specific IP (issue
+//! 13): a peer listening on 127.0.1.10 must dial from 127.0.1.10, or every peer it greets
+//! records it at the wrong address (and per-address limits could not tell peers apart), as
+//! BitTorrent clients bind to their chosen interface. An unspecified listen address (0.0.0.0,
+//! ::) leaves the choice to the kernel, as does a destination the bound address could not
+//! reach (another address family, or loopback on one side only).
 
-use super::event::ConnError;
-use super::noise::{Dial, Handshake};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -22,35 +20,14 @@ pub(super) fn source_for(local: IpAddr, to: SocketAddr) -> Option<IpAddr> {
 }
 
 /// Start a connection to `to` (from `local` when `source_for` says so), registered with
-/// `registry` under `token`, and the handshake's first message carrying what it can of
-/// `frame`. Err(Some) if the handshake could not start, Err(None) if the socket could not.
-pub(super) fn open(
-    registry: &Registry,
-    token: Token,
-    local: IpAddr,
-    to: SocketAddr,
-    secret: &[u8; 32],
-    expected: Option<[u8; 32]>,
-    frame: &[u8],
-) -> Result<(TcpStream, Dial), Option<ConnError>> {
-    let setup = || {
-        let mut sock = connect(local, to)?;
-        sock.set_nodelay(true)?;
-        registry.register(&mut sock, token, Interest::READABLE | Interest::WRITABLE)?;
-        Ok::<_, io::Error>(sock)
-    };
-    let mut sock = setup().map_err(|_| None)?;
-    // The handshake's first message (an X25519 key pair, and in IK two DH) only once the
-    // connect is under way: a refused address costs no cryptography, and starting the
-    // TCP connect first keeps the budget's eviction pattern as it was (measured: with
-    // the handshake first, W1 at N = 300 made 3.7% more handshakes).
-    match Handshake::dial(secret, expected, frame) {
-        Ok(d) => Ok((sock, d)),
-        Err(e) => {
-            let _ = registry.deregister(&mut sock);
-            Err(Some(e))
-        }
-    }
+/// `registry` under `token`. The handshake's first message is written only once the connect
+/// completes (`Conn::hello`): a refused address costs no cryptography, and every request
+/// queued meanwhile (the `iam` introduction and the request behind it) rides in IK message 1.
+pub(super) fn open(registry: &Registry, token: Token, local: IpAddr, to: SocketAddr) -> io::Result<TcpStream> {
+    let mut sock = connect(local, to)?;
+    sock.set_nodelay(true)?;
+    registry.register(&mut sock, token, Interest::READABLE | Interest::WRITABLE)?;
+    Ok(sock)
 }
 
 /// Start a non-blocking connect to `to`, from `local` when `source_for` says so.

@@ -19,10 +19,13 @@
 //!   most 16 KiB, each carried as one transport message (Noise allows 64 KiB; 16 KiB
 //!   records, as in TLS, keep the scratch buffers and a connection's partial input small).
 //!   The dialer's first requests ride in the payload of XX message 3 or IK message 1 (as
-//!   much as fits), so a request to a known key costs one round trip. Like all 0-RTT data,
-//!   an IK message 1 recorded by an eavesdropper can be replayed to the responder (it
-//!   cannot be read or altered); the requests are idempotent reads and stores, so a replay
-//!   changes nothing.
+//!   much as fits): message 1 is written when the TCP connect completes (`Conn::hello`), so
+//!   every request queued by then rides in it (the `iam` introduction the core sends ahead
+//!   of its first request to a contact, and that request), and a request to a known key
+//!   costs one round trip after TCP's; requests queued later wait for message 2. Like all
+//!   0-RTT data, an IK message 1 recorded by an eavesdropper can be replayed to the
+//!   responder (it cannot be read or altered); the requests are idempotent reads and
+//!   stores, so a replay changes nothing.
 //!
 //! # Rules
 //! Requests flow dialer -> acceptor only; the acceptor answers in arrival order and replies
@@ -112,6 +115,9 @@ pub use event::{ConnId, Defences, NetEvent};
 pub use limits::{NetConfig, NetLimits};
 #[cfg(feature = "sim")]
 pub use noise::in_memory as handshake_in_memory;
+// What rides in IK message 1 at most: the simulator holds back what does not fit.
+#[cfg(feature = "sim")]
+pub(crate) use noise::IK1_PAYLOAD;
 use memory::Over;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -469,7 +475,7 @@ impl Net {
                 if !c.check_connected()? {
                     return Ok(());
                 }
-                c.flush(now)?;
+                c.hello(secret)?;
             } else if writable {
                 c.flush(now)?;
             }
@@ -562,27 +568,21 @@ impl Net {
         }
     }
 
-    /// Open a connection to `to` carrying the request framed in the scratch set's `enc`.
+    /// Open a connection to `to` for the request framed in the scratch set's `enc` (sent once
+    /// the connect completes, with the requests queued by then: `Conn::hello`).
     fn dial(&mut self, token: u64, to: SocketAddr, expected: Option<[u8; 32]>, deadline: Instant, now: Instant) {
         if !self.make_room(true, now) {
             self.deferred.push(NetEvent::Failed { token });
             return;
         }
         let id = self.next_id;
-        let (local, enc) = (self.local.ip(), &self.scratch.get().enc);
-        let (sock, dial) = match dial::open(self.poll.registry(), Token(id as usize), local, to, &self.secret, expected, enc) {
-            Ok(opened) => opened,
-            Err(e) => {
-                if let Some(e) = e {
-                    self.note(&e);
-                }
-                self.deferred.push(NetEvent::Failed { token });
-                return;
-            }
+        let Ok(sock) = dial::open(self.poll.registry(), Token(id as usize), self.local.ip(), to) else {
+            self.deferred.push(NetEvent::Failed { token });
+            return;
         };
         self.next_id += 1;
         let first = Pending { token, deadline, retry: None };
-        self.conns.insert(Box::new(Conn::dialed(id, sock, to, dial, &self.scratch.get().enc, first, now)));
+        self.conns.insert(Box::new(Conn::dialed(id, sock, to, expected, &self.scratch.get().enc, first, now)));
         self.arm(deadline);
     }
 

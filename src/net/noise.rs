@@ -19,7 +19,7 @@ const PROLOGUE: &[u8; 16] = b"libpeer noise v1";
 
 /// IK message 1 carries e (32), encrypted s (48) and the payload's tag (16), and its record
 /// also holds the pattern byte.
-const IK1_PAYLOAD: usize = MAX_RECORD - 1 - 96;
+pub(crate) const IK1_PAYLOAD: usize = MAX_RECORD - 1 - 96;
 /// XX message 3 carries encrypted s (48) and the payload's tag (16).
 const XX3_PAYLOAD: usize = MAX_RECORD - 64;
 /// Message 2 is 96 bytes in XX (e, encrypted s, empty payload's tag), 48 in IK.
@@ -111,6 +111,9 @@ pub(super) struct Dial {
 
 /// Where a handshake stands: what record it waits for.
 pub(super) enum Handshake {
+    /// Dialer, before the TCP connect completes: message 1 is written only then, so every
+    /// request queued meanwhile can ride in it (`expected`: the key the caller named, if any).
+    Connecting { expected: Option<[u8; 32]> },
     /// Responder: the pattern byte and message 1.
     Accepting,
     /// Responder, XX: message 3.
@@ -140,7 +143,7 @@ impl Handshake {
     /// Dialer: the key the handshake must authenticate, if the caller named one.
     pub fn expected(&self) -> Option<[u8; 32]> {
         match self {
-            Handshake::AwaitingSecond { expected, .. } => *expected,
+            Handshake::Connecting { expected } | Handshake::AwaitingSecond { expected, .. } => *expected,
             _ => None,
         }
     }
@@ -185,6 +188,8 @@ impl Handshake {
                 }
                 Ok(Action::Confirmed(Confirmed { hs, remote_static }))
             }
+            // The responder never speaks first.
+            Handshake::Connecting { .. } => Err(ConnError::Protocol("handshake record before message 1")),
             Handshake::Spent => Err(ConnError::Protocol("handshake record after the handshake")),
         }
     }

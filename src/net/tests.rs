@@ -79,3 +79,76 @@ fn maps_shrink_after_closes() {
     shrink(&mut m);
     assert!(m.capacity() >= 1000, "{}", m.capacity());
 }
+
+/// 0-RTT on first contact: two requests to a known key queued before the TCP connect
+/// completes both ride in IK message 1, so a responder that reads only that record (no
+/// message 2 sent yet) has them both, and answers both in order with message 2: one round
+/// trip after TCP's for the pair. The responder here is the handshake state machine on a
+/// plain socket, so what crossed the wire is seen record by record.
+#[test]
+fn requests_queued_before_the_connect_ride_in_ik_message_1() {
+    use super::noise::{Action, Handshake};
+    use super::record::{finish, record_len, HEADER_LEN, MAX_RECORD};
+    use crate::wire::decode_request;
+    use crate::wire::frame::FrameDecoder;
+    use std::io::{Read, Write};
+    let secret = [9u8; 32];
+    let public = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(secret)).to_bytes();
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut a = net(1);
+    let iam = Request::Iam { uid: Id([4; 32]), port: Some(7) };
+    let peers = Request::Peers { key: Id([3; 32]) };
+    a.send_request(1, l.local_addr().unwrap(), Some(public), &iam);
+    a.send_request(2, l.local_addr().unwrap(), Some(public), &peers);
+    let (mut s, _) = l.accept().unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
+    // The first record, read while the dialer runs (it writes message 1 once connected).
+    let (mut ea, mut got) = (Vec::new(), Vec::new());
+    let mut chunk = [0u8; 4096];
+    for _ in 0..400 {
+        if got.len() >= HEADER_LEN && got.len() >= HEADER_LEN + record_len(&got).unwrap() {
+            break;
+        }
+        a.poll(Some(Duration::from_millis(1)), &mut ea).unwrap();
+        if let Ok(n) = s.read(&mut chunk) {
+            assert!(n > 0, "closed");
+            got.extend_from_slice(&chunk[..n]);
+        }
+    }
+    let len = record_len(&got).unwrap();
+    assert_eq!(got.len(), HEADER_LEN + len, "nothing but message 1 before message 2");
+    let mut buf = vec![0u8; MAX_RECORD];
+    let mut responder = Handshake::Accepting;
+    let Ok(Action::Open { reply: Some(m2), session, plain }) = responder.on_record(&got[HEADER_LEN..], &secret, &mut buf)
+    else {
+        panic!("IK message 1 must open the responder");
+    };
+    let mut requests = Vec::new();
+    FrameDecoder::new()
+        .push(plain, |body| {
+            requests.push(decode_request(body).unwrap());
+            Ok::<(), crate::wire::frame::FrameError>(())
+        })
+        .unwrap();
+    assert_eq!(requests, vec![iam, peers], "both requests ride in message 1, in order");
+    // Message 2, then both replies in order: the dialer matches them to its two tokens.
+    let mut out = m2.record().to_vec();
+    let mut ts = session.transport;
+    for reply in [Reply::Bool(true), Reply::Bool(false)] {
+        let mut frame = Vec::new();
+        write_frame(&mut frame, |b| encode_reply(&reply, b)).unwrap();
+        let mut rec = vec![0u8; HEADER_LEN + MAX_RECORD];
+        let n = ts.write_message(&frame, &mut rec[HEADER_LEN..]).unwrap();
+        out.extend_from_slice(finish(&mut rec, n));
+    }
+    s.write_all(&out).unwrap();
+    pump(&mut a, &mut ea, 200, |e| e.len() >= 2);
+    let replies: Vec<(u64, Reply)> = ea
+        .drain(..)
+        .map(|e| match e {
+            NetEvent::Reply { token, reply, .. } => (token, reply),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(replies, vec![(1, Reply::Bool(true)), (2, Reply::Bool(false))]);
+}

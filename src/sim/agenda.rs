@@ -46,23 +46,34 @@ pub enum Event {
         peer: usize,
         at: u64,
     },
-    /// WAN: handshake message 1 reaches the acceptor `to`, with the first request if IK.
+    /// WAN: the dialer's TCP connect to `to` completed (at once in the QUIC what-if): it
+    /// writes handshake message 1, and in IK every request held by then rides in it.
     /// `deadline`: when the dialer gives up if nobody answers (its first request's timeout).
+    Connected {
+        from: usize,
+        to: usize,
+        serial: u64,
+        ik: bool,
+        deadline: u64,
+    },
+    /// WAN: handshake message 1 reaches the acceptor `to`, with the requests riding in it
+    /// (IK only).
     Hello {
         from: usize,
         to: usize,
         serial: u64,
         ik: bool,
         deadline: u64,
-        first: Option<Held<Trip>>,
+        first: Vec<Held<Trip>>,
     },
-    /// WAN: message 2 reaches the dialer `to`, with the reply to the first request if IK.
+    /// WAN: message 2 reaches the dialer `to`, with the replies to the requests that rode
+    /// in message 1, in their order: (token, kind, reply, responder's key, trip).
     Confirm {
         to: usize,
         from: usize,
         serial: u64,
         ik: bool,
-        first: Option<(u64, usize, Reply, [u8; 32], Trip)>,
+        first: Vec<(u64, usize, Reply, [u8; 32], Trip)>,
     },
     /// WAN: the dialer learns that its connection `serial` to `acceptor` is gone (no answer
     /// by the deadline, refused at accept): what waits on it fails.
@@ -74,13 +85,13 @@ pub enum Event {
 }
 
 impl Event {
-    /// What it carries for the trace and the CPU account, if anything.
-    pub fn trip_mut(&mut self) -> Option<&mut Trip> {
+    /// `us` of CPU (queueing included) spent on what it carries, for the trace.
+    pub fn add_cpu(&mut self, us: u64) {
         match self {
-            Event::Request { trip, .. } | Event::Reply { trip, .. } => Some(trip),
-            Event::Hello { first: Some(h), .. } => Some(&mut h.trip),
-            Event::Confirm { first: Some(f), .. } => Some(&mut f.4),
-            _ => None,
+            Event::Request { trip, .. } | Event::Reply { trip, .. } => trip.cpu += us,
+            Event::Hello { first, .. } => first.iter_mut().for_each(|h| h.trip.cpu += us),
+            Event::Confirm { first, .. } => first.iter_mut().for_each(|f| f.4.cpu += us),
+            _ => {}
         }
     }
 }

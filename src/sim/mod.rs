@@ -40,4 +40,4 @@ pub use rtt::{
     quantiles as rtt_quantiles, Coord, Region, HEIGHT_MEDIAN_MS, HEIGHT_SIGMA, MAP_SCALE, REGIONS, SPREAD_MS,
 };
 pub use trace::Path;
-pub use wan::WanConfig;
+pub use wan::{Transport, WanConfig};

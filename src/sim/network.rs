@@ -414,9 +414,7 @@ impl Sim {
             if let Some((peer, ns)) = self.cpu_cost(&e).filter(|&(p, ns)| ns > 0 && !self.stopped[p]) {
                 let w = self.wan.as_mut().expect("WAN mode");
                 let done = w.queue.run(peer, self.now, ns);
-                if let Some(trip) = e.trip_mut() {
-                    trip.cpu += done - self.now;
-                }
+                e.add_cpu(done - self.now);
                 if done > self.now {
                     self.agenda.schedule_paid(done, e, true);
                     return true;
@@ -456,7 +454,9 @@ impl Sim {
                 }
             }
             Event::Timer { peer, at } => self.timer(peer, at),
-            Event::Hello { .. } | Event::Confirm { .. } | Event::Closed { .. } => unreachable!("WAN events only"),
+            Event::Connected { .. } | Event::Hello { .. } | Event::Confirm { .. } | Event::Closed { .. } => {
+                unreachable!("WAN events only")
+            }
         }
     }
 

@@ -1,18 +1,30 @@
 //! The WAN mode's delivery (issue 12): what the built-in transport does with each request,
 //! step by step in virtual time. A request goes on an open connection (one way there, one
-//! back), waits for a handshake under way (until message 2), or opens a connection: TCP's
-//! round trip, then Noise message 1 (IK, carrying the request, when the core names the key;
-//! XX otherwise, the request riding in message 3). Every arrival first takes its receiver's
-//! CPU (`cpu`); a stopped peer is silent, so what was sent to it fails at the request timeout
+//! back), waits for a handshake under way, or opens a connection: TCP's round trip, then Noise
+//! message 1, written once the connect is up (`Conn::hello`): in IK, when the core names the
+//! key, every request held by then rides in it (as much as fits one record: the `iam`
+//! introduction and the request behind it), and the acceptor answers each with message 2;
+//! later ones wait for message 2. In XX the requests ride in message 3. The QUIC what-if
+//! (`Transport::Quic`) drops TCP's round trip. Every arrival first takes its receiver's CPU
+//! (`cpu`); a stopped peer is silent, so what was sent to it fails at the request timeout
 //! (`Event::Closed`); connections are opened, kept and closed by `link` (`net::policy`).
 
 use super::agenda::{Event, Trip};
 use super::cpu::Step;
 use super::link::{Found, Held};
 use super::network::{kind_of, Sim};
+use super::wan::Transport;
 use crate::consts::{MAX_IN_FLIGHT_PER_CONNECTION, REQUEST_TIMEOUT_US};
 use crate::core::Transmit;
-use crate::wire::{Reply, Request};
+use crate::net::IK1_PAYLOAD;
+use crate::wire::frame::write_frame;
+use crate::wire::{encode_request, Reply, Request};
+
+/// Bytes `r` takes in the plaintext stream (frame header included).
+fn framed_len(r: &Request) -> usize {
+    let mut buf = Vec::new();
+    write_frame(&mut buf, |b| encode_request(r, b)).map_or(usize::MAX, |()| buf.len())
+}
 
 impl Sim {
     /// WAN: the peer whose CPU an arriving event takes, and how long (ns).
@@ -26,11 +38,11 @@ impl Sim {
             Event::Reply { to, kind, reply: Some(_), .. } => Some((*to, c.decode_reply[*kind])),
             Event::Hello { to, ik, first, .. } => {
                 let step = c.step(if *ik { Step::IkAccept } else { Step::XxAccept });
-                Some((*to, step + first.as_ref().map_or(0, |h| decode(&h.request))))
+                Some((*to, step + first.iter().map(|h| decode(&h.request)).sum::<u64>()))
             }
             Event::Confirm { to, ik, first, .. } => {
                 let step = c.step(if *ik { Step::IkConfirm } else { Step::XxConfirm });
-                Some((*to, step + first.as_ref().map_or(0, |f| c.decode_reply[f.1])))
+                Some((*to, step + first.iter().map(|f| c.decode_reply[f.1]).sum::<u64>()))
             }
             _ => None,
         }
@@ -82,6 +94,26 @@ impl Sim {
                 self.pump(to);
             }
             Event::Timer { peer, at } => self.timer(peer, at),
+            Event::Connected { from, to, serial, ik, deadline } => {
+                let w = self.wan.as_mut().expect("WAN mode");
+                let one_way = w.one_way(from, to);
+                let step = w.cpu.step(if ik { Step::IkDial } else { Step::XxDial });
+                let Some(l) = w.links.get(from, to, serial) else { return };
+                // IK: what is held by now rides in message 1, as far as one record holds it
+                // (a request cut by the record's end rides too; what follows waits).
+                let mut first = Vec::new();
+                if ik {
+                    let mut room = IK1_PAYLOAD;
+                    while room > 0 && !l.held.is_empty() {
+                        let h = l.held.remove(0);
+                        room = room.saturating_sub(framed_len(&h.request));
+                        l.pending.push(h.token);
+                        first.push(h);
+                    }
+                }
+                let left = w.queue.run(from, now, step);
+                self.schedule(left + one_way, Event::Hello { from, to, serial, ik, deadline, first });
+            }
             Event::Hello { from, to, serial, ik, deadline, first } => {
                 if self.stopped[to] {
                     self.schedule(deadline, Event::Closed { dialer: from, acceptor: to, serial });
@@ -99,21 +131,27 @@ impl Sim {
                 }
                 let Some(l) = w.links.get(from, to, serial) else { return };
                 l.in_last = now;
-                l.in_useful |= first.is_some();
+                l.in_useful |= !first.is_empty();
                 w.note(to, now);
-                let Some(h) = first else {
-                    // XX: message 2 goes back; the requests follow message 3.
-                    self.schedule(now + one_way, Event::Confirm { to: from, from: to, serial, ik, first: None });
+                if first.is_empty() {
+                    // XX (or nothing rode): message 2 goes back; the requests follow message 3.
+                    self.schedule(now + one_way, Event::Confirm { to: from, from: to, serial, ik, first: Vec::new() });
                     return;
-                };
-                self.messages += 1;
-                let kind = kind_of(&h.request);
-                let (reply, remote) = self.answer(from, to, h.request);
-                let w = self.wan.as_mut().expect("WAN mode");
-                let left = w.queue.run(to, now, w.cpu.encode_reply[kind]);
-                let trip = Trip { cpu: h.trip.cpu + (left - now), ..h.trip };
-                let first = Some((h.token, kind, reply, remote, trip));
-                self.schedule(left + one_way, Event::Confirm { to: from, from: to, serial, ik, first });
+                }
+                // Each request answered in order, each reply encoded as it is ready; message 2
+                // and the replies reach the dialer together, after the last one left.
+                let mut left = now;
+                let mut replies = Vec::with_capacity(first.len());
+                for h in first {
+                    self.messages += 1;
+                    let kind = kind_of(&h.request);
+                    let (reply, remote) = self.answer(from, to, h.request);
+                    let w = self.wan.as_mut().expect("WAN mode");
+                    left = w.queue.run(to, now, w.cpu.encode_reply[kind]);
+                    let trip = Trip { cpu: h.trip.cpu + (left - now), ..h.trip };
+                    replies.push((h.token, kind, reply, remote, trip));
+                }
+                self.schedule(left + one_way, Event::Confirm { to: from, from: to, serial, ik, first: replies });
                 self.pump(to);
             }
             Event::Confirm { to, from, serial, ik, first } => {
@@ -128,7 +166,7 @@ impl Sim {
                 for h in &held {
                     l.pending.push(h.token);
                 }
-                if let Some((token, ..)) = &first {
+                for (token, ..) in &first {
                     l.pending.retain(|t| t != token);
                     l.out_useful = true;
                 }
@@ -140,7 +178,7 @@ impl Sim {
                     let e = Event::Request { from: to, to: from, token: h.token, request: h.request, trip };
                     self.schedule(now + one_way, e);
                 }
-                if let Some((token, kind, reply, remote, trip)) = first {
+                for (token, kind, reply, remote, trip) in first {
                     let w = self.wan.as_mut().expect("WAN mode");
                     if w.trace.peer == Some(to) {
                         w.trace.reply(trip.cause, now, 2 * one_way, trip.cpu, trip.cold);
@@ -240,24 +278,19 @@ impl Sim {
         trip.cold = true;
         trip.serial = l.serial;
         let serial = l.serial;
-        let held = Held { token, request, trip };
-        let first = if ik {
-            l.pending.push(token);
-            Some(held)
-        } else {
-            l.held.push(held);
-            None
-        };
+        // Held until message 1 leaves (`Event::Connected`): in IK it rides in it, with
+        // whatever else the core sends meanwhile.
+        l.held.push(Held { token, request, trip });
         let deadline = now + REQUEST_TIMEOUT_US;
         if self.stopped[b] {
             // The SYN is never answered: the connection fails at the request's deadline.
             self.schedule(deadline, Event::Closed { dialer: a, acceptor: b, serial });
             return;
         }
-        // Message 1 is computed while the TCP connect is under way and sent once it is up.
-        let step = w.cpu.step(if ik { Step::IkDial } else { Step::XxDial });
-        let computed = w.queue.run(a, now, step);
-        let sent = (from + 2 * one_way).max(computed);
-        self.schedule(sent + one_way, Event::Hello { from: a, to: b, serial, ik, deadline, first });
+        let connected = match w.transport {
+            Transport::Tcp => from + 2 * one_way,
+            Transport::Quic => from,
+        };
+        self.schedule(connected, Event::Connected { from: a, to: b, serial, ik, deadline });
     }
 }

@@ -14,6 +14,22 @@ use std::collections::HashMap;
 pub struct WanConfig {
     /// CPU per message and per handshake (`CpuCosts::ZERO`: free).
     pub cpu: CpuCosts,
+    /// What a new connection costs in round trips.
+    pub transport: Transport,
+}
+
+/// The transport whose connection set-up the model charges.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Transport {
+    /// The built-in transport: TCP's round trip, then Noise (IK: the requests ride in
+    /// message 1; XX: in message 3).
+    #[default]
+    Tcp,
+    /// A what-if, for issue 12's closing note: a QUIC-like transport over UDP, no TCP round
+    /// trip: the handshake's first flight leaves at once, with the requests riding in it
+    /// (0-RTT) when the key is known; so a cold request to a known key costs one round trip,
+    /// one to an unknown key two. Same handshake CPU as Noise. An estimate, not a transport.
+    Quic,
 }
 
 /// Salt of the coordinates' generator, so drawing them leaves the peers' seeds as they are.
@@ -23,6 +39,7 @@ const COORD_SEED: u64 = 0x3a7e_11c0_0d5e_ed00;
 pub(super) struct Wan {
     pub coords: Vec<Coord>,
     pub cpu: CpuCosts,
+    pub transport: Transport,
     pub queue: cpu::Queue,
     pub links: Links<Trip>,
     pub trace: Trace,
@@ -36,6 +53,7 @@ impl Wan {
         Wan {
             coords: Vec::new(),
             cpu: cfg.cpu,
+            transport: cfg.transport,
             queue: cpu::Queue::default(),
             links: Links::default(),
             trace: Trace::default(),

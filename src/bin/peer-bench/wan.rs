@@ -17,8 +17,8 @@ use crate::{facts, pct_u64, table};
 use peer::consts::{DEFAULT_REPLICATION, REQUEST_TIMEOUT_US};
 use peer::core::{MaintenanceCounters, Op, OpResult, ABANDON_US, STRAGGLER_US};
 use peer::sim::{
-    rtt_quantiles, CpuCosts, LinkStats, Path, PeerConfig, Sim, WanConfig, HEIGHT_MEDIAN_MS, HEIGHT_SIGMA, MAP_SCALE,
-    REGIONS, SPREAD_MS,
+    rtt_quantiles, CpuCosts, LinkStats, Path, PeerConfig, Sim, Transport, WanConfig, HEIGHT_MEDIAN_MS, HEIGHT_SIGMA,
+    MAP_SCALE, REGIONS, SPREAD_MS,
 };
 use peer::Id;
 use rand::rngs::StdRng;
@@ -54,6 +54,21 @@ pub struct Opts {
     /// Charge no CPU (the network's figures alone)
     #[arg(long)]
     pub no_cpu: bool,
+    /// Connection set-up charged, one run each: tcp (the built-in transport: TCP's round
+    /// trip, then Noise) or quic (a what-if: no TCP round trip, the request riding 0-RTT in
+    /// the first flight when the key is known; a model estimate)
+    #[arg(long, num_args = 1.., default_values = ["tcp"], value_name = "T")]
+    pub transport: Vec<String>,
+}
+
+/// The figures the side-by-side summary compares.
+struct Summary {
+    peers: usize,
+    transport: &'static str,
+    ref_found: f64,
+    refs: [u64; 3],
+    set: [u64; 2],
+    missing: u64,
 }
 
 /// What one kind of operation did, op by op.
@@ -114,17 +129,45 @@ pub fn main(o: &Opts) -> Result<(), String> {
         table(&["what", "bytes", "send µs", "receive µs"], &rows);
         c
     };
+    let mut transports = Vec::new();
+    for t in &o.transport {
+        transports.push(match t.as_str() {
+            "tcp" => ("tcp", Transport::Tcp),
+            "quic" => ("quic (model estimate)", Transport::Quic),
+            _ => return Err(format!("--transport {t}: tcp or quic")),
+        });
+    }
+    let mut summaries = Vec::new();
     for &n in &o.peers {
-        run(o, n, cpu)?;
+        for &(name, transport) in &transports {
+            summaries.push(run(o, n, WanConfig { cpu, transport }, name)?);
+        }
+    }
+    if summaries.len() > 1 {
+        println!("\nside by side (quic: a what-if of the model, not a transport; p50 / p90 / p99 ms):");
+        let rows: Vec<Vec<String>> = summaries
+            .iter()
+            .map(|s| {
+                vec![
+                    s.peers.to_string(),
+                    s.transport.to_string(),
+                    format!("{:.1}%", s.ref_found),
+                    format!("{} / {} / {}", ms(s.refs[0]), ms(s.refs[1]), ms(s.refs[2])),
+                    format!("{} / {}", ms(s.set[0]), ms(s.set[1])),
+                    ms(s.missing),
+                ]
+            })
+            .collect();
+        table(&["peers", "transport", "refs found", "ref p50/p90/p99", "set p50/p99", "missing p50"], &rows);
     }
     Ok(())
 }
 
-fn run(o: &Opts, n: usize, cpu: CpuCosts) -> Result<(), String> {
-    println!("\n==== {n} peers ====");
+fn run(o: &Opts, n: usize, cfg: WanConfig, transport: &'static str) -> Result<Summary, String> {
+    println!("\n==== {n} peers, transport {transport} ====");
     let base = crate::proc_status_bytes("VmRSS");
     let t = Instant::now();
-    let mut sim = Sim::with_wan(n, o.seed, PeerConfig::default(), WanConfig { cpu });
+    let mut sim = Sim::with_wan(n, o.seed, PeerConfig::default(), cfg);
     fill_buckets(&mut sim, o.seed);
     let build = t.elapsed();
     let mem = crate::proc_status_bytes("VmRSS").saturating_sub(base);
@@ -219,7 +262,14 @@ fn run(o: &Opts, n: usize, cpu: CpuCosts) -> Result<(), String> {
         ("peak RSS of the process", format!("{:.0} MiB", crate::proc_status_bytes("VmHWM") as f64 / 1048576.0)),
     ]);
     targets(&refs, &sets, p50, o.dead);
-    Ok(())
+    Ok(Summary {
+        peers: n,
+        transport,
+        ref_found: 100.0 * refs.ok as f64 / refs.ops().max(1) as f64,
+        refs: [refs.pct(0.5), refs.pct(0.9), refs.pct(0.99)],
+        set: [sets.pct(0.5), sets.pct(0.99)],
+        missing: missing.pct(0.5),
+    })
 }
 
 /// Run one operation from `from`, traced, then let `--gap-ms` pass; record it in `phase`.

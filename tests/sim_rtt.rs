@@ -1,0 +1,38 @@
+//! Issue 12's round-trip work on the simulator's WAN model: 0-RTT on first contact (what
+//! rides in IK message 1), the QUIC what-if, per-contact timeouts from measured round-trip
+//! times, and lookups that do not wait on stragglers.
+
+use peer::core::{Op, OpResult};
+use peer::sim::{CpuCosts, PeerConfig, Sim, Transport, WanConfig};
+
+fn wan(n: usize, seed: u64, transport: Transport) -> Sim {
+    Sim::with_wan(n, seed, PeerConfig::default(), WanConfig { cpu: CpuCosts::ZERO, transport })
+}
+
+/// Virtual time `op` takes at peer `i`, and its result.
+fn timed(sim: &mut Sim, i: usize, op: Op) -> (u64, OpResult) {
+    let t0 = sim.now;
+    let r = sim.run(i, op);
+    (sim.now - t0, r)
+}
+
+/// Peer 0 knows peer 2 only by a reply naming it (not introduced, no connection): a lookup
+/// asking it sends the `iam` and the request together. Over TCP both ride in IK message 1
+/// (TCP's round trip, then one); in the QUIC what-if there is no TCP round trip (one round
+/// trip in all).
+#[test]
+fn a_cold_contact_costs_what_its_transport_charges() {
+    for (transport, trips) in [(Transport::Tcp, 2), (Transport::Quic, 1)] {
+        let mut sim = wan(3, 5, transport);
+        let a2 = sim.contact(2).addr;
+        sim.run(1, Op::Connect { addr: a2 });
+        let a1 = sim.contact(1).addr;
+        sim.run(0, Op::Connect { addr: a1 });
+        sim.advance(10_000_000);
+        let (r01, r02) = (sim.rtt_us(0, 1), sim.rtt_us(0, 2));
+        let target = sim.contact(2).id;
+        let (t, r) = timed(&mut sim, 0, Op::FindNodes { target });
+        assert!(matches!(r, OpResult::Nodes { .. }), "{r:?}");
+        assert_eq!(t, r01 + trips * r02, "{transport:?}");
+    }
+}
