@@ -2,8 +2,8 @@
 //! rides in IK message 1), the QUIC what-if, per-contact timeouts from measured round-trip
 //! times, and lookups that do not wait on stragglers.
 
-use peer::core::{Op, OpResult};
-use peer::sim::{CpuCosts, PeerConfig, Sim, Transport, WanConfig};
+use peer::core::{Op, OpResult, ABANDON_MIN_US};
+use peer::sim::{Coord, CpuCosts, PeerConfig, Sim, Transport, WanConfig};
 
 fn wan(n: usize, seed: u64, transport: Transport) -> Sim {
     Sim::with_wan(n, seed, PeerConfig::default(), WanConfig { cpu: CpuCosts::ZERO, transport })
@@ -35,4 +35,43 @@ fn a_cold_contact_costs_what_its_transport_charges() {
         assert!(matches!(r, OpResult::Nodes { .. }), "{r:?}");
         assert_eq!(t, r01 + trips * r02, "{transport:?}");
     }
+}
+
+/// Twelve peers 50 ms apart, each knowing all the others.
+fn clique(seed: u64) -> Sim {
+    let mut sim = wan(12, seed, Transport::Tcp);
+    for i in 0..sim.len() {
+        sim.set_coord(i, Coord { x: 0.0, y: 0.0, height: 25.0 });
+    }
+    for i in 0..sim.len() {
+        for j in 0..sim.len() {
+            if i != j {
+                let c = sim.contact(j);
+                sim.peers[i].add_contact(c, 0);
+            }
+        }
+        while sim.peers[i].poll_transmit().is_some() {}
+    }
+    sim
+}
+
+/// Once a peer has measured its contacts (a lookup that asked them all), a contact that
+/// died costs its RTO, not the old fixed second: here a warm contact's RTO, at its floor.
+#[test]
+fn a_dead_measured_contact_costs_its_rto() {
+    let mut sim = clique(8);
+    let key = sim.contact(11).id;
+    let r = sim.run(0, Op::FindNodes { target: key });
+    assert!(matches!(r, OpResult::Nodes { ref contacts, .. } if contacts.len() == 11), "{r:?}");
+    sim.stop(11);
+    sim.trace(Some(0));
+    let t0 = sim.now;
+    let c = sim.start(0, Op::Ref { key });
+    let r = sim.run_until(c);
+    assert!(matches!(r, OpResult::Value(None)), "{r:?}");
+    // Measured: a 50 ms path, one sample, so an RTO of 150 ms, on a warm connection; the
+    // floor is 200 ms.
+    assert_eq!(sim.now - t0, ABANDON_MIN_US);
+    let path = sim.take_path(c).unwrap();
+    assert!(path.abandon_us > 0, "{path:?}");
 }

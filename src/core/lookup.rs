@@ -1,7 +1,13 @@
 //! One iterative lookup: a shortlist of candidates sorted by distance to the target, at most
-//! ALPHA requests in flight (a request slower than STRAGGLER_US stops counting against ALPHA,
-//! so one slow peer does not stall the lookup), finished when the `want` nearest candidates
-//! that did not fail have all answered. The lookup only decides; the core sends and feeds.
+//! ALPHA requests in flight, finished when the `want` nearest candidates that did not fail
+//! have all answered. The lookup only decides; the core sends and feeds.
+//!
+//! Slow contacts (issue 12): each request has two marks from the contact's measured round
+//! trips (`rtt`). Past its straggler mark it holds neither an ALPHA slot nor a place among the
+//! `want` nearest, so the next candidate is asked instead of waiting on it; past its abandon
+//! mark the lookup may finish without it. Its reply still counts whenever it comes. Among
+//! waiting candidates equally near the target (the same common prefix with it: Kademlia's
+//! bucket relative to the target), the one that answers fastest is asked first.
 //!
 //! Against Sybils (SECURITY.md): a contact named in a reply is only a candidate until it
 //! answers; the `want` nearest the lookup counts (and so the holders a store goes to and the
@@ -11,15 +17,18 @@
 //! hundreds of near (and dead) contacts cannot push out the others.
 
 use crate::consts::{ALPHA, K};
+use crate::core::rtt::{Marks, Rtt};
 use crate::diversity::{Diversity, Prefix, Tally};
 use crate::id::{Contact, Id};
 use std::collections::HashSet;
 use std::net::IpAddr;
 
-/// A request in flight longer than this no longer holds one of the ALPHA slots.
+/// A request in flight longer than this no longer holds one of the ALPHA slots: the
+/// straggler mark before the network has measured anything, and its floor (`rtt`).
 pub const STRAGGLER_US: u64 = 30_000;
 /// A request in flight longer than this no longer keeps the lookup from finishing, as long
-/// as enough other candidates answered.
+/// as enough other candidates answered: the abandon mark before the network has measured
+/// anything, and its ceiling (`rtt`).
 pub const ABANDON_US: u64 = 1_000_000;
 /// Candidates kept at most (the nearest ones).
 const MAX_CANDIDATES: usize = 3 * K;
@@ -29,9 +38,27 @@ const MAX_SEEN: usize = 64 * K;
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum State {
     Waiting,
-    InFlight(u64),
+    /// Asked; its straggler and abandon marks.
+    InFlight(Marks),
     Answered,
     Failed,
+}
+
+impl State {
+    /// In flight and past its straggler mark at `now`.
+    fn straggling(&self, now: u64) -> bool {
+        matches!(self, State::InFlight(m) if now >= m.straggle)
+    }
+
+    /// In flight and past the time its reply was due at `now`.
+    fn overdue(&self, now: u64) -> bool {
+        matches!(self, State::InFlight(m) if now >= m.due)
+    }
+
+    /// In flight and past its abandon mark at `now`.
+    fn abandoned(&self, now: u64) -> bool {
+        matches!(self, State::InFlight(m) if now >= m.abandon)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -119,31 +146,29 @@ impl Lookup {
         }
     }
 
-    /// The next contact to ask, if a slot is free and asking could still matter.
-    pub fn next(&mut self, now: u64) -> Option<Contact> {
+    /// The next contact to ask at `now`, if a slot is free and asking could still matter;
+    /// `rtt` gives its marks and says who answers fastest.
+    pub fn next(&mut self, now: u64, rtt: &Rtt) -> Option<Contact> {
         if self.is_finished(now) {
             return None;
         }
-        let busy = self
-            .candidates
-            .iter()
-            .filter(|c| matches!(c.state, State::InFlight(t) if now.saturating_sub(t) < STRAGGLER_US))
-            .count();
+        let busy = self.candidates.iter().filter(|c| matches!(c.state, State::InFlight(_)) && !c.state.straggling(now)).count();
         if busy >= ALPHA {
             return None;
         }
         // Only candidates within the `want` nearest live ones (plus those beyond, once the
         // nearer ones are all accounted for) are worth asking; one past the address limits
-        // of the set is not counted nor asked.
+        // of the set is not counted nor asked. Of the waiting ones there, those as near as
+        // the nearest (the same common prefix with the target) are equals: the fastest goes.
         let mut live = 0;
         let mut tally = Tally::default();
+        let mut pick: Option<(usize, usize, (bool, u64))> = None;
         for i in 0..self.candidates.len() {
-            // An abandoned request no longer counts, here as in `is_finished`: otherwise it
-            // would keep the next candidate from being asked while the lookup waits for it.
-            match self.candidates[i].state {
-                State::Failed => continue,
-                State::InFlight(t) if now.saturating_sub(t) >= ABANDON_US => continue,
-                _ => {}
+            // A straggler or an abandoned request keeps no place: the next candidate is
+            // asked rather than waiting for it (its reply still counts when it comes).
+            let state = self.candidates[i].state;
+            if state == State::Failed || state.overdue(now) {
+                continue;
             }
             if live >= self.want {
                 break;
@@ -152,14 +177,25 @@ impl Lookup {
                 continue;
             }
             live += 1;
-            let c = &mut self.candidates[i];
-            if c.state == State::Waiting {
-                c.state = State::InFlight(now);
-                self.sent += 1;
-                return Some(c.contact);
+            let c = &self.candidates[i];
+            if c.state != State::Waiting {
+                continue;
+            }
+            let prefix = c.contact.id.common_prefix(&self.target).unwrap_or(256);
+            // Never measured: after the measured ones.
+            let speed = rtt.srtt(&c.contact.id).map_or((true, 0), |s| (false, s));
+            match pick {
+                None => pick = Some((i, prefix, speed)),
+                Some((_, p, _)) if p != prefix => break,
+                Some((_, _, fastest)) if speed < fastest => pick = Some((i, prefix, speed)),
+                Some(_) => {}
             }
         }
-        None
+        let (i, _, _) = pick?;
+        let c = &mut self.candidates[i];
+        c.state = State::InFlight(rtt.marks(&c.contact.id, now));
+        self.sent += 1;
+        Some(c.contact)
     }
 
     pub fn on_answer(&mut self, from: &Contact, contacts: impl IntoIterator<Item = Contact>) {
@@ -191,7 +227,7 @@ impl Lookup {
         for c in &self.candidates {
             match c.state {
                 State::Failed => continue,
-                State::InFlight(t) if now.saturating_sub(t) >= ABANDON_US => {
+                s if s.abandoned(now) => {
                     abandoned = true;
                     continue;
                 }
@@ -316,7 +352,7 @@ mod tests {
         let mut in_flight: Vec<(Contact, u64)> = Vec::new();
         let mut asked = HashSet::new();
         for _ in 0..20 * m.contacts.len() + 100 {
-            while let Some(c) = l.next(now) {
+            while let Some(c) = l.next(now, &Rtt::default()) {
                 prop_assert!(asked.insert(c), "asked {:?} twice", c.id);
                 prop_assert!(c.id != me);
                 in_flight.push((c, now));
@@ -404,7 +440,7 @@ mod tests {
         seeds.extend(&sybils[..2]);
         let mut l = Lookup::new(me, target, 5, seeds, Diversity::strict());
         for _ in 0..200 {
-            let Some(c) = l.next(0) else { break };
+            let Some(c) = l.next(0, &Rtt::default()) else { break };
             if sybils.contains(&c) {
                 l.on_answer(&c, sybils.clone());
             } else {
@@ -425,10 +461,58 @@ mod tests {
         }
         // Without the limits the Sybils would be all of it.
         let mut l = Lookup::new(me, target, 5, sybils.clone(), Diversity::off());
-        while let Some(c) = l.next(0) {
+        while let Some(c) = l.next(0, &Rtt::default()) {
             l.on_answer(&c, sybils.clone());
         }
         assert!(l.answered(5).iter().all(|c| sybils.contains(c)));
+    }
+
+    /// Contacts at chosen ids (first byte `b[i]`), each on its own address.
+    fn at(bytes: &[u8]) -> Vec<Contact> {
+        bytes
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| {
+                let mut id = [0u8; 32];
+                id[0] = b;
+                Contact { id: Id(id), addr: format!("127.0.{i}.1:7000").parse().unwrap(), static_key: [b; 32] }
+            })
+            .collect()
+    }
+
+    /// A request past the time its reply was due keeps no place among the `want` nearest:
+    /// the next candidate is asked then, not at the abandon mark; the late reply still counts.
+    #[test]
+    fn an_overdue_request_lets_the_next_candidate_be_asked() {
+        let seeds = at(&[1, 2, 3, 4, 5, 6]);
+        let rtt = Rtt::default();
+        let mut l = Lookup::new(Id([0xff; 32]), Id::ZERO, 5, seeds.clone(), Diversity::off());
+        let first: Vec<Contact> = std::iter::from_fn(|| l.next(0, &rtt)).collect();
+        assert_eq!(first, seeds[..ALPHA].to_vec(), "the three nearest, then the slots are full");
+        assert!(l.next(STRAGGLER_US - 1, &rtt).is_none());
+        // Due (30 ms before anything was measured): the slots and the places free up, so
+        // the 4th, 5th and 6th nearest are all asked, the 6th beyond the 5 wanted.
+        let later: Vec<Contact> = std::iter::from_fn(|| l.next(STRAGGLER_US, &rtt)).collect();
+        assert_eq!(later, seeds[ALPHA..].to_vec());
+        for c in &seeds[1..] {
+            l.on_answer(c, []);
+        }
+        assert!(!l.is_finished(STRAGGLER_US), "the nearest is waited for until its abandon mark");
+        l.on_answer(&seeds[0], []);
+        assert!(l.is_finished(STRAGGLER_US));
+        assert_eq!(l.answered(5), seeds[..5].to_vec(), "the late reply counts");
+    }
+
+    /// Of waiting candidates equally near the target (the same common prefix with it), the
+    /// one measured fastest is asked first; a nearer one still goes before both.
+    #[test]
+    fn the_faster_of_equally_near_goes_first() {
+        let seeds = at(&[0x40, 0x80, 0x81]);
+        let mut rtt = Rtt::default();
+        rtt.sample(&seeds[2].id, 0, false, 10_000);
+        let mut l = Lookup::new(Id([0xff; 32]), Id::ZERO, 5, seeds.clone(), Diversity::off());
+        let order: Vec<Contact> = std::iter::from_fn(|| l.next(0, &rtt)).collect();
+        assert_eq!(order, vec![seeds[0], seeds[2], seeds[1]]);
     }
 
     /// A lookup with no seeds has nobody to ask and is finished at once.
@@ -436,7 +520,7 @@ mod tests {
     fn no_seeds_is_finished() {
         let mut l = Lookup::new(Id([1; 32]), Id([2; 32]), K, Vec::new(), Diversity::default());
         assert!(l.is_finished(0));
-        assert!(l.next(0).is_none());
+        assert!(l.next(0, &Rtt::default()).is_none());
         assert!(l.answered(K).is_empty());
     }
 }

@@ -15,12 +15,15 @@ mod merge;
 pub(crate) mod op;
 pub(crate) mod routing;
 pub(crate) mod rpc;
+pub(crate) mod rtt;
 mod serve;
 pub(crate) mod task;
 
-// The lookup's marks, for the simulator's trace and its tests.
+// The lookup's marks and their bounds, for the simulator's trace and its tests.
 #[cfg(feature = "sim")]
 pub use lookup::{ABANDON_US, STRAGGLER_US};
+#[cfg(feature = "sim")]
+pub use rtt::{Marks, ABANDON_MIN_US, COLD_TRIPS};
 pub use maintain::MaintenanceCounters;
 pub use op::{Op, OpResult};
 pub use rpc::{Counters, RequestKind, Transmit};
@@ -173,6 +176,13 @@ impl Core {
     /// Requests sent, failed and received so far.
     pub fn counters(&self) -> Counters {
         self.rpc.counters
+    }
+
+    /// The straggler and abandon marks of request `token` while it is in flight (the
+    /// simulator's trace tells waits apart by them).
+    #[cfg(feature = "sim")]
+    pub fn request_marks(&self, token: u64) -> Option<Marks> {
+        self.rpc.marks_of(token)
     }
 
     /// Add a contact directly (the simulator seeds tables this way).
@@ -339,7 +349,10 @@ impl Core {
         self.now = now;
         let Some(s) = self.rpc.take(token) else { return };
         match reply {
-            Some((reply, remote_static)) => self.on_reply(s, reply, remote_static),
+            Some((reply, remote_static)) => {
+                self.rpc.rtt.sample(&s.to.id, s.at, s.marks.cold, now);
+                self.on_reply(s, reply, remote_static)
+            }
             None => self.on_failure(s),
         }
     }

@@ -3,7 +3,7 @@
 //! (PROTOCOL.md §3: FIFO per connection); the driver gives each reply back with its token.
 
 use crate::consts::REQUEST_TIMEOUT_US;
-use crate::core::lookup::{ABANDON_US, STRAGGLER_US};
+use crate::core::rtt::{Marks, Rtt};
 use crate::id::{Contact, Id};
 use crate::wire::Request;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -145,6 +145,8 @@ pub(crate) struct Sent {
     pub kind: RequestKind,
     pub to: Contact,
     pub at: u64,
+    /// Its marks: straggler, due, abandon (`rtt`).
+    pub marks: Marks,
 }
 
 /// Introductions (and proven contacts) remembered at most; forgetting only costs a
@@ -166,6 +168,8 @@ pub(crate) struct Rpc {
     /// Introductions checking a contact that introduced itself, in flight (token, contact).
     verifying: Vec<(u64, Contact)>,
     pub counters: Counters,
+    /// Round-trip times measured, and the marks requests take from them.
+    pub rtt: Rtt,
 }
 
 impl Rpc {
@@ -180,6 +184,7 @@ impl Rpc {
             proven: HashSet::new(),
             verifying: Vec::new(),
             counters: Counters::default(),
+            rtt: Rtt::default(),
         }
     }
 
@@ -262,7 +267,8 @@ impl Rpc {
         let token = self.next_id();
         let kind = RequestKind::of(&request);
         self.counters.sent[kind.index()] += 1;
-        self.sent.insert(token, Sent { purpose, kind, to, at: now });
+        let marks = self.rtt.marks(&to.id, now);
+        self.sent.insert(token, Sent { purpose, kind, to, at: now, marks });
         self.transmits.push_back(Transmit { token, to: to.addr, expected_static, request });
         token
     }
@@ -290,14 +296,19 @@ impl Rpc {
     pub fn next_mark(&self, now: u64) -> Option<u64> {
         let mut next = None::<u64>;
         for s in self.sent.values() {
-            for d in [STRAGGLER_US, ABANDON_US, REQUEST_TIMEOUT_US] {
-                if s.at + d > now {
-                    next = Some(next.map_or(s.at + d, |n| n.min(s.at + d)));
+            for t in [s.marks.straggle, s.marks.due, s.marks.abandon, s.at + REQUEST_TIMEOUT_US] {
+                if t > now {
+                    next = Some(next.map_or(t, |n| n.min(t)));
                     break;
                 }
             }
         }
         next
+    }
+
+    /// The marks of request `token`, while it is in flight.
+    pub fn marks_of(&self, token: u64) -> Option<Marks> {
+        self.sent.get(&token).map(|s| s.marks)
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {

@@ -11,7 +11,7 @@
 //! request timeout (it fails); the last two are what a contact that never answers costs.
 
 use crate::consts::REQUEST_TIMEOUT_US;
-use crate::core::{ABANDON_US, STRAGGLER_US};
+use crate::core::Marks;
 
 /// An operation's time along its critical path (µs), and what it was made of.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -66,9 +66,9 @@ pub struct Trace {
     last: Option<u32>,
     /// The node of the event being handled: the cause of what the peer sends meanwhile.
     pub current: Cause,
-    /// When the traced peer sent each request of this operation (the core's marks count
-    /// from there).
-    sent: Vec<u64>,
+    /// The core's marks of each request the traced peer sent in this operation: straggler,
+    /// due, abandon, request timeout.
+    sent: Vec<[u64; 4]>,
 }
 
 impl Trace {
@@ -115,22 +115,22 @@ impl Trace {
         self.push(Some(p), now, part);
     }
 
-    /// The traced peer sends a request at `now`.
-    pub fn sent(&mut self, now: u64) {
-        if self.last.is_some() {
-            self.sent.push(now);
+    /// The traced peer sends a request at `now`, with the core's `marks` for it.
+    pub fn sent(&mut self, now: u64, marks: Option<Marks>) {
+        if let (Some(_), Some(m)) = (self.last, marks) {
+            self.sent.push([m.straggle, m.due, m.abandon, now + REQUEST_TIMEOUT_US]);
         }
     }
 
     /// A wait of `gap` that ended at `now`, told apart by the mark it ended on.
     fn wait(&self, now: u64, gap: u64) -> Path {
-        let on = |d: u64| self.sent.iter().any(|&t| t + d == now);
+        let on = |i: usize| self.sent.iter().any(|m| m[i] == now);
         let mut w = Path { waits: 1, wait_us: gap, ..Path::default() };
-        if on(REQUEST_TIMEOUT_US) {
+        if on(3) {
             w.timeout_us = gap;
-        } else if on(ABANDON_US) {
+        } else if on(2) {
             w.abandon_us = gap;
-        } else if on(STRAGGLER_US) {
+        } else if on(0) || on(1) {
             w.straggler_us = gap;
         }
         w

@@ -239,9 +239,10 @@ impl Sim {
             self.schedule(now + REQUEST_TIMEOUT_US, fail(t.token));
             return;
         };
+        let marks = self.peers[a].request_marks(t.token);
         let w = self.wan.as_mut().expect("WAN mode");
         if w.trace.peer == Some(a) {
-            w.trace.sent(now);
+            w.trace.sent(now, marks);
         }
         let one_way = w.one_way(a, b);
         let left = w.queue.run(a, now, w.cpu.encode_request[kind]);

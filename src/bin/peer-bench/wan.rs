@@ -15,7 +15,7 @@
 use crate::simbench::fill_buckets;
 use crate::{facts, pct_u64, table};
 use peer::consts::{DEFAULT_REPLICATION, REQUEST_TIMEOUT_US};
-use peer::core::{MaintenanceCounters, Op, OpResult, ABANDON_US, STRAGGLER_US};
+use peer::core::{MaintenanceCounters, Op, OpResult, ABANDON_MIN_US, ABANDON_US, STRAGGLER_US};
 use peer::sim::{
     rtt_quantiles, CpuCosts, LinkStats, Path, PeerConfig, Sim, Transport, WanConfig, HEIGHT_MEDIAN_MS, HEIGHT_SIGMA,
     MAP_SCALE, REGIONS, SPREAD_MS,
@@ -408,8 +408,11 @@ fn report(phases: &[&Phase], rtt50: u64) {
          one set-up round trip per new contact instead of two; -set-up: none; -both: neither waits nor set-up)"
     );
     println!(
-        "(timers: straggler {} ms, abandon {} ms, request timeout {} ms; replication {DEFAULT_REPLICATION})",
+        "(timers per request from the contact's measured RTT (RFC 6298), round trips for a cold connection \
+         included: straggler (a quarter of when the reply is due, slot freed) and due (place among the nearest \
+         freed) >= {} ms, abandon (RTO) {}-{} ms, request timeout {} ms; replication {DEFAULT_REPLICATION})",
         STRAGGLER_US / 1000,
+        ABANDON_MIN_US / 1000,
         ABANDON_US / 1000,
         REQUEST_TIMEOUT_US / 1000
     );

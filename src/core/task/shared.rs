@@ -87,7 +87,7 @@ pub(crate) trait Task: Send {
 /// Ask whatever `lookup` wants asked (`ask` builds the request for its target), as step
 /// `Lookup(index)`. True when the lookup has finished.
 pub(crate) fn drive(cx: &mut Cx, lookup: &mut Lookup, index: usize, ask: &dyn Fn(Id) -> Request) -> bool {
-    while let Some(c) = lookup.next(cx.now) {
+    while let Some(c) = lookup.next(cx.now, &cx.rpc.rtt) {
         cx.send(Step::Lookup(index), c, ask(lookup.target()));
     }
     lookup.is_finished(cx.now)
