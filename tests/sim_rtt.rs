@@ -75,3 +75,31 @@ fn a_dead_measured_contact_costs_its_rto() {
     let path = sim.take_path(c).unwrap();
     assert!(path.abandon_us > 0, "{path:?}");
 }
+
+/// A set's store goes to a candidate named by a reply along with the lookup's request to
+/// it, so it costs no round trip of its own: peer 0 (5 ms access) knows peer 1 (5 ms) on an
+/// open connection, peer 1 knows peer 2 (50 ms). The lookup asks 1, learns of 2 and asks it
+/// (TCP + IK, the `iam`, `peers` and `set` all in message 1); only the store to peer 1, one
+/// of peer 0's own contacts, waits for the lookup's end: r01 + 2 r02 + r01, not
+/// r01 + 2 r02 + r02.
+#[test]
+fn a_small_set_stores_early_to_a_candidate_named_late() {
+    let mut sim = wan(3, 5, Transport::Tcp);
+    for (i, h) in [5.0, 5.0, 50.0].into_iter().enumerate() {
+        sim.set_coord(i, Coord { x: 0.0, y: 0.0, height: h });
+    }
+    let a2 = sim.contact(2).addr;
+    sim.run(1, Op::Connect { addr: a2 });
+    let a1 = sim.contact(1).addr;
+    sim.run(0, Op::Connect { addr: a1 });
+    sim.advance(10_000_000);
+    let (r01, r02) = (sim.rtt_us(0, 1), sim.rtt_us(0, 2));
+    assert_eq!((r01, r02), (10_000, 55_000));
+    let (t, r) = timed(&mut sim, 0, Op::Set { value: vec![7u8; 100].into() });
+    assert!(matches!(r, OpResult::Key(_)), "{r:?}");
+    assert_eq!(t, r01 + 2 * r02 + r01);
+    // Both hold it.
+    let (t, r) = timed(&mut sim, 2, Op::Ref { key: peer::Id::hash(&[7u8; 100]) });
+    assert!(matches!(r, OpResult::Value(Some(_))), "{r:?}");
+    assert_eq!(t, 0, "peer 2 holds it itself");
+}

@@ -207,6 +207,13 @@ impl Lookup {
         self.add(contacts, hop, Some(from.addr.ip()));
     }
 
+    /// Where `c` stands: its rank by distance among the candidates that did not fail, and
+    /// the round it was learned in (seeds 0).
+    pub fn place(&self, c: &Contact) -> Option<(usize, u32)> {
+        let live = self.candidates.iter().filter(|x| x.state != State::Failed);
+        live.enumerate().find(|(_, x)| x.contact == *c).map(|(i, x)| (i, x.hop))
+    }
+
     /// Rounds of requests the lookup needed: the deepest answered candidate's round + 1.
     pub fn rounds(&self) -> u32 {
         self.candidates.iter().filter(|c| c.state == State::Answered).map(|c| c.hop + 1).max().unwrap_or(0)

@@ -405,7 +405,7 @@ fn report(phases: &[&Phase], rtt50: u64) {
     println!(
         "(-dead waits: no wait ended on an abandon mark or a timeout; -all waits: no timer wait at all; -first \
          set-up: the operation's first requests, to its own routing contacts, on warm connections; -half set-up: \
-         one set-up round trip per new contact instead of two; -set-up: none; -both: neither waits nor set-up)"
+         half the set-up time of every request; -set-up: none; -both: neither waits nor set-up)"
     );
     println!(
         "(timers per request from the contact's measured RTT (RFC 6298), round trips for a cold connection \

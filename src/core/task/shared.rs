@@ -39,6 +39,11 @@ impl<'a> Cx<'a> {
         self.rpc.send_raw(self.now, Purpose::Task { task: self.task, step: Step::Final }, to, expected_static, request);
     }
 
+    /// The next contact `lookup` wants asked now, if any (its marks from our measured RTTs).
+    pub fn ask_next(&self, lookup: &mut Lookup) -> Option<Contact> {
+        lookup.next(self.now, &self.rpc.rtt)
+    }
+
     /// Our `iam`.
     pub fn iam(&self) -> Request {
         self.rpc.iam()
@@ -87,7 +92,7 @@ pub(crate) trait Task: Send {
 /// Ask whatever `lookup` wants asked (`ask` builds the request for its target), as step
 /// `Lookup(index)`. True when the lookup has finished.
 pub(crate) fn drive(cx: &mut Cx, lookup: &mut Lookup, index: usize, ask: &dyn Fn(Id) -> Request) -> bool {
-    while let Some(c) = lookup.next(cx.now, &cx.rpc.rtt) {
+    while let Some(c) = cx.ask_next(lookup) {
         cx.send(Step::Lookup(index), c, ask(lookup.target()));
     }
     lookup.is_finished(cx.now)
@@ -144,6 +149,13 @@ impl Fanout {
         self.0 = Some(targets.len());
         for c in targets {
             cx.send(Step::Final, c, request.clone());
+        }
+    }
+
+    /// `n` more requests sent earlier are counted as out too.
+    pub fn add(&mut self, n: usize) {
+        if let Some(m) = &mut self.0 {
+            *m += n;
         }
     }
 
