@@ -23,13 +23,6 @@ use crate::id::{Contact, Id};
 use std::collections::HashSet;
 use std::net::IpAddr;
 
-/// A request in flight longer than this no longer holds one of the ALPHA slots: the
-/// straggler mark before the network has measured anything, and its floor (`rtt`).
-pub const STRAGGLER_US: u64 = 30_000;
-/// A request in flight longer than this no longer keeps the lookup from finishing, as long
-/// as enough other candidates answered: the abandon mark before the network has measured
-/// anything, and its ceiling (`rtt`).
-pub const ABANDON_US: u64 = 1_000_000;
 /// Candidates kept at most (the nearest ones).
 const MAX_CANDIDATES: usize = 3 * K;
 /// Distinct contacts one lookup considers at most, whatever its replies claim.
@@ -290,6 +283,7 @@ impl Lookup {
 mod tests {
     use super::*;
     use crate::consts::REQUEST_TIMEOUT_US;
+    use crate::core::rtt::{ABANDON_US, STRAGGLER_US};
     use crate::core::routing::RoutingTable;
     use crate::diversity::Diversity;
     use proptest::prelude::*;

@@ -3,7 +3,8 @@
 //! replies and failures, then drains what to transmit (`poll_transmit`), finished operations
 //! (`poll_event`) and when to call it next (`next_timeout`). Randomness comes from a seed.
 //!
-//! Inside: `local` (what this peer is, knows and holds), `rpc` (requests in flight),
+//! Inside: `local` (what this peer is, knows and holds), `rpc` (requests in flight), `rtt`
+//! (round-trip times measured, and the marks a request's lookup takes from them),
 //! `serve` (answering others), `task` (one type per kind of operation), `maintain` (what
 //! keeps data alive: republish, re-store, handover, bucket refresh), and the Kademlia
 //! pieces they use: `routing` (the table), `lookup` (one iterative lookup), `merge`.
@@ -21,9 +22,7 @@ pub(crate) mod task;
 
 // The lookup's marks and their bounds, for the simulator's trace and its tests.
 #[cfg(feature = "sim")]
-pub use lookup::{ABANDON_US, STRAGGLER_US};
-#[cfg(feature = "sim")]
-pub use rtt::{Marks, ABANDON_MIN_US, COLD_TRIPS};
+pub use rtt::{Marks, ABANDON_MIN_US, ABANDON_US, STRAGGLER_US};
 pub use maintain::MaintenanceCounters;
 pub use op::{Op, OpResult};
 pub use rpc::{Counters, RequestKind, Transmit};

@@ -29,9 +29,16 @@
 //!   lately); the least recently heard makes room.
 
 use crate::consts::IDLE_TIMEOUT_US;
-use crate::core::lookup::{ABANDON_US, STRAGGLER_US};
 use crate::id::Id;
 use std::collections::HashMap;
+
+/// A request in flight longer than this no longer holds one of a lookup's ALPHA slots: the
+/// straggler mark before the network has measured anything, and its floor.
+pub const STRAGGLER_US: u64 = 30_000;
+/// A request in flight longer than this no longer keeps its lookup from finishing, as long
+/// as enough other candidates answered: the abandon mark before the network has measured
+/// anything, and its ceiling.
+pub const ABANDON_US: u64 = 1_000_000;
 
 /// Contacts whose round-trip time is kept at most.
 const MAX_CONTACTS: usize = 256;
