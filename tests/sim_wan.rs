@@ -50,8 +50,9 @@ fn rtt_model_has_the_documented_quantiles() {
 }
 
 /// On two peers: `connect` (Noise XX, the key unknown) costs TCP's round trip and two more;
-/// a request on the open connection one; after the idle timeout a request to the known key
-/// (IK, riding in message 1) costs TCP's round trip and one more.
+/// a request on the open connection one, also past the idle timeout since the connection goes
+/// to a routing contact; on a connection closed at the idle timeout, a request to the known
+/// key (IK, riding in message 1) costs TCP's round trip and one more.
 #[test]
 fn cold_requests_pay_the_handshake_and_warm_ones_one_round_trip() {
     let mut sim = wan(2, 3, CpuCosts::ZERO);
@@ -71,10 +72,17 @@ fn cold_requests_pay_the_handshake_and_warm_ones_one_round_trip() {
     assert_eq!(t, rtt, "warm: 1 RTT");
     assert_eq!(sim.link_stats().unwrap().dials_xx, 1, "no new connection");
 
-    // Idle past the timeout: the connection is gone, and the peer is introduced already.
+    // Idle past the timeout: a routing contact's connection is still open.
     sim.advance(peer::consts::IDLE_TIMEOUT_US + 1);
-    let before = sim.link_stats().unwrap();
+    assert_eq!(sim.peers[0].routing().len(), 1);
     let (t, _) = timed(&mut sim, 0, Op::FindNodes { target });
+    assert_eq!(t, rtt, "a contact is kept warm");
+
+    // Peer 1's own connection to peer 0, the dial-back that proved peer 0's address, went
+    // to a peer not yet in its table: it closed at the idle timeout. A request on it to the
+    // known key (IK, riding in message 1) costs TCP's round trip and one more.
+    let before = sim.link_stats().unwrap();
+    let (t, _) = timed(&mut sim, 1, Op::FindNodes { target });
     assert_eq!(t, 2 * rtt, "IK: connect + 1 RTT");
     let after = sim.link_stats().unwrap();
     assert_eq!(after.dials_ik, before.dials_ik + 1);
@@ -196,6 +204,29 @@ fn outbound_connections_stay_within_the_cap() {
     assert_eq!(sim.connections(0).0, MAX_OUTBOUND_CONNECTIONS);
     assert_eq!(s.evicted_out, (n - 1 - MAX_OUTBOUND_CONNECTIONS) as u64);
     assert_eq!(s.idle_closed, 0);
+}
+
+/// `warm_contacts` connects every peer to each of its routing contacts, marked as contacts:
+/// on a network small enough that every peer knows every other, a lookup then dials nobody,
+/// and the connections outlive the plain idle timeout.
+#[test]
+fn warm_contacts_are_connected_and_kept() {
+    let n = 30;
+    let mut sim = wan(n, 13, CpuCosts::ZERO);
+    sim.fill_tables(n, n);
+    let known = sim.peers[0].routing().len();
+    assert_eq!(known, n - 1, "everyone knows everyone");
+    let opened = sim.warm_contacts();
+    assert_eq!(opened, n * (n - 1));
+    assert_eq!(sim.connections(0), (n - 1, n - 1));
+    assert_eq!(sim.link_stats().unwrap(), Default::default(), "warming counts no handshake");
+    assert_eq!(sim.warm_contacts(), 0, "each once");
+    sim.wake();
+    sim.advance(peer::consts::IDLE_TIMEOUT_US + 1);
+    let target = Id::random(&mut StdRng::seed_from_u64(14));
+    let before = sim.dials(0);
+    assert!(matches!(sim.run(0, Op::FindNodes { target }), OpResult::Nodes { .. }));
+    assert_eq!(sim.dials(0), before, "every request went on a warm connection");
 }
 
 /// On 500 peers with 10% of them stopped (their contacts do not know), every stored value

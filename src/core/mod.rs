@@ -241,7 +241,10 @@ impl Core {
 
     /// The next request to send, if any.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.rpc.poll_transmit()
+        let mut t = self.rpc.poll_transmit()?;
+        // Asked now rather than when the request was made: the table may have changed since.
+        t.contact = self.rpc.addressee(t.token).is_some_and(|c| self.local.routing.get(&c.id) == Some(c));
+        Some(t)
     }
 
     /// The next finished operation: the caller's token and its result.

@@ -30,15 +30,20 @@
 //! request unanswered after 5 s fails and closes its connection. Anything malformed
 //! (record, ciphertext, handshake, frame longer than 1 MiB, datum) closes that one
 //! connection and fails its requests. Idle connections close after `IDLE_TIMEOUT_US` on the
-//! dialing side; the accepting side waits one request timeout longer, so the dialer, which
-//! knows whether it is about to reuse the connection, is normally the one that closes.
+//! dialing side, `CONTACT_IDLE_FACTOR` times that for one to a routing contact (the core says
+//! which requests go to one: `send_request_marked`); the accepting side waits one request
+//! timeout past the longer limit for a connection that answered requests (past the shorter
+//! for one that never did), so the dialer, which knows whether it is about to reuse the
+//! connection, is normally the one that closes (`policy`).
 //! A request sent on a reused idle connection that then closes before any byte of its reply
 //! arrived (the acceptor closed it meanwhile) is sent once more on a new connection.
 //!
 //! # Admission (issue 13)
 //! Connections are bounded per direction, by the process's descriptors, and inbound ones per
-//! remote address; `table` says how, and who makes room. Outgoing connections are bound to
-//! the listening address when it is a specific IP (`dial`).
+//! remote address; `table` says how, and who makes room (`policy`: connections to routing
+//! contacts last; the process's budget, shared by all its peers, never refuses a newcomer).
+//! Outgoing connections are bound to the listening address when it is a specific IP (`dial`).
+//! Handshakes dialed, accepted and completed are counted (`handshakes`).
 //!
 //! # Memory
 //! What a hostile peer can make a `Net` hold is bounded (issue 13), and each bound says what
@@ -110,6 +115,7 @@ use conn::{Conn, Pending, Retry};
 use event::ConnError;
 pub use event::{ConnId, Defences, NetEvent};
 pub use limits::{NetConfig, NetLimits};
+pub use table::Handshakes;
 #[cfg(feature = "sim")]
 pub use noise::in_memory as handshake_in_memory;
 use memory::Over;
@@ -134,6 +140,13 @@ const EVENTS_PER_WAIT: usize = 64;
 /// The caller's event vector keeps this many slots across sleeps (one batch usually has a
 /// few events; a burst's larger vector is freed).
 const KEEP_EVENTS: usize = 4;
+/// TCP keepalive on dialed connections (a routing contact's stays open up to 30 min idle):
+/// the first probe after this much silence, which keeps NAT and load-balancer mappings
+/// (dropped after 4-6 min idle) and, unanswered, closes the connection to a vanished peer
+/// after the system's count of probes (Linux: 9) at `KEEPALIVE_INTERVAL`. Idle connections
+/// to others close at 60 s, before the first probe.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(90);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 
 pub struct Net {
     poll: Poll,
@@ -221,8 +234,9 @@ impl Net {
         self.next_check = Instant::now();
     }
 
-    /// How long an unused outbound connection stays open (default `IDLE_TIMEOUT_US`;
-    /// inbound ones stay one request timeout longer).
+    /// How long an unused outbound connection stays open (default `IDLE_TIMEOUT_US`; one to
+    /// a routing contact `CONTACT_IDLE_FACTOR` times as long; inbound ones one request
+    /// timeout longer than their dialer may: `policy::idle_limit`).
     pub fn set_idle_timeout(&mut self, d: Duration) {
         self.idle_timeout = d;
         self.next_check = Instant::now();
@@ -256,16 +270,37 @@ impl Net {
         self.defences
     }
 
+    /// Handshakes dialed, accepted and completed so far.
+    pub fn handshakes(&self) -> Handshakes {
+        self.conns.handshakes()
+    }
+
     /// Queue `request` to `to`, reusing an open connection to that address or dialing one.
     /// With `expected_static` = Some(k) the handshake must authenticate exactly k (else Failed)
     /// and uses Noise IK carrying the first request; with None it uses XX.
     pub fn send_request(&mut self, token: u64, to: SocketAddr, expected_static: Option<[u8; 32]>, request: &Request) {
+        self.send_request_marked(token, to, expected_static, request, false);
+    }
+
+    /// `send_request`, saying whether `to` is one of the core's routing contacts: its
+    /// connection is then marked so, kept longer and closed last to make room (`policy`),
+    /// until a request to it says otherwise.
+    pub fn send_request_marked(
+        &mut self,
+        token: u64,
+        to: SocketAddr,
+        expected_static: Option<[u8; 32]>,
+        request: &Request,
+        contact: bool,
+    ) {
         let deadline = Instant::now() + self.request_timeout;
-        self.queue_request(token, to, expected_static, request, deadline, true);
+        self.queue_request(token, to, expected_static, request, deadline, true, contact);
         self.scratch.release();
     }
 
     /// `may_retry`: false for a request being sent again (`Retry`), which is not retried twice.
+    /// `contact`: whether `to` is a routing contact.
+    #[allow(clippy::too_many_arguments)]
     fn queue_request(
         &mut self,
         token: u64,
@@ -274,6 +309,7 @@ impl Net {
         request: &Request,
         deadline: Instant,
         may_retry: bool,
+        contact: bool,
     ) {
         let now = Instant::now();
         let enc = &mut self.scratch.get().enc;
@@ -283,9 +319,12 @@ impl Net {
             return;
         }
         let Some(id) = self.conns.to(to) else {
-            self.dial(token, to, expected_static, deadline, now);
+            if let Some(id) = self.dial(token, to, expected_static, deadline, now) {
+                self.conns.mark_contact(id, contact);
+            }
             return;
         };
+        self.conns.mark_contact(id, contact);
         let bufs = self.scratch.get();
         let result = self.conns.work(id, |c| {
             if !c.takes(expected_static) {
@@ -381,6 +420,7 @@ impl Net {
     /// again (`Retry`) go on a new connection instead of failing.
     fn close_on(&mut self, id: ConnId, e: &ConnError, events: &mut Vec<NetEvent>) {
         let peer_closed = e.peer_closed();
+        let contact = self.conns.is_contact(id);
         let Some((retries, to, idle)) = self.conns.work(id, |c| {
             let retries = if peer_closed { c.take_retries() } else { Vec::new() };
             (retries, c.peer, c.is_idle())
@@ -398,7 +438,7 @@ impl Net {
                 events.push(NetEvent::Failed { token });
             } else {
                 self.defences.retried += 1;
-                self.queue_request(token, to, r.expected, &r.request, deadline, false);
+                self.queue_request(token, to, r.expected, &r.request, deadline, false, contact);
             }
         }
     }
@@ -562,11 +602,19 @@ impl Net {
         }
     }
 
-    /// Open a connection to `to` carrying the request framed in the scratch set's `enc`.
-    fn dial(&mut self, token: u64, to: SocketAddr, expected: Option<[u8; 32]>, deadline: Instant, now: Instant) {
+    /// Open a connection to `to` carrying the request framed in the scratch set's `enc`; its
+    /// id, None if it failed (the request's failure is deferred).
+    fn dial(
+        &mut self,
+        token: u64,
+        to: SocketAddr,
+        expected: Option<[u8; 32]>,
+        deadline: Instant,
+        now: Instant,
+    ) -> Option<ConnId> {
         if !self.make_room(true, now) {
             self.deferred.push(NetEvent::Failed { token });
-            return;
+            return None;
         }
         let id = self.next_id;
         let (local, enc) = (self.local.ip(), &self.scratch.get().enc);
@@ -577,13 +625,17 @@ impl Net {
                     self.note(&e);
                 }
                 self.deferred.push(NetEvent::Failed { token });
-                return;
+                return None;
             }
         };
         self.next_id += 1;
+        let ka = socket2::TcpKeepalive::new().with_time(KEEPALIVE_IDLE).with_interval(KEEPALIVE_INTERVAL);
+        // Best effort: without it the connection still works, only idle ones may be dropped.
+        let _ = socket2::SockRef::from(&sock).set_tcp_keepalive(&ka);
         let first = Pending { token, deadline, retry: None };
         self.conns.insert(Box::new(Conn::dialed(id, sock, to, dial, &self.scratch.get().enc, first, now)));
         self.arm(deadline);
+        Some(id)
     }
 
     /// Close connections past a deadline and compute when to look again.
@@ -592,8 +644,7 @@ impl Net {
             return;
         }
         let (idle, stall) = (self.idle_timeout, self.request_timeout);
-        let (out_idle, in_idle) = (policy::idle_limit(true, idle, stall), policy::idle_limit(false, idle, stall));
-        let (expired, next) = self.conns.expired(now, now + MAX_TIMER_SLEEP, out_idle, in_idle, stall);
+        let (expired, next) = self.conns.expired(now, now + MAX_TIMER_SLEEP, idle, stall);
         for id in expired {
             match self.conns.get(id) {
                 Some(c) if c.unsent() > 0 && !c.outbound => {

@@ -33,7 +33,8 @@ pub(crate) fn run(mut net: Net, mut core: Core, rx: Receiver<Command>, clock: Cl
         while let Ok(cmd) = rx.try_recv() {
             let link = || {
                 let (bytes_sent, bytes_received) = net.bytes();
-                Link { open_connections: net.open_connections(), bytes_sent, bytes_received }
+                let handshakes = net.handshakes();
+                Link { open_connections: net.open_connections(), bytes_sent, bytes_received, handshakes }
             };
             if !clients.command(&mut core, now, cmd, link, &mut unused) {
                 if let Some(d) = &mut disk {
@@ -59,8 +60,8 @@ pub(crate) fn run(mut net: Net, mut core: Core, rx: Receiver<Command>, clock: Cl
         if due.is_some_and(|t| t <= now) {
             core.handle_timeout(now);
         }
-        while let Some(Transmit { token, to, expected_static, request }) = core.poll_transmit() {
-            net.send_request(token, to, expected_static, &request);
+        while let Some(Transmit { token, to, expected_static, request, contact }) = core.poll_transmit() {
+            net.send_request_marked(token, to, expected_static, &request, contact);
         }
         // Before the answers: a store that succeeded is on disk when its caller hears of it.
         if let Some(d) = &mut disk {

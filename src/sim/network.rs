@@ -380,6 +380,25 @@ impl Sim {
         }
     }
 
+    /// WAN mode: open a connection from every live peer to each of its routing contacts, as
+    /// the transport keeps them (`net::policy`: within the caps, marked as contacts), without
+    /// modelling their handshakes: a network whose peers connected to their contacts when
+    /// they joined their tables and kept them. How many were opened.
+    pub fn warm_contacts(&mut self) -> usize {
+        if self.wan.is_none() {
+            return 0;
+        }
+        let mut opened = 0;
+        for a in self.live() {
+            for c in self.peers[a].routing().contacts() {
+                let Some(b) = self.index_of(&c.addr).filter(|&b| !self.stopped[b]) else { continue };
+                let w = self.wan.as_mut().expect("WAN mode");
+                opened += usize::from(w.links.warm(a, b, self.now));
+            }
+        }
+        opened
+    }
+
     /// Connect every peer to peer 0 and bootstrap them one after another.
     pub fn bootstrap_all(&mut self) {
         for i in 1..self.len() {
