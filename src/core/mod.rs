@@ -247,6 +247,13 @@ impl Core {
         Some(t)
     }
 
+    /// The addresses of routing contacts that joined (true) or left (false) the routing table
+    /// since the last call, oldest first: the built-in transport keeps connections to routing
+    /// contacts in preference to others (as it does those `Transmit::contact` marks).
+    pub fn take_contact_changes(&mut self) -> Vec<(SocketAddr, bool)> {
+        self.local.routing.take_changes()
+    }
+
     /// The next finished operation: the caller's token and its result.
     pub fn poll_event(&mut self) -> Option<(u64, OpResult)> {
         let e = self.events.pop_front();

@@ -298,6 +298,14 @@ impl Net {
         self.scratch.release();
     }
 
+    /// `to` joined (`contact`) or left the core's routing table: an outbound connection to it
+    /// is marked accordingly (as by `send_request_marked`).
+    pub fn mark_contact(&mut self, to: SocketAddr, contact: bool) {
+        if let Some(id) = self.conns.to(to) {
+            self.conns.mark_contact(id, contact);
+        }
+    }
+
     /// `may_retry`: false for a request being sent again (`Retry`), which is not retried twice.
     /// `contact`: whether `to` is a routing contact.
     #[allow(clippy::too_many_arguments)]

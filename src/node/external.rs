@@ -92,6 +92,8 @@ pub(crate) fn run(
         if due.is_some_and(|t| t <= now) {
             core.handle_timeout(now);
         }
+        // Connections are the program's business: routing-table changes concern none here.
+        drop(core.take_contact_changes());
         while let Some(t) = core.poll_transmit() {
             buf.clear();
             encode_request(&t.request, &mut buf);

@@ -63,6 +63,9 @@ pub(crate) fn run(mut net: Net, mut core: Core, rx: Receiver<Command>, clock: Cl
         while let Some(Transmit { token, to, expected_static, request, contact }) = core.poll_transmit() {
             net.send_request_marked(token, to, expected_static, &request, contact);
         }
+        for (addr, contact) in core.take_contact_changes() {
+            net.mark_contact(addr, contact);
+        }
         // Before the answers: a store that succeeded is on disk when its caller hears of it.
         if let Some(d) = &mut disk {
             if let Err(e) = d.after_turn(&mut core, clock.now()) {

@@ -18,7 +18,8 @@
 //! - The acceptor never closes for idleness: its limit is longer than its dialer's.
 //!
 //! A connection is marked as going to a routing contact as `net` marks it: by its latest
-//! request (`core::Transmit::contact`). `warm` opens connections without modelling their
+//! request (`core::Transmit::contact`) and by the routing table's joins and leaves
+//! (`Core::take_contact_changes`). `warm` opens connections without modelling their
 //! handshakes, to start a network as one whose peers have kept their contacts connected.
 
 use crate::consts::{IDLE_TIMEOUT_US, REQUEST_TIMEOUT_US};
@@ -345,6 +346,13 @@ impl<T> Links<T> {
             self.inn[b].push(a as u32);
         }
         true
+    }
+
+    /// `b` joined (`contact`) or left `a`'s routing table: mark `a`'s connection to it.
+    pub fn mark(&mut self, a: usize, b: usize, contact: bool) {
+        if let Some(l) = self.map.get_mut(&key(a, b)) {
+            l.contact = contact;
+        }
     }
 
     /// An open connection from `a` to its routing contact `b` at `now`, as if it had been

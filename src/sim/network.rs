@@ -535,6 +535,12 @@ impl Sim {
 
     /// Move what peer `i` wants sent into the queue and collect its finished ops.
     pub(super) fn pump(&mut self, i: usize) {
+        for (addr, contact) in self.peers[i].take_contact_changes() {
+            let b = self.index_of(&addr);
+            if let Some((w, b)) = self.wan.as_mut().zip(b) {
+                w.links.mark(i, b, contact);
+            }
+        }
         while let Some(t) = self.peers[i].poll_transmit() {
             if self.wan.is_some() {
                 self.send_wan(i, t);
