@@ -52,7 +52,8 @@ pub struct Link<T> {
     pub in_last: u64,
     /// In the acceptor's list (its message 1 arrived and found room).
     accepted: bool,
-    /// Its latest request went to a routing contact of the dialer's.
+    /// It goes to a routing contact of the dialer's, as its latest request or the dialer's
+    /// latest routing-table change said.
     pub contact: bool,
     /// The acceptor closed it (to make room) at this time; the dialer does not know yet.
     pub closed_at: Option<u64>,
