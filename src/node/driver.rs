@@ -115,6 +115,9 @@ pub(crate) enum Command {
     /// A message that arrived on the program-supplied transport.
     Incoming(SocketAddr, Message),
     Stop,
+    /// Tests: panic while handling it (its sender is dropped on the way out).
+    #[cfg(test)]
+    Panic(Sender<()>),
 }
 
 /// What the transport reports for statistics.
@@ -157,6 +160,8 @@ impl Clients {
             }
             Command::Incoming(from, msg) => incoming.push((from, msg)),
             Command::Stop => return false,
+            #[cfg(test)]
+            Command::Panic(_reply) => panic!("a test asked this peer to panic"),
         }
         true
     }
