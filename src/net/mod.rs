@@ -76,16 +76,24 @@
 //!   maps shrink when connections close; a caller's event vector grown by a burst is freed
 //!   when the loop goes to sleep.
 //!
+//! # Driving
+//! A `Net` made by `new` owns a mio `Poll` and its caller drives it with `poll` (the tests
+//! do). One made by `shared` registers its sockets with an event loop that many peers of the
+//! process share (`node::pool`): the loop hands it the readiness of its sockets (`process`,
+//! what `poll` does after its wait) and runs it again by its `deadline`. `reactor` says how
+//! tokens name a `Net`'s sockets within a shared poll.
+//!
 //! # Code
-//! This file runs the loop (listener, dials, requests and replies, closes, timers).
+//! This file handles readiness (listener, dials, requests and replies, closes, timers).
 //! `table` is the connection table and the counts its bounds are checked against, choosing
 //! whom to close with `policy` (caps, eviction and idle time, shared with the simulator) and
 //! `memory` (the budgets above). `input` reads a connection and `conn` is the rest of one:
 //! socket, records, the handshake's actions applied, frames (with `wire::frame`), replies
 //! matched to requests, output. `noise` is the handshake, a state machine that returns
 //! actions. `budget` (the process's connection count), `limits` (configuration, per-address
-//! caps), `dial` (outgoing sockets), `scratch` (shared buffers), `record` (record limits) and
-//! `event` (events, `ConnId`, `ConnError`) are leaves. Imports run one way, in that order.
+//! caps), `dial` (outgoing sockets), `scratch` (shared buffers), `record` (record limits),
+//! `reactor` (its own poll or a shared loop's registry, tokens) and `event` (events,
+//! `ConnId`, `ConnError`) are leaves. Imports run one way, in that order.
 
 mod budget;
 mod conn;
@@ -454,7 +462,7 @@ impl Net {
     /// and the transport's timers; append events. What `poll` does after its wait.
     pub fn process(&mut self, ready: impl IntoIterator<Item = Ready>, events: &mut Vec<NetEvent>) {
         if !self.deferred.is_empty() {
-            events.append(&mut self.deferred);
+            events.append(&mut std::mem::take(&mut self.deferred)); // its buffer goes too
         }
         let now = Instant::now();
         for r in ready {

@@ -1,4 +1,4 @@
-//! What both drivers of a peer's thread share: the commands a `Node` handle sends it, the
+//! What both drivers of a peer share: the commands a `Node` handle sends it, the
 //! callers waiting on operations, and the statistics it reports.
 
 use crate::core::{Core, Counters, Op, OpResult, RequestKind};

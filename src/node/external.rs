@@ -6,16 +6,18 @@
 //! trusted, and bag publishers are told apart by address.
 
 use super::driver::{Clients, Clock, Command, Link};
-use super::pool::{Hosted, Turn, MAX_COMMANDS_PER_TURN};
+use super::mailbox::{Drained, Mailbox};
+use super::pool::{Hosted, Turn};
 use crate::consts::MAX_EXT_OUTSTANDING;
 use crate::core::Core;
 use crate::error::{Error, Result};
 use crate::net::{NetEvent, Ready};
 use crate::wire::{decode_envelope, encode_envelope, encode_reply, encode_request, Message};
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// With no timer of the core's, the loop still looks at the peer this often.
@@ -45,7 +47,7 @@ pub(crate) fn incoming(envelope: &[u8]) -> Result<Command> {
 /// no sockets: what arrives is a command, what leaves goes to its outbox.
 pub(crate) struct ExternalPeer {
     core: Core,
-    rx: Receiver<Command>,
+    mailbox: Arc<Mailbox>,
     out: Sender<(SocketAddr, Vec<u8>)>,
     me: SocketAddr,
     clock: Clock,
@@ -60,13 +62,13 @@ pub(crate) struct ExternalPeer {
 impl ExternalPeer {
     pub fn new(
         core: Core,
-        rx: Receiver<Command>,
+        mailbox: Arc<Mailbox>,
         out: Sender<(SocketAddr, Vec<u8>)>,
         me: SocketAddr,
         clock: Clock,
     ) -> Self {
         let due = core.next_timeout();
-        ExternalPeer { core, rx, out, me, clock, clients: Clients::default(), outstanding: HashMap::new(), due }
+        ExternalPeer { core, mailbox, out, me, clock, clients: Clients::default(), outstanding: HashMap::new(), due }
     }
 
     fn envelope(&self, msg: &[u8]) -> Vec<u8> {
@@ -83,22 +85,13 @@ impl Hosted for ExternalPeer {
 
     fn turn(&mut self, _ready: &[Ready], _events: &mut Vec<NetEvent>) -> Turn {
         let now = self.clock.now();
-        let mut left = Turn::Done;
         let mut arrived = Vec::new();
-        for n in 0.. {
-            if n == MAX_COMMANDS_PER_TURN {
-                left = if self.rx.is_empty() { Turn::Done } else { Turn::More };
-                break;
-            }
-            let cmd = match self.rx.try_recv() {
-                Ok(cmd) => cmd,
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => return Turn::Stop,
-            };
-            if !self.clients.command(&mut self.core, now, cmd, Link::default, &mut arrived) {
-                return Turn::Stop;
-            }
-        }
+        let (clients, core) = (&mut self.clients, &mut self.core);
+        let left = match self.mailbox.drain(|cmd| clients.command(core, now, cmd, Link::default, &mut arrived)) {
+            Drained::Empty => Turn::Done,
+            Drained::More => Turn::More,
+            Drained::Stopped => return Turn::Stop,
+        };
         let mut buf = Vec::new();
         for (from, msg) in arrived {
             match msg {

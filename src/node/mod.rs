@@ -12,6 +12,7 @@ mod address;
 mod disk;
 mod driver;
 mod external;
+mod mailbox;
 mod pool;
 mod tcp;
 
@@ -27,9 +28,10 @@ use crate::net::{Net, NetConfig, NetLimits};
 use crate::persist::{Db, Identity};
 use crate::store::MemStore;
 use crate::wire::BagKind;
-use crossbeam_channel::{bounded, unbounded, Sender};
+use crossbeam_channel::{bounded, unbounded};
 use driver::Command;
 use external::Outbox;
+use mailbox::Mailbox;
 use rand::RngCore;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -38,8 +40,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 struct Shared {
-    tx: Sender<Command>,
-    /// Wakes the peer's event loop; tells when the peer has stopped.
+    /// Queues commands and wakes the peer's event loop; tells when the peer has stopped.
     link: pool::Link,
     closed: AtomicBool,
     /// What an external peer wants sent.
@@ -179,7 +180,7 @@ impl Node {
         let addr = net.local_addr();
         let announced = if options.client { None } else { Some(addr.port()) };
         let cfg = options.config(uid, announced, net.static_public());
-        let (tx, rx) = unbounded();
+        let mailbox = Arc::new(Mailbox::default());
         let mut core = Core::new(cfg, Box::new(MemStore::new(uid)), now);
         let disk = db.map(|db| {
             let contacts = saved.contacts.len();
@@ -187,8 +188,8 @@ impl Node {
             core.journal(true);
             disk::Disk::new(db, now, contacts)
         });
-        let link = lp.host(Box::new(tcp::TcpPeer::new(net, core, rx, clock, disk)))?;
-        let shared = Shared { tx, link, closed: AtomicBool::new(false), outbox: None };
+        let link = lp.host(Box::new(tcp::TcpPeer::new(net, core, mailbox.clone(), clock, disk)), mailbox)?;
+        let shared = Shared { link, closed: AtomicBool::new(false), outbox: None };
         Ok(Node { shared: Arc::new(shared), uid, addr, replication, max_value: MAX_VALUE_SIZE })
     }
 
@@ -202,12 +203,13 @@ impl Node {
         let port = addr.port();
         let mut cfg = CoreConfig::new(uid, replication, Some(port), [0; 32], seed());
         cfg.max_value = MAX_EXTERNAL_VALUE_SIZE;
-        let (tx, rx) = unbounded();
+        let mailbox = Arc::new(Mailbox::default());
         let (out_tx, out_rx) = unbounded();
         let clock = driver::Clock::new();
         let core = Core::new(cfg, Box::new(MemStore::new(uid)), clock.now());
-        let link = pool::pick()?.host(Box::new(external::ExternalPeer::new(core, rx, out_tx, addr, clock)))?;
-        let shared = Shared { tx, link, closed: AtomicBool::new(false), outbox: Some(Outbox(out_rx)) };
+        let peer = external::ExternalPeer::new(core, mailbox.clone(), out_tx, addr, clock);
+        let link = pool::pick()?.host(Box::new(peer), mailbox)?;
+        let shared = Shared { link, closed: AtomicBool::new(false), outbox: Some(Outbox(out_rx)) };
         Ok(Node { shared: Arc::new(shared), uid, addr, replication, max_value: MAX_EXTERNAL_VALUE_SIZE })
     }
 
@@ -245,8 +247,7 @@ impl Node {
         if self.is_closed() {
             return Err(Error::Closed);
         }
-        self.shared.tx.send(cmd).map_err(|_| Error::Closed)?;
-        self.shared.link.notify()
+        self.shared.link.send(cmd)
     }
 
     fn call(&self, op: Op) -> Result<OpResult> {
@@ -406,8 +407,7 @@ impl Node {
         if self.shared.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        let _ = self.shared.tx.send(Command::Stop);
-        let _ = self.shared.link.notify();
+        let _ = self.shared.link.send(Command::Stop);
         self.shared.link.wait_stopped();
     }
 }

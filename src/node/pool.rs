@@ -4,8 +4,8 @@
 //!
 //! A new peer goes to the loop with the fewest peers, under a slot number; its sockets are
 //! registered under tokens `slot << TOKEN_BITS | the Net's own token`, so each readiness event
-//! goes to its peer by a shift. A handle queues a command on its peer's channel, then puts the
-//! slot on the loop's ready list and wakes the loop (once, until the loop has looked).
+//! goes to its peer by a shift. A handle queues a command in its peer's `Mailbox`, then puts
+//! the slot on the loop's ready list and wakes the loop (once, until the loop has looked).
 //! Each peer tells the loop when it must run next (`Hosted::wake_at`); the loop keeps those
 //! times in a heap and sleeps until the earliest.
 //!
@@ -19,6 +19,8 @@
 //! peer's handle waits for the peer to be dropped on its loop (sockets closed, data directory
 //! saved) when it closes, as it joined the peer's thread before.
 
+use super::driver::Command;
+use super::mailbox::Mailbox;
 use crate::error::{Error, Result};
 use crate::net::{NetEvent, Ready, TOKEN_BITS};
 use crossbeam_channel::{bounded, Receiver, Sender};
@@ -28,7 +30,6 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -40,9 +41,6 @@ const MAX_LOOPS: usize = 256;
 /// Readiness events one wait takes, over all the loop's peers. Past it they stay queued in
 /// the kernel (edge-triggered) and the next wait, which does not sleep, returns them.
 const EVENTS_PER_WAIT: usize = 256;
-/// Commands one peer handles per turn; the rest wait for the loop's next turn, so a peer
-/// flooded by its callers does not hold up the loop's other peers.
-pub(crate) const MAX_COMMANDS_PER_TURN: usize = 64;
 /// With nothing scheduled, the loop still wakes this often (every peer has a timer anyway).
 const MAX_SLEEP: Duration = Duration::from_secs(3600);
 /// Slot 0 is the loop's waker; peers have 1 ..= MAX_SLOT.
@@ -58,7 +56,7 @@ pub(crate) trait Hosted: Send {
     fn attach(&mut self, base: usize) -> io::Result<()>;
     /// One turn: `ready` is its sockets' readiness since the last turn (maybe none), `events`
     /// an empty vector to use for the transport's events (left empty). Handles at most
-    /// `MAX_COMMANDS_PER_TURN` commands.
+    /// `MAX_COMMANDS_PER_TURN` commands of its mailbox.
     fn turn(&mut self, ready: &[Ready], events: &mut Vec<NetEvent>) -> Turn;
     /// When it must run again with nothing ready.
     fn wake_at(&self) -> Instant;
@@ -101,7 +99,7 @@ struct Inbox {
 struct Adopt {
     slot: usize,
     peer: Box<dyn Hosted>,
-    notified: Arc<AtomicBool>,
+    mailbox: Arc<Mailbox>,
     done: Sender<()>,
     started: Sender<io::Result<()>>,
 }
@@ -110,17 +108,17 @@ struct Adopt {
 pub(crate) struct Link {
     lp: Arc<Loop>,
     slot: usize,
-    /// Set while the slot is on the loop's ready list: one wake per batch of commands.
-    notified: Arc<AtomicBool>,
+    mailbox: Arc<Mailbox>,
     /// Disconnected once the peer was dropped.
     done: Receiver<()>,
 }
 
 impl Link {
-    /// Tell the loop that a command was queued for the peer.
-    pub fn notify(&self) -> Result<()> {
-        if self.notified.swap(true, Ordering::AcqRel) {
-            return Ok(()); // already on the ready list, not yet looked at
+    /// Queue a command for the peer (`Error::Closed` once it is gone) and wake its loop
+    /// unless the loop is already due to look.
+    pub fn send(&self, cmd: Command) -> Result<()> {
+        if !self.mailbox.post(cmd)? {
+            return Ok(());
         }
         self.lp.inbox.lock().notified.push(self.slot);
         self.lp.waker.wake().map_err(|e| Error::Io(format!("cannot wake the event loop: {e}")))
@@ -156,11 +154,11 @@ impl Loop {
         self.waker.clone()
     }
 
-    /// Start hosting `peer`; returns once it is attached (its sockets registered).
-    pub fn host(self: &Arc<Self>, peer: Box<dyn Hosted>) -> Result<Link> {
+    /// Start hosting `peer`, which reads its commands from `mailbox`; returns once it is
+    /// attached (its sockets registered).
+    pub fn host(self: &Arc<Self>, peer: Box<dyn Hosted>, mailbox: Arc<Mailbox>) -> Result<Link> {
         let (done_tx, done) = bounded(0);
         let (started_tx, started) = bounded(1);
-        let notified = Arc::new(AtomicBool::new(false));
         let slot = {
             let mut inbox = self.inbox.lock();
             if inbox.dead {
@@ -175,13 +173,13 @@ impl Loop {
                 None => return Err(Error::Io("too many peers on one event loop".into())),
             };
             inbox.live += 1;
-            let adopt = Adopt { slot, peer, notified: notified.clone(), done: done_tx, started: started_tx };
+            let adopt = Adopt { slot, peer, mailbox: mailbox.clone(), done: done_tx, started: started_tx };
             inbox.adopt.push(adopt);
             slot
         };
         self.waker.wake().map_err(|e| Error::Io(format!("cannot wake the event loop: {e}")))?;
         match started.recv() {
-            Ok(Ok(())) => Ok(Link { lp: self.clone(), slot, notified, done }),
+            Ok(Ok(())) => Ok(Link { lp: self.clone(), slot, mailbox, done }),
             Ok(Err(e)) => Err(Error::Io(format!("cannot register the peer's sockets: {e}"))),
             Err(_) => Err(Error::Io("the event loop has stopped".into())),
         }
@@ -254,7 +252,8 @@ pub(crate) fn pick() -> Result<Arc<Loop>> {
 
 struct Slot {
     peer: Box<dyn Hosted>,
-    notified: Arc<AtomicBool>,
+    /// Closed once the peer is dropped.
+    mailbox: Closing,
     /// Dropped after the peer: its handle's `wait_stopped` returns.
     done: Sender<()>,
     /// The time of its valid entry in the timer heap.
@@ -350,7 +349,8 @@ impl Runner {
     }
 
     fn adopt(&mut self, a: Adopt, turn: &mut Vec<usize>) {
-        let Adopt { slot, mut peer, notified, done, started } = a;
+        let Adopt { slot, mut peer, mailbox, done, started } = a;
+        let mailbox = Closing(mailbox);
         let base = slot << TOKEN_BITS;
         let attached = catch_unwind(AssertUnwindSafe(|| peer.attach(base)))
             .unwrap_or_else(|_| Err(io::Error::other("the peer panicked while starting")));
@@ -364,7 +364,7 @@ impl Runner {
             self.peers.resize_with(slot + 1, || None);
         }
         self.serial += 1;
-        self.peers[slot] = Some(Slot { peer, notified, done, queued: None, serial: self.serial });
+        self.peers[slot] = Some(Slot { peer, mailbox, done, queued: None, serial: self.serial });
         self.live += 1;
         let _ = started.send(Ok(()));
         turn.push(slot); // its first turn computes when it wakes
@@ -374,8 +374,6 @@ impl Runner {
         let Some(Some(p)) = self.peers.get_mut(slot) else {
             return; // events of a peer dropped earlier in this turn, or a stale notification
         };
-        // Cleared before its commands are read: one queued after this notifies again.
-        p.notified.store(false, Ordering::Release);
         let turned = catch_unwind(AssertUnwindSafe(|| {
             let t = p.peer.turn(ready, events);
             (t, p.peer.wake_at())
@@ -403,12 +401,13 @@ impl Runner {
 
     /// Drop a peer (its sockets close), then tell its handle.
     fn remove(&mut self, slot: usize) {
-        let Some(Slot { peer, done, .. }) = self.peers[slot].take() else {
+        let Some(Slot { peer, mailbox, done, .. }) = self.peers[slot].take() else {
             return;
         };
         if catch_unwind(AssertUnwindSafe(|| drop(peer))).is_err() {
             log::error!("a peer panicked while being dropped");
         }
+        drop(mailbox);
         drop(done);
         self.live -= 1;
         self.free(slot);
@@ -432,6 +431,16 @@ impl Runner {
     }
 }
 
+/// A hosted peer's mailbox, closed when the peer is dropped (however: stopped, panicked, or
+/// its loop gone), so its handles' later calls are `Error::Closed`.
+struct Closing(Arc<Mailbox>);
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 /// Vectors the loop frees before sleeping once a burst has grown them.
 trait Shrink {
     fn shrink(&mut self);
@@ -446,8 +455,9 @@ impl<T> Shrink for Vec<T> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::super::driver::Command;
+    use super::super::mailbox::MAX_COMMANDS_PER_TURN;
     use super::super::Node;
     use super::*;
     use crate::id::Id;
@@ -456,11 +466,11 @@ pub(crate) mod tests {
 
     thread_local! {
         /// Where this thread's next peers go instead of the least loaded loop.
-        pub(crate) static FORCED: RefCell<Option<Arc<Loop>>> = const { RefCell::new(None) };
+        pub(super) static FORCED: RefCell<Option<Arc<Loop>>> = const { RefCell::new(None) };
     }
 
     /// A loop of its own for the peers this thread makes next (`None`: the pool again).
-    pub(crate) fn force_private_loop(on: bool) {
+    fn force_private_loop(on: bool) {
         let lp = on.then(|| Loop::start(999).expect("an event loop"));
         FORCED.with(|f| *f.borrow_mut() = lp);
     }
@@ -518,12 +528,12 @@ pub(crate) mod tests {
         let cfg = CoreConfig::new(uid, 5, Some(net.local_addr().port()), net.static_public(), 1);
         let clock = Clock::new();
         let core = Core::new(cfg, Box::new(MemStore::new(uid)), clock.now());
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let mut peer = TcpPeer::new(net, core, rx, clock, None);
+        let mailbox = Arc::new(Mailbox::default());
+        let mut peer = TcpPeer::new(net, core, mailbox.clone(), clock, None);
         let answers: Vec<_> = (0..MAX_COMMANDS_PER_TURN + 1)
             .map(|_| {
                 let (reply, answer) = bounded(1);
-                tx.send(Command::Stats(reply)).unwrap();
+                mailbox.post(Command::Stats(reply)).unwrap();
                 answer
             })
             .collect();
@@ -533,7 +543,7 @@ pub(crate) mod tests {
         assert!(answers[MAX_COMMANDS_PER_TURN].try_recv().is_err());
         assert_eq!(peer.turn(&[], &mut events), Turn::Done);
         assert!(answers[MAX_COMMANDS_PER_TURN].try_recv().is_ok());
-        tx.send(Command::Stop).unwrap();
+        mailbox.post(Command::Stop).unwrap();
         assert_eq!(peer.turn(&[], &mut events), Turn::Stop);
     }
 }

@@ -4,18 +4,19 @@
 //! to the core, the core's timers, its transmits, the data directory, the answers.
 
 use super::disk::Disk;
-use super::driver::{Clients, Clock, Command, Link};
-use super::pool::{Hosted, Turn, MAX_COMMANDS_PER_TURN};
+use super::driver::{Clients, Clock, Link};
+use super::mailbox::{Drained, Mailbox};
+use super::pool::{Hosted, Turn};
 use crate::core::{Core, Transmit};
 use crate::net::{Net, NetEvent, Ready};
-use crossbeam_channel::{Receiver, TryRecvError};
 use std::io;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub(crate) struct TcpPeer {
     net: Net,
     core: Core,
-    rx: Receiver<Command>,
+    mailbox: Arc<Mailbox>,
     clock: Clock,
     /// With a data directory, the core's changes are written there (`disk` documents when).
     disk: Option<Disk>,
@@ -27,9 +28,9 @@ pub(crate) struct TcpPeer {
 }
 
 impl TcpPeer {
-    pub fn new(net: Net, core: Core, rx: Receiver<Command>, clock: Clock, disk: Option<Disk>) -> TcpPeer {
+    pub fn new(net: Net, core: Core, mailbox: Arc<Mailbox>, clock: Clock, disk: Option<Disk>) -> TcpPeer {
         let due = core.next_timeout();
-        TcpPeer { net, core, rx, clock, disk, clients: Clients::default(), due }
+        TcpPeer { net, core, mailbox, clock, disk, clients: Clients::default(), due }
     }
 
     /// Save the data directory before the peer is dropped.
@@ -49,30 +50,21 @@ impl Hosted for TcpPeer {
     }
 
     fn turn(&mut self, ready: &[Ready], events: &mut Vec<NetEvent>) -> Turn {
-        let TcpPeer { net, core, rx, clock, disk, clients, due } = self;
+        let TcpPeer { net, core, mailbox, clock, disk, clients, due } = self;
         net.process(ready.iter().copied(), events);
         let now = clock.now();
-        let mut left = Turn::Done;
         let mut unused = Vec::new();
-        for n in 0.. {
-            if n == MAX_COMMANDS_PER_TURN {
-                left = if rx.is_empty() { Turn::Done } else { Turn::More };
-                break;
-            }
-            let cmd = match rx.try_recv() {
-                Ok(cmd) => cmd,
-                Err(TryRecvError::Empty) => break,
-                // Every handle is gone (they send `Stop` first, so this is a safety net).
-                Err(TryRecvError::Disconnected) => return self.stop(),
-            };
+        let left = match mailbox.drain(|cmd| {
             let link = || {
                 let (bytes_sent, bytes_received) = net.bytes();
                 Link { open_connections: net.open_connections(), bytes_sent, bytes_received }
             };
-            if !clients.command(core, now, cmd, link, &mut unused) {
-                return self.stop();
-            }
-        }
+            clients.command(core, now, cmd, link, &mut unused)
+        }) {
+            Drained::Empty => Turn::Done,
+            Drained::More => Turn::More,
+            Drained::Stopped => return self.stop(),
+        };
         for ev in events.drain(..) {
             match ev {
                 NetEvent::Reply { token, reply, remote_static } => {
