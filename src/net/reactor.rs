@@ -13,8 +13,9 @@ use mio::{Events, Poll, Registry, Token, Waker};
 use std::io;
 use std::sync::Arc;
 
-/// Bits of a token that are the `Net`'s own (48 on 64-bit targets: connection ids never
-/// reach them; a shared loop has the remaining 16 for its peers' slots).
+/// Bits of a token that are the `Net`'s own: 48 on 64-bit targets, which connection ids never
+/// reach; a shared loop has the remaining 16 for its peers' slots. (On a 32-bit target, 24:
+/// a shared `Net` that opened 16 million connections would confuse their tokens.)
 pub const TOKEN_BITS: u32 = usize::BITS * 3 / 4;
 const LOCAL_MASK: usize = (1 << TOKEN_BITS) - 1;
 

@@ -15,9 +15,13 @@
 //! turn is caught; that peer is dropped (its callers get `Error::Closed`, as when a peer's
 //! thread died) and the loop goes on with the others.
 //!
-//! The threads live as long as the process (a process exits without waiting for them). A
-//! peer's handle waits for the peer to be dropped on its loop (sockets closed, data directory
-//! saved) when it closes, as it joined the peer's thread before.
+//! A turn must not block: a peer's data-directory writes (a durable commit before a store is
+//! answered, `disk`) are the one exception, and delay the loop's other peers meanwhile.
+//!
+//! The threads live as long as the process (a process exits without waiting for them); how
+//! many there are is read from `LOOP_THREADS_ENV` when the first peer starts. A peer's handle
+//! waits for the peer to be dropped on its loop (sockets closed, data directory saved) when it
+//! closes, as it joined the peer's thread before.
 
 use super::driver::Command;
 use super::mailbox::Mailbox;
