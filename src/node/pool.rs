@@ -181,7 +181,11 @@ impl Loop {
             inbox.adopt.push(adopt);
             slot
         };
-        self.waker.wake().map_err(|e| Error::Io(format!("cannot wake the event loop: {e}")))?;
+        if let Err(e) = self.waker.wake() {
+            // The peer is queued: returning now would leave it hosted with no handle. The
+            // loop adopts it at its next wake.
+            log::error!("cannot wake the event loop: {e}");
+        }
         match started.recv() {
             Ok(Ok(())) => Ok(Link { lp: self.clone(), slot, mailbox, done }),
             Ok(Err(e)) => Err(Error::Io(format!("cannot register the peer's sockets: {e}"))),
