@@ -1,4 +1,4 @@
-//! What both drivers of a peer's thread share: the commands a `Node` handle sends it, the
+//! What both drivers of a peer share: the commands a `Node` handle sends it, the
 //! callers waiting on operations, and the statistics it reports.
 
 use crate::core::{Core, Counters, Op, OpResult, RequestKind};
@@ -125,6 +125,9 @@ pub(crate) enum Command {
     /// A message that arrived on the program-supplied transport.
     Incoming(SocketAddr, Message),
     Stop,
+    /// Tests: panic while handling it (its sender is dropped on the way out).
+    #[cfg(test)]
+    Panic(Sender<()>),
 }
 
 /// What the transport reports for statistics.
@@ -168,6 +171,8 @@ impl Clients {
             }
             Command::Incoming(from, msg) => incoming.push((from, msg)),
             Command::Stop => return false,
+            #[cfg(test)]
+            Command::Panic(_reply) => panic!("a test asked this peer to panic"),
         }
         true
     }
