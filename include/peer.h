@@ -326,7 +326,7 @@ int peer_new_external(const uint8_t *uid,
                       struct peer **out);
 
 /**
- * Stop a peer, join its thread and release its handle. NULL is a no-op, and so is a handle
+ * Stop a peer, wait until it has stopped and release its handle. NULL is a no-op, and so is a handle
  * already freed. Calls blocked on this handle in other threads return -4; later calls on it
  * return -4 too (handles are never reused).
  */

@@ -43,10 +43,9 @@ pub const MAX_OUTBOUND_CONNECTIONS: usize = 256;
 pub const MAX_INBOUND_CONNECTIONS: usize = 256;
 /// All the peers of one process share its file descriptors: past this fraction (percent) of
 /// the soft RLIMIT_NOFILE, a peer closes one of its own idle connections before opening
-/// another, so hundreds of peers fit in one process (e.g. 250 under a 20,000 limit).
+/// another (if it has none, it opens anyway: the budget never refuses a newcomer), so hundreds
+/// of peers fit in one process (e.g. 300 under a 20,000 limit).
 pub const FD_BUDGET_PERCENT: usize = 75;
-/// Connections per direction a peer may still open when the process budget is spent.
-pub const MIN_CONNECTIONS_PER_PEER: usize = 8;
 /// Requests queued or in flight on one connection at most.
 pub const MAX_IN_FLIGHT_PER_CONNECTION: usize = 64;
 /// Requests awaiting a reply from one address of a program-supplied transport, at most.
@@ -130,3 +129,12 @@ pub const MAX_HANDSHAKES_PER_IP: usize = 8;
 /// A connection that answered a request and was used this recently (microseconds) is not
 /// closed to make room for an inbound newcomer, which is refused instead.
 pub const USEFUL_GRACE_US: u64 = 10_000_000;
+
+// Warm routing contacts (issue 12, part "conn").
+
+/// A connection to a routing contact stays open this many times the idle timeout (30 min by
+/// default) while its peer has room: warm contacts make a lookup's first requests cost one
+/// round trip instead of three. Dialed connections carry TCP keepalives (`net`), so NATs and
+/// load balancers, which drop a silent connection after 4-6 minutes without telling either
+/// end, keep them meanwhile, and a contact that vanished is noticed.
+pub const CONTACT_IDLE_FACTOR: u32 = 30;

@@ -2,7 +2,8 @@
 //! values, bags and signed namespaces. `docs/PROTOCOL.md` describes the protocol, README.md
 //! the decisions and the C and Scheme interfaces.
 //!
-//! The Rust API is [`Node`], a blocking handle to a peer running on its own thread:
+//! The Rust API is [`Node`], a blocking handle to a peer running on one of the process's
+//! shared event-loop threads:
 //!
 //! ```no_run
 //! use peer::{Id, Node};
@@ -23,7 +24,7 @@
 //! | `store` | what a peer holds for others: values, bags, namespace records |
 //! | `core` | the protocol as a pure state machine: routing, lookups, tasks, serving |
 //! | `net` | the mio event loop: TCP connections, Noise, records |
-//! | `node` | the blocking API and the two drivers (TCP, program-supplied transport) |
+//! | `node` | the blocking API, the shared event loops, the two drivers (TCP, program-supplied transport) |
 //! | `ffi` | the C ABI and nothing else |
 //! | `sim` | many cores on a virtual clock (feature `sim`, for tests and the benchmark) |
 //!

@@ -50,8 +50,10 @@ fn rtt_model_has_the_documented_quantiles() {
 }
 
 /// On two peers: `connect` (Noise XX, the key unknown) costs TCP's round trip and two more;
-/// a request on the open connection one; after the idle timeout a request to the known key
-/// (IK, riding in message 1) costs TCP's round trip and one more.
+/// a request on the open connection one, also past the idle timeout since the connection goes
+/// to a peer that joined the routing table meanwhile; past the routing contacts' longer idle
+/// limit, a request to the known key (IK, riding in message 1) costs TCP's round trip and one
+/// more.
 #[test]
 fn cold_requests_pay_the_handshake_and_warm_ones_one_round_trip() {
     let mut sim = wan(2, 3, CpuCosts::ZERO);
@@ -64,17 +66,35 @@ fn cold_requests_pay_the_handshake_and_warm_ones_one_round_trip() {
     let s = sim.link_stats().unwrap();
     assert_eq!((s.dials_xx, s.dials_ik), (1, 1), "ours, and peer 1 introducing itself back");
 
-    // The introduction (`iam`) and the `peers` request both go on the open connection.
+    // Peer 1 joined peer 0's routing table (it answered as itself), so the connection is
+    // one to a routing contact: still open past the idle timeout. The introduction (`iam`)
+    // and the `peers` request both go on it.
+    assert_eq!(sim.peers[0].routing().len(), 1);
+    sim.advance(peer::consts::IDLE_TIMEOUT_US + 1);
     let target = Id::random(&mut StdRng::seed_from_u64(4));
     let (t, r) = timed(&mut sim, 0, Op::FindNodes { target });
     assert!(matches!(r, OpResult::Nodes { .. }), "{r:?}");
     assert_eq!(t, rtt, "warm: 1 RTT");
     assert_eq!(sim.link_stats().unwrap().dials_xx, 1, "no new connection");
 
-    // Idle past the timeout: the connection is gone, and the peer is introduced already.
-    sim.advance(peer::consts::IDLE_TIMEOUT_US + 1);
+    // Left alone past the contacts' longer limit (maintenance sends a request now and then,
+    // which restarts it), both connections close; a request to the known key then goes on a
+    // new connection (IK, riding in message 1): TCP's round trip and one more.
+    let limit = peer::consts::IDLE_TIMEOUT_US * u64::from(peer::consts::CONTACT_IDLE_FACTOR);
+    let sent = |sim: &Sim| (0..2).map(|i| sim.peers[i].counters().requests_sent()).sum::<u64>();
+    let (mut last, mut count) = (sim.now, sent(&sim));
+    for _ in 0..100 {
+        if sim.now > last + limit {
+            break;
+        }
+        sim.advance(peer::consts::IDLE_TIMEOUT_US);
+        if sent(&sim) != count {
+            (last, count) = (sim.now, sent(&sim));
+        }
+    }
+    assert!(sim.now > last + limit, "quiet for long enough");
     let before = sim.link_stats().unwrap();
-    let (t, _) = timed(&mut sim, 0, Op::FindNodes { target });
+    let (t, _) = timed(&mut sim, 1, Op::FindNodes { target });
     assert_eq!(t, 2 * rtt, "IK: connect + 1 RTT");
     let after = sim.link_stats().unwrap();
     assert_eq!(after.dials_ik, before.dials_ik + 1);
@@ -197,6 +217,29 @@ fn outbound_connections_stay_within_the_cap() {
     assert_eq!(sim.connections(0).0, MAX_OUTBOUND_CONNECTIONS);
     assert_eq!(s.evicted_out, (n - 1 - MAX_OUTBOUND_CONNECTIONS) as u64);
     assert_eq!(s.idle_closed, 0);
+}
+
+/// `warm_contacts` connects every peer to each of its routing contacts, marked as contacts:
+/// on a network small enough that every peer knows every other, a lookup then dials nobody,
+/// and the connections outlive the plain idle timeout.
+#[test]
+fn warm_contacts_are_connected_and_kept() {
+    let n = 30;
+    let mut sim = wan(n, 13, CpuCosts::ZERO);
+    sim.fill_tables(n, n);
+    let known = sim.peers[0].routing().len();
+    assert_eq!(known, n - 1, "everyone knows everyone");
+    let opened = sim.warm_contacts();
+    assert_eq!(opened, n * (n - 1));
+    assert_eq!(sim.connections(0), (n - 1, n - 1));
+    assert_eq!(sim.link_stats().unwrap(), Default::default(), "warming counts no handshake");
+    assert_eq!(sim.warm_contacts(), 0, "each once");
+    sim.wake();
+    sim.advance(peer::consts::IDLE_TIMEOUT_US + 1);
+    let target = Id::random(&mut StdRng::seed_from_u64(14));
+    let before = sim.dials(0);
+    assert!(matches!(sim.run(0, Op::FindNodes { target }), OpResult::Nodes { .. }));
+    assert_eq!(sim.dials(0), before, "every request went on a warm connection");
 }
 
 /// On 500 peers with 10% of them stopped (their contacts do not know), every stored value

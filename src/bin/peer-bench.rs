@@ -235,6 +235,8 @@ pub struct Phase {
     pub lat: Vec<Duration>,
     /// Requests sent by all peers together while the phase ran (each peer's counter).
     pub requests: Option<u64>,
+    /// Connections dialed (handshakes begun) by all peers together while the phase ran.
+    pub handshakes: Option<u64>,
 }
 
 impl Phase {
@@ -264,12 +266,13 @@ impl Phase {
             ms(self.pct(0.99)),
             ms(self.pct(1.0)),
             self.requests.map_or("-".into(), |r| format!("{:.1}", r as f64 / self.ops.max(1) as f64)),
+            self.handshakes.map_or("-".into(), |r| format!("{:.2}", r as f64 / self.ops.max(1) as f64)),
         ]
     }
 }
 
-pub const PHASE_HEADER: [&str; 9] =
-    ["phase", "ops", "ok", "ok %", "p50 ms", "p90 ms", "p99 ms", "max ms", "requests/op"];
+pub const PHASE_HEADER: [&str; 10] =
+    ["phase", "ops", "ok", "ok %", "p50 ms", "p90 ms", "p99 ms", "max ms", "requests/op", "handshakes/op"];
 
 pub fn percentile(v: &[Duration], p: f64) -> Duration {
     if v.is_empty() {

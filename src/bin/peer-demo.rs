@@ -251,7 +251,7 @@ fn run() -> peer::Result<usize> {
     failed += namespace_check(&nodes[r], r, &public, &ns_key, None, &v2, "ref (expect version 2)")?;
     failed += namespace_check(&nodes[r], r, &public, &ns_key, Some(&sig2), &v2, "ref pinned to version 2's sig.")?;
 
-    header("8. Close every peer (each close joins the peer's thread)");
+    header("8. Close every peer (each close waits until its peer has stopped)");
     let t = Instant::now();
     for &i in survivors {
         nodes[i].close();

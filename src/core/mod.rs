@@ -250,7 +250,17 @@ impl Core {
 
     /// The next request to send, if any.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.rpc.poll_transmit()
+        let mut t = self.rpc.poll_transmit()?;
+        // Asked now rather than when the request was made: the table may have changed since.
+        t.contact = self.rpc.addressee(t.token).is_some_and(|c| self.local.routing.get(&c.id) == Some(c));
+        Some(t)
+    }
+
+    /// The addresses of routing contacts that joined (true) or left (false) the routing table
+    /// since the last call, oldest first: the built-in transport keeps connections to routing
+    /// contacts in preference to others (as it does those `Transmit::contact` marks).
+    pub fn take_contact_changes(&mut self) -> Vec<(SocketAddr, bool)> {
+        self.local.routing.take_changes()
     }
 
     /// The next finished operation: the caller's token and its result.

@@ -10,10 +10,18 @@
 //! own uid, uid 0, port 0, an unspecified address), a uid known with another key, a key
 //! known under another uid, and a newcomer past the address limits of `Diversity` (per IP
 //! address and per prefix, in its bucket and in the whole table).
+//!
+//! Contacts joining and leaving are noted for the transport (`take_changes`), which keeps the
+//! connections to routing contacts warm in preference to others.
 
 use crate::consts::{K, PING_STALE_US};
 use crate::diversity::{Diversity, Tally};
 use crate::id::{Contact, Id};
+use std::net::SocketAddr;
+
+/// Joins and leaves noted for the transport at most between two `take_changes`; past it they
+/// are dropped (the transport then learns from the next request to the contact).
+const MAX_CHANGES: usize = 64;
 
 #[derive(Clone, Copy, Debug)]
 struct Entry {
@@ -54,6 +62,8 @@ pub struct RoutingTable {
     buckets: Vec<Bucket>,
     len: usize,
     diversity: Diversity,
+    /// Addresses of contacts that joined (true) or left (false) since `take_changes`.
+    changes: Vec<(SocketAddr, bool)>,
 }
 
 impl RoutingTable {
@@ -62,7 +72,7 @@ impl RoutingTable {
     }
 
     pub fn with_diversity(me: Id, diversity: Diversity) -> RoutingTable {
-        RoutingTable { me, buckets: Vec::new(), len: 0, diversity }
+        RoutingTable { me, buckets: Vec::new(), len: 0, diversity, changes: Vec::new() }
     }
 
     /// The address limits this table keeps.
@@ -136,6 +146,7 @@ impl RoutingTable {
         if bucket.entries.len() < K {
             bucket.entries.push(Entry { contact: c, last_seen: now });
             self.len += 1;
+            self.note(c.addr, true);
             return Insert::Added;
         }
         bucket.pending = Some(c);
@@ -184,18 +195,36 @@ impl RoutingTable {
     pub fn remove(&mut self, id: &Id) -> bool {
         let Some(bucket) = self.me.common_prefix(id).and_then(|b| self.buckets.get_mut(b)) else { return false };
         if let Some(i) = bucket.entries.iter().position(|e| e.contact.id == *id) {
-            bucket.entries.remove(i);
+            let gone = bucket.entries.remove(i).contact.addr;
             self.len -= 1;
             // A newcomer waiting on a full bucket gets the free place.
+            let mut joined = None;
             if bucket.pending.map(|p| p.id) != Some(*id) {
                 if let Some(p) = bucket.pending.take() {
                     bucket.entries.push(Entry { contact: p, last_seen: 0 });
                     self.len += 1;
+                    joined = Some(p.addr);
                 }
+            }
+            self.note(gone, false);
+            if let Some(a) = joined {
+                self.note(a, true);
             }
             return true;
         }
         false
+    }
+
+    fn note(&mut self, addr: SocketAddr, joined: bool) {
+        if self.changes.len() < MAX_CHANGES {
+            self.changes.push((addr, joined));
+        }
+    }
+
+    /// The addresses of contacts that joined (true) or left (false) the table since the last
+    /// call, oldest first.
+    pub fn take_changes(&mut self) -> Vec<(SocketAddr, bool)> {
+        std::mem::take(&mut self.changes)
     }
 
     pub fn get(&self, id: &Id) -> Option<Contact> {
@@ -309,6 +338,27 @@ mod tests {
             let r = t.insert(at(me.random_in_bucket(port as usize % 3, &mut rng), &format!("127.0.0.1:{port}")), 0);
             assert_eq!(r, Insert::Added);
         }
+    }
+
+    /// Joins and leaves are noted for the transport, a replacement's join after the leave.
+    #[test]
+    fn joins_and_leaves_are_noted() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        let me = Id::random(&mut rng);
+        let mut t = RoutingTable::new(me);
+        let at = |id: Id, port: u16| Contact { id, addr: ([127, 0, 0, 1], port).into(), static_key: Id::hash(&id.0).0 };
+        let first = at(me.random_in_bucket(0, &mut rng), 1);
+        assert_eq!(t.insert(first, 0), Insert::Added);
+        assert_eq!(t.insert(first, 5), Insert::Updated);
+        for port in 2..=K as u16 {
+            assert_eq!(t.insert(at(me.random_in_bucket(0, &mut rng), port), 0), Insert::Added);
+        }
+        let newcomer = at(me.random_in_bucket(0, &mut rng), 99);
+        assert!(matches!(t.insert(newcomer, 1), Insert::Ping(_) | Insert::Dropped));
+        assert_eq!(t.take_changes().len(), K, "one per join, none for an update or a waiting newcomer");
+        assert!(t.take_changes().is_empty());
+        assert!(t.remove(&first.id));
+        assert_eq!(t.take_changes(), vec![(first.addr, false), (newcomer.addr, true)]);
     }
 
     #[test]

@@ -20,6 +20,9 @@ pub struct Transmit {
     pub expected_static: Option<[u8; 32]>,
     /// What to send.
     pub request: Request,
+    /// `to` is in the routing table (set as the core hands it over): the transport keeps
+    /// connections to routing contacts in preference to others.
+    pub contact: bool,
 }
 
 /// The kinds of request (PROTOCOL.md §4), for counting them apart.
@@ -269,8 +272,13 @@ impl Rpc {
         self.counters.sent[kind.index()] += 1;
         let marks = self.rtt.marks(&to.id, now);
         self.sent.insert(token, Sent { purpose, kind, to, at: now, marks });
-        self.transmits.push_back(Transmit { token, to: to.addr, expected_static, request });
+        self.transmits.push_back(Transmit { token, to: to.addr, expected_static, request, contact: false });
         token
+    }
+
+    /// Whom request `token`, still in flight, was sent to.
+    pub fn addressee(&self, token: u64) -> Option<Contact> {
+        self.sent.get(&token).map(|s| s.to)
     }
 
     /// The request `token` got its answer (or failed): what it was for.

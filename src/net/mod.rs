@@ -33,15 +33,20 @@
 //! request unanswered after 5 s fails and closes its connection. Anything malformed
 //! (record, ciphertext, handshake, frame longer than 1 MiB, datum) closes that one
 //! connection and fails its requests. Idle connections close after `IDLE_TIMEOUT_US` on the
-//! dialing side; the accepting side waits one request timeout longer, so the dialer, which
-//! knows whether it is about to reuse the connection, is normally the one that closes.
+//! dialing side, `CONTACT_IDLE_FACTOR` times that for one to a routing contact (the core says
+//! which requests go to one: `send_request_marked`); the accepting side waits one request
+//! timeout past the longer limit for a connection that answered requests (past the shorter
+//! for one that never did), so the dialer, which knows whether it is about to reuse the
+//! connection, is normally the one that closes (`policy`).
 //! A request sent on a reused idle connection that then closes before any byte of its reply
 //! arrived (the acceptor closed it meanwhile) is sent once more on a new connection.
 //!
 //! # Admission (issue 13)
 //! Connections are bounded per direction, by the process's descriptors, and inbound ones per
-//! remote address; `table` says how, and who makes room. Outgoing connections are bound to
-//! the listening address when it is a specific IP (`dial`).
+//! remote address; `table` says how, and who makes room (`policy`: connections to routing
+//! contacts last; the process's budget, shared by all its peers, never refuses a newcomer).
+//! Outgoing connections are bound to the listening address when it is a specific IP (`dial`).
+//! Handshakes dialed, accepted and completed are counted (`handshakes`).
 //!
 //! # Memory
 //! What a hostile peer can make a `Net` hold is bounded (issue 13), and each bound says what
@@ -79,16 +84,24 @@
 //!   maps shrink when connections close; a caller's event vector grown by a burst is freed
 //!   when the loop goes to sleep.
 //!
+//! # Driving
+//! A `Net` made by `new` owns a mio `Poll` and its caller drives it with `poll` (the tests
+//! do). One made by `shared` registers its sockets with an event loop that many peers of the
+//! process share (`node::pool`): the loop hands it the readiness of its sockets (`process`,
+//! what `poll` does after its wait) and runs it again by its `deadline`. `reactor` says how
+//! tokens name a `Net`'s sockets within a shared poll.
+//!
 //! # Code
-//! This file runs the loop (listener, dials, requests and replies, closes, timers).
+//! This file handles readiness (listener, dials, requests and replies, closes, timers).
 //! `table` is the connection table and the counts its bounds are checked against, choosing
 //! whom to close with `policy` (caps, eviction and idle time, shared with the simulator) and
 //! `memory` (the budgets above). `input` reads a connection and `conn` is the rest of one:
 //! socket, records, the handshake's actions applied, frames (with `wire::frame`), replies
 //! matched to requests, output. `noise` is the handshake, a state machine that returns
 //! actions. `budget` (the process's connection count), `limits` (configuration, per-address
-//! caps), `dial` (outgoing sockets), `scratch` (shared buffers), `record` (record limits) and
-//! `event` (events, `ConnId`, `ConnError`) are leaves. Imports run one way, in that order.
+//! caps), `dial` (outgoing sockets), `scratch` (shared buffers), `record` (record limits),
+//! `reactor` (its own poll or a shared loop's registry, tokens) and `event` (events,
+//! `ConnId`, `ConnError`) are leaves. Imports run one way, in that order.
 
 mod budget;
 mod conn;
@@ -100,6 +113,7 @@ mod memory;
 mod noise;
 // Shared with the simulator's WAN mode, which models connections by the same rules.
 pub(crate) mod policy;
+mod reactor;
 mod record;
 mod scratch;
 mod table;
@@ -113,6 +127,7 @@ use conn::{Conn, Pending, Retry};
 use event::ConnError;
 pub use event::{ConnId, Defences, NetEvent};
 pub use limits::{NetConfig, NetLimits};
+pub use table::Handshakes;
 #[cfg(feature = "sim")]
 pub use noise::in_memory as handshake_in_memory;
 // What rides in IK message 1 at most: the simulator holds back what does not fit.
@@ -120,7 +135,9 @@ pub use noise::in_memory as handshake_in_memory;
 pub(crate) use noise::IK1_PAYLOAD;
 use memory::Over;
 use mio::net::TcpListener;
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Events, Interest, Registry, Waker};
+use reactor::{Poller, LISTENER, WAKER};
+pub use reactor::{Ready, TOKEN_BITS};
 use scratch::Lease;
 use std::io;
 use std::net::SocketAddr;
@@ -129,25 +146,25 @@ use std::time::{Duration, Instant};
 use policy::Room;
 use table::Table;
 
-const LISTENER: Token = Token(0);
-const WAKER: Token = Token(1);
 /// Without any deadline the loop still looks at its connections this often.
 const MAX_TIMER_SLEEP: Duration = Duration::from_secs(3600);
-/// Readiness events taken per wait. mio is edge-triggered: events past this stay queued in
-/// the kernel and the next wait returns them at once, so a small buffer costs only an extra
-/// wait under heavy load.
-const EVENTS_PER_WAIT: usize = 64;
 /// The caller's event vector keeps this many slots across sleeps (one batch usually has a
 /// few events; a burst's larger vector is freed).
 const KEEP_EVENTS: usize = 4;
+/// TCP keepalive on dialed connections (a routing contact's stays open up to 30 min idle):
+/// the first probe after this much silence, which keeps NAT and load-balancer mappings
+/// (dropped after 4-6 min idle) and, unanswered, closes the connection to a vanished peer
+/// after the system's count of probes (Linux: 9) at `KEEPALIVE_INTERVAL`. Idle connections
+/// to others close at 60 s, before the first probe.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(90);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 
 pub struct Net {
-    poll: Poll,
-    mio_events: Events,
+    /// Its own poll, or a shared loop's registry (`reactor`).
+    poller: Poller,
     listener: TcpListener,
     local: SocketAddr,
     public: [u8; 32],
-    waker: Arc<Waker>,
     conns: Table,
     /// Paused connections whose output drained during a `send_reply`: read by the next poll.
     resumable: Vec<ConnId>,
@@ -171,22 +188,41 @@ pub struct Net {
 }
 
 impl Net {
-    /// Binds the listener, creates the mio Poll and a Waker.
+    /// Binds the listener, creates the mio Poll and a Waker: a `Net` driven by `poll`.
     pub fn new(cfg: NetConfig) -> io::Result<Net> {
-        let poll = Poll::new()?;
-        let mut listener = TcpListener::bind(cfg.bind)?;
-        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
-        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let mut net = Net::with_poller(cfg, Poller::own()?)?;
+        net.register(0)?;
+        Ok(net)
+    }
+
+    /// Binds the listener, to be driven by a loop shared with other peers: its sockets go to
+    /// `registry` (once `register` gave it its token bits), `waker` wakes that loop, and the
+    /// loop calls `process` with their readiness and again by `deadline`.
+    pub fn shared(cfg: NetConfig, registry: Arc<Registry>, waker: Arc<Waker>) -> io::Result<Net> {
+        Net::with_poller(cfg, Poller::Shared { registry, waker, base: 0 })
+    }
+
+    /// Start listening for readiness: every token of this `Net` is `base` | its own (below
+    /// `TOKEN_BITS`). A shared loop calls it once, from its thread, before `process`: a
+    /// connection that arrived since the bind is reported at once.
+    pub fn register(&mut self, base: usize) -> io::Result<()> {
+        if let Poller::Shared { base: b, .. } = &mut self.poller {
+            *b = base;
+        }
+        let token = self.poller.token(LISTENER);
+        self.poller.registry().register(&mut self.listener, token, Interest::READABLE)
+    }
+
+    fn with_poller(cfg: NetConfig, poller: Poller) -> io::Result<Net> {
+        let listener = TcpListener::bind(cfg.bind)?;
         let local = listener.local_addr()?;
         let secret = x25519_dalek::StaticSecret::from(cfg.static_secret);
         let public = x25519_dalek::PublicKey::from(&secret).to_bytes();
         Ok(Net {
-            poll,
-            mio_events: Events::with_capacity(EVENTS_PER_WAIT),
+            poller,
             listener,
             local,
             public,
-            waker,
             conns: Table::new(cfg.limits),
             resumable: Vec::new(),
             defences: Defences::default(),
@@ -212,9 +248,10 @@ impl Net {
         self.public
     }
 
-    /// Other threads call `.wake()` on it after queueing a command for the loop.
+    /// Other threads call `.wake()` on it after queueing a command for the loop (a shared
+    /// `Net`'s is its loop's).
     pub fn waker(&self) -> Arc<Waker> {
-        self.waker.clone()
+        self.poller.waker()
     }
 
     pub fn open_connections(&self) -> usize {
@@ -227,8 +264,9 @@ impl Net {
         self.next_check = Instant::now();
     }
 
-    /// How long an unused outbound connection stays open (default `IDLE_TIMEOUT_US`;
-    /// inbound ones stay one request timeout longer).
+    /// How long an unused outbound connection stays open (default `IDLE_TIMEOUT_US`; one to
+    /// a routing contact `CONTACT_IDLE_FACTOR` times as long; inbound ones one request
+    /// timeout longer than their dialer may: `policy::idle_limit`).
     pub fn set_idle_timeout(&mut self, d: Duration) {
         self.idle_timeout = d;
         self.next_check = Instant::now();
@@ -262,16 +300,45 @@ impl Net {
         self.defences
     }
 
+    /// Handshakes dialed, accepted and completed so far.
+    pub fn handshakes(&self) -> Handshakes {
+        self.conns.handshakes()
+    }
+
     /// Queue `request` to `to`, reusing an open connection to that address or dialing one.
     /// With `expected_static` = Some(k) the handshake must authenticate exactly k (else Failed)
     /// and uses Noise IK carrying the first request; with None it uses XX.
     pub fn send_request(&mut self, token: u64, to: SocketAddr, expected_static: Option<[u8; 32]>, request: &Request) {
+        self.send_request_marked(token, to, expected_static, request, false);
+    }
+
+    /// `send_request`, saying whether `to` is one of the core's routing contacts: its
+    /// connection is then marked so, kept longer and closed last to make room (`policy`),
+    /// until a request to it says otherwise.
+    pub fn send_request_marked(
+        &mut self,
+        token: u64,
+        to: SocketAddr,
+        expected_static: Option<[u8; 32]>,
+        request: &Request,
+        contact: bool,
+    ) {
         let deadline = Instant::now() + self.request_timeout;
-        self.queue_request(token, to, expected_static, request, deadline, true);
+        self.queue_request(token, to, expected_static, request, deadline, true, contact);
         self.scratch.release();
     }
 
+    /// `to` joined (`contact`) or left the core's routing table: an outbound connection to it
+    /// is marked accordingly (as by `send_request_marked`).
+    pub fn mark_contact(&mut self, to: SocketAddr, contact: bool) {
+        if let Some(id) = self.conns.to(to) {
+            self.conns.mark_contact(id, contact);
+        }
+    }
+
     /// `may_retry`: false for a request being sent again (`Retry`), which is not retried twice.
+    /// `contact`: whether `to` is a routing contact.
+    #[allow(clippy::too_many_arguments)]
     fn queue_request(
         &mut self,
         token: u64,
@@ -280,6 +347,7 @@ impl Net {
         request: &Request,
         deadline: Instant,
         may_retry: bool,
+        contact: bool,
     ) {
         let now = Instant::now();
         let enc = &mut self.scratch.get().enc;
@@ -289,9 +357,12 @@ impl Net {
             return;
         }
         let Some(id) = self.conns.to(to) else {
-            self.dial(token, to, expected_static, deadline, now);
+            if let Some(id) = self.dial(token, to, expected_static, deadline, now) {
+                self.conns.mark_contact(id, contact);
+            }
             return;
         };
+        self.conns.mark_contact(id, contact);
         let bufs = self.scratch.get();
         let result = self.conns.work(id, |c| {
             if !c.takes(expected_static) {
@@ -387,6 +458,7 @@ impl Net {
     /// again (`Retry`) go on a new connection instead of failing.
     fn close_on(&mut self, id: ConnId, e: &ConnError, events: &mut Vec<NetEvent>) {
         let peer_closed = e.peer_closed();
+        let contact = self.conns.is_contact(id);
         let Some((retries, to, idle)) = self.conns.work(id, |c| {
             let retries = if peer_closed { c.take_retries() } else { Vec::new() };
             (retries, c.peer, c.is_idle())
@@ -404,58 +476,70 @@ impl Net {
                 events.push(NetEvent::Failed { token });
             } else {
                 self.defences.retried += 1;
-                self.queue_request(token, to, r.expected, &r.request, deadline, false);
+                self.queue_request(token, to, r.expected, &r.request, deadline, false, contact);
             }
         }
     }
 
     /// Wait at most `timeout` for I/O or a wake; process everything ready; append events.
     /// Also runs the transport's own timers (request timeout, handshake timeout, idle close).
-    /// Before sleeping, an empty `events` with more than a few slots is freed.
+    /// Before sleeping, an empty `events` with more than a few slots is freed. Only for a
+    /// `Net` made by `new` (a shared one is an error: its loop waits for it).
     pub fn poll(&mut self, timeout: Option<Duration>, events: &mut Vec<NetEvent>) -> io::Result<()> {
-        let r = self.poll_batch(timeout, events);
-        self.scratch.release();
-        r
-    }
-
-    fn poll_batch(&mut self, timeout: Option<Duration>, events: &mut Vec<NetEvent>) -> io::Result<()> {
         let now = Instant::now();
-        let until_timer = self.next_check.saturating_duration_since(now);
-        let mut wait = timeout.map_or(until_timer, |t| t.min(until_timer));
-        if !self.deferred.is_empty() || !self.resumable.is_empty() {
-            wait = Duration::ZERO;
-        }
+        let until = self.deadline().saturating_duration_since(now);
+        let wait = timeout.map_or(until, |t| t.min(until));
         if !wait.is_zero() && events.is_empty() && events.capacity() > KEEP_EVENTS {
             // About to sleep: an idle peer keeps no event buffer grown by a burst.
             *events = Vec::new();
         }
-        match self.poll.poll(&mut self.mio_events, Some(wait)) {
+        let Poller::Own { poll, events: mio_events, .. } = &mut self.poller else {
+            return Err(io::Error::other("this Net is driven by a shared event loop"));
+        };
+        match poll.poll(mio_events, Some(wait)) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
-        if !self.deferred.is_empty() {
-            events.append(&mut std::mem::take(&mut self.deferred));
-        }
-        let now = Instant::now();
         // Taken out so the connections can be worked on while it is read; an empty
         // `Events` allocates nothing.
-        let ready = std::mem::replace(&mut self.mio_events, Events::with_capacity(0));
-        for ev in ready.iter() {
-            let r = ev.is_readable() || ev.is_read_closed() || ev.is_error();
-            let w = ev.is_writable() || ev.is_write_closed() || ev.is_error();
-            match ev.token() {
+        let ready = std::mem::replace(mio_events, Events::with_capacity(0));
+        self.process(ready.iter().map(Ready::of), events);
+        if let Poller::Own { events: mio_events, .. } = &mut self.poller {
+            *mio_events = ready;
+        }
+        Ok(())
+    }
+
+    /// Handle the readiness of this `Net`'s sockets (`ready`, from a shared loop's poll, or
+    /// none), the events produced since the last call, the connections that may read again,
+    /// and the transport's timers; append events. What `poll` does after its wait.
+    pub fn process(&mut self, ready: impl IntoIterator<Item = Ready>, events: &mut Vec<NetEvent>) {
+        if !self.deferred.is_empty() {
+            events.append(&mut std::mem::take(&mut self.deferred)); // its buffer goes too
+        }
+        let now = Instant::now();
+        for r in ready {
+            match r.local() {
                 LISTENER => self.accept(now),
                 WAKER => {}
-                Token(t) => self.conn_ready(t as ConnId, r, w, now, events),
+                t => self.conn_ready(t as ConnId, r.readable, r.writable, now, events),
             }
         }
-        self.mio_events = ready;
         for id in std::mem::take(&mut self.resumable) {
             self.conn_ready(id, false, false, now, events);
         }
         self.run_timers(now, events);
-        Ok(())
+        self.scratch.release();
+    }
+
+    /// When `process` must run next with no readiness: a transport timer, or now when
+    /// events or paused connections wait.
+    pub fn deadline(&self) -> Instant {
+        if !self.deferred.is_empty() || !self.resumable.is_empty() {
+            return Instant::now();
+        }
+        self.next_check
     }
 
     fn arm(&mut self, at: Instant) {
@@ -513,7 +597,7 @@ impl Net {
         let Some(mut c) = self.conns.remove(id) else {
             return;
         };
-        let _ = self.poll.registry().deregister(&mut c.sock);
+        let _ = self.poller.registry().deregister(&mut c.sock);
         self.closed_bytes.0 += c.bytes_out;
         self.closed_bytes.1 += c.bytes_in;
         c.fail_all(events);
@@ -555,9 +639,9 @@ impl Net {
                 continue; // every inbound connection is busy or protected
             }
             let id = self.next_id;
-            let token = Token(id as usize);
+            let token = self.poller.token(id as usize);
             if sock.set_nodelay(true).is_err()
-                || self.poll.registry().register(&mut sock, token, Interest::READABLE | Interest::WRITABLE).is_err()
+                || self.poller.registry().register(&mut sock, token, Interest::READABLE | Interest::WRITABLE).is_err()
             {
                 continue;
             }
@@ -569,21 +653,33 @@ impl Net {
     }
 
     /// Open a connection to `to` for the request framed in the scratch set's `enc` (sent once
-    /// the connect completes, with the requests queued by then: `Conn::hello`).
-    fn dial(&mut self, token: u64, to: SocketAddr, expected: Option<[u8; 32]>, deadline: Instant, now: Instant) {
+    /// the connect completes, with the requests queued by then: `Conn::hello`); its id, None
+    /// if it failed (the request's failure is deferred).
+    fn dial(
+        &mut self,
+        token: u64,
+        to: SocketAddr,
+        expected: Option<[u8; 32]>,
+        deadline: Instant,
+        now: Instant,
+    ) -> Option<ConnId> {
         if !self.make_room(true, now) {
             self.deferred.push(NetEvent::Failed { token });
-            return;
+            return None;
         }
         let id = self.next_id;
-        let Ok(sock) = dial::open(self.poll.registry(), Token(id as usize), self.local.ip(), to) else {
+        let Ok(sock) = dial::open(self.poller.registry(), self.poller.token(id as usize), self.local.ip(), to) else {
             self.deferred.push(NetEvent::Failed { token });
-            return;
+            return None;
         };
         self.next_id += 1;
+        let ka = socket2::TcpKeepalive::new().with_time(KEEPALIVE_IDLE).with_interval(KEEPALIVE_INTERVAL);
+        // Best effort: without it the connection still works, only idle ones may be dropped.
+        let _ = socket2::SockRef::from(&sock).set_tcp_keepalive(&ka);
         let first = Pending { token, deadline, retry: None };
         self.conns.insert(Box::new(Conn::dialed(id, sock, to, expected, &self.scratch.get().enc, first, now)));
         self.arm(deadline);
+        Some(id)
     }
 
     /// Close connections past a deadline and compute when to look again.
@@ -592,8 +688,7 @@ impl Net {
             return;
         }
         let (idle, stall) = (self.idle_timeout, self.request_timeout);
-        let (out_idle, in_idle) = (policy::idle_limit(true, idle, stall), policy::idle_limit(false, idle, stall));
-        let (expired, next) = self.conns.expired(now, now + MAX_TIMER_SLEEP, out_idle, in_idle, stall);
+        let (expired, next) = self.conns.expired(now, now + MAX_TIMER_SLEEP, idle, stall);
         for id in expired {
             match self.conns.get(id) {
                 Some(c) if c.unsent() > 0 && !c.outbound => {

@@ -6,7 +6,7 @@
 //!   hands it back when the call returns, so only loops that are working hold one (33 KiB
 //!   each). Nothing in a set outlives the call that used it.
 //! - Spare boxes of short-lived objects (a connection's handshake state): reused by the next
-//!   connection of any peer, instead of each peer thread's allocator cache keeping a few.
+//!   connection of any peer, instead of each loop thread's allocator cache keeping a few.
 
 use super::record::{HEADER_LEN, MAX_RECORD};
 use std::sync::{Mutex, MutexGuard, OnceLock};

@@ -6,10 +6,14 @@
 //! - Open connections are bounded per direction (`MAX_INBOUND_CONNECTIONS`,
 //!   `MAX_OUTBOUND_CONNECTIONS`) and by the process's descriptor budget (`budget`). When a
 //!   bound is reached an idle connection makes room, chosen by `policy`: never-useful ones
-//!   first (no request answered: half-open handshakes, silent newcomers), then those of the
-//!   remote address holding the most connections, then the least recently used. For an
-//!   inbound newcomer, a connection that answered requests and was used within
-//!   `USEFUL_GRACE_US` is not a candidate; with none left, the newcomer is closed at accept.
+//!   first (no request answered: half-open handshakes, silent newcomers), then those not to
+//!   a routing contact, then those of the remote address holding the most connections, then
+//!   the least recently used. At a direction's cap, for an inbound newcomer, a connection
+//!   that answered requests and was used within `USEFUL_GRACE_US` is not a candidate; with
+//!   none left, the newcomer is closed at accept. The process's budget never refuses one.
+//! - Outbound connections to routing contacts are marked (the core says which requests go
+//!   to one), for eviction and for their longer idle time.
+//! - Handshakes dialed, accepted and completed are counted.
 //! - Per remote address (IPv4, or IPv6 /64), `NetLimits` caps inbound connections
 //!   (`MAX_INBOUND_PER_IP`) and handshakes in progress (`MAX_HANDSHAKES_PER_IP`); a
 //!   connection past either is closed at accept. Loopback is exempt by default (local
@@ -21,7 +25,7 @@ use super::event::ConnId;
 use super::policy::{self, Candidate, Room};
 use super::limits::{NetLimits, PerSource, Source};
 use super::memory::{self, Over, Totals};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -35,6 +39,20 @@ pub(super) struct Table {
     /// Inbound connections and handshakes per remote address, and their caps.
     per_source: PerSource,
     totals: Totals,
+    /// Outbound connections whose latest request went to a routing contact.
+    contacts: HashSet<ConnId>,
+    handshakes: Handshakes,
+}
+
+/// Handshakes a `Net` took part in so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Handshakes {
+    /// Connections it dialed (each starts a handshake).
+    pub dialed: u64,
+    /// Connections it accepted (refused ones aside).
+    pub accepted: u64,
+    /// Handshakes completed, both directions.
+    pub completed: u64,
 }
 
 impl Drop for Table {
@@ -52,6 +70,8 @@ impl Table {
             inbound: 0,
             per_source: PerSource::new(limits),
             totals: Totals::default(),
+            contacts: HashSet::new(),
+            handshakes: Handshakes::default(),
         }
     }
 
@@ -82,12 +102,33 @@ impl Table {
         self.per_source.admits(Source::of(peer.ip()))
     }
 
+    pub fn handshakes(&self) -> Handshakes {
+        self.handshakes
+    }
+
+    /// Whether outbound connection `id` goes to a routing contact.
+    pub fn is_contact(&self, id: ConnId) -> bool {
+        self.contacts.contains(&id)
+    }
+
+    /// Mark (or unmark) outbound connection `id` as one to a routing contact, as its latest
+    /// request says.
+    pub fn mark_contact(&mut self, id: ConnId, contact: bool) {
+        if contact {
+            self.contacts.insert(id);
+        } else if self.contacts.remove(&id) {
+            shrink_set(&mut self.contacts);
+        }
+    }
+
     pub fn insert(&mut self, c: Box<Conn>) {
         if c.outbound {
             self.outbound += 1;
+            self.handshakes.dialed += 1;
             self.by_addr.insert(c.peer, c.id);
         } else {
             self.inbound += 1;
+            self.handshakes.accepted += 1;
             self.per_source.opened(Source::of(c.peer.ip()));
         }
         self.totals.update(Meter::default(), c.meter());
@@ -102,6 +143,7 @@ impl Table {
         self.totals.update(c.meter(), Meter::default());
         if c.outbound {
             self.outbound -= 1;
+            self.mark_contact(id, false);
             if self.by_addr.get(&c.peer) == Some(&id) {
                 self.by_addr.remove(&c.peer);
             }
@@ -120,8 +162,11 @@ impl Table {
         let (before, was_open) = (c.meter(), c.is_open());
         let r = f(c);
         self.totals.update(before, c.meter());
-        if !was_open && c.is_open() && !c.outbound {
-            self.per_source.handshake_done(Source::of(c.peer.ip()));
+        if !was_open && c.is_open() {
+            self.handshakes.completed += 1;
+            if !c.outbound {
+                self.per_source.handshake_done(Source::of(c.peer.ip()));
+            }
         }
         Some(r)
     }
@@ -130,40 +175,45 @@ impl Table {
     /// first, under the per-peer bound and the process-wide descriptor budget.
     pub fn room(&self, outbound: bool, now: Instant) -> Room {
         let mine = if outbound { self.outbound } else { self.inbound };
-        policy::room(outbound, mine, budget::exhausted(), || self.victim(outbound, now))
+        // A newcomer is inbound: it may not push out recently useful inbound connections.
+        let protect = !outbound;
+        policy::room(
+            outbound,
+            mine,
+            budget::exhausted(),
+            || self.victim(Some(outbound), now, protect),
+            || self.victim(None, now, protect),
+        )
     }
 
-    /// The idle connection of one direction `policy` would close (for an inbound
-    /// newcomer, never a recently useful one).
-    fn victim(&self, outbound: bool, now: Instant) -> Option<ConnId> {
-        let candidates = self.values().filter(|c| c.outbound == outbound && c.is_idle()).map(|c| Candidate {
-            id: c.id,
-            useful: c.useful,
-            last_active: c.last_active,
-            from_source: if outbound { 0 } else { self.per_source.inbound(Source::of(c.peer.ip())) },
-            unsent: c.unsent() > 0,
-        });
-        policy::victim(candidates, now, !outbound)
+    /// The idle connection of one direction (None: of either) `policy` would close.
+    fn victim(&self, direction: Option<bool>, now: Instant, protect: bool) -> Option<ConnId> {
+        let candidates =
+            self.values().filter(|c| direction.is_none_or(|d| c.outbound == d) && c.is_idle()).map(|c| Candidate {
+                id: c.id,
+                outbound: c.outbound,
+                contact: self.is_contact(c.id),
+                useful: c.useful,
+                last_active: c.last_active,
+                from_source: if c.outbound { 0 } else { self.per_source.inbound(Source::of(c.peer.ip())) },
+                unsent: c.unsent() > 0,
+            });
+        policy::victim(candidates, now, protect)
     }
 
-    /// The connections past their deadline (`Conn::deadline`: `idle`, `inbound_idle` and
-    /// `stall` for the three kinds of idleness) at `now`, and when the next falls (at the
-    /// latest `later`).
-    pub fn expired(
-        &self,
-        now: Instant,
-        later: Instant,
-        idle: Duration,
-        inbound_idle: Duration,
-        stall: Duration,
-    ) -> (Vec<ConnId>, Instant) {
+    /// The connections past their deadline (`Conn::deadline`, with the idle limits `policy`
+    /// gives each from `idle` and `stall`) at `now`, and when the next falls (at the latest
+    /// `later`).
+    pub fn expired(&self, now: Instant, later: Instant, idle: Duration, stall: Duration) -> (Vec<ConnId>, Instant) {
         let (mut expired, mut next) = (Vec::new(), later);
         for c in self.values() {
-            match c.deadline(idle, inbound_idle, stall) {
+            // The limit of its own direction (`deadline` reads the one that applies).
+            let limit = policy::idle_limit(c.outbound, self.is_contact(c.id), c.useful, idle, stall);
+            match c.deadline(limit, limit, stall) {
                 Some(d) if d <= now => expired.push(c.id),
                 Some(d) => next = next.min(d),
                 // Waiting on the loop's reply: look again once it could have gone idle.
-                None => next = next.min(now + inbound_idle),
+                None => next = next.min(now + limit),
             }
         }
         (expired, next)
@@ -172,6 +222,13 @@ impl Table {
     /// A connection to close because a memory budget is exceeded, and which.
     pub fn over_budget(&self) -> Option<(ConnId, Over)> {
         memory::over_budget(&self.totals, self.conns.values().map(|c| &**c))
+    }
+}
+
+/// `shrink` for a set.
+fn shrink_set<K: std::hash::Hash + Eq>(m: &mut HashSet<K>) {
+    if m.capacity() > 4 * m.len() + 16 {
+        m.shrink_to(2 * m.len());
     }
 }
 

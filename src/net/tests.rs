@@ -152,3 +152,54 @@ fn requests_queued_before_the_connect_ride_in_ik_message_1() {
         .collect();
     assert_eq!(replies, vec![(1, Reply::Bool(true)), (2, Reply::Bool(false))]);
 }
+
+/// Poll `a` and the servers `others` (which answer every request) for about `ms`.
+fn run_for(a: &mut Net, others: &mut [&mut Net], ea: &mut Vec<NetEvent>, ms: u64) {
+    let end = Instant::now() + Duration::from_millis(ms);
+    let mut ev = Vec::new();
+    while Instant::now() < end {
+        a.poll(Some(Duration::from_millis(1)), ea).unwrap();
+        for s in others.iter_mut() {
+            s.poll(Some(Duration::ZERO), &mut ev).unwrap();
+            for e in ev.drain(..) {
+                if let NetEvent::Request { conn, .. } = e {
+                    s.send_reply(conn, &Reply::Bool(true));
+                }
+            }
+        }
+    }
+}
+
+/// A connection whose latest request went to a routing contact, or whose peer joined the
+/// routing table since, outlives the idle timeout; one to anyone else closes at it, and so
+/// does a contact's once a request says it is no longer one. Handshakes are counted on both
+/// sides.
+#[test]
+fn contacts_stay_connected_past_the_idle_timeout() {
+    let (mut a, mut b, mut c, mut d) = (net(11), net(12), net(13), net(14));
+    a.set_idle_timeout(Duration::from_millis(150));
+    // The timers run at the request deadline first, so idle closes are seen soon.
+    a.set_request_timeout(Duration::from_millis(300));
+    let req = Request::Peers { key: Id([5; 32]) };
+    a.send_request_marked(1, b.local_addr(), Some(b.static_public()), &req, true);
+    a.send_request_marked(2, c.local_addr(), Some(c.static_public()), &req, false);
+    a.send_request_marked(4, d.local_addr(), Some(d.static_public()), &req, false);
+    let mut ea = Vec::new();
+    run_for(&mut a, &mut [&mut b, &mut c, &mut d], &mut ea, 100);
+    assert_eq!(ea.len(), 3, "{ea:?}");
+    assert_eq!(a.open_connections(), 3);
+    a.mark_contact(d.local_addr(), true);
+    // Well past 150 ms, well short of the contact's 30 x 150 ms.
+    run_for(&mut a, &mut [&mut b, &mut c, &mut d], &mut ea, 600);
+    assert_eq!(a.open_connections(), 2, "the contacts' connections stay, the other closed");
+    assert_eq!((b.open_connections(), c.open_connections(), d.open_connections()), (1, 0, 1));
+    assert_eq!(a.handshakes(), Handshakes { dialed: 3, accepted: 0, completed: 3 });
+    assert_eq!(b.handshakes(), Handshakes { dialed: 0, accepted: 1, completed: 1 });
+    // The same connection, now for a non-contact: it closes at the idle timeout.
+    a.send_request_marked(3, b.local_addr(), Some(b.static_public()), &req, false);
+    a.mark_contact(d.local_addr(), false);
+    run_for(&mut a, &mut [&mut b, &mut c, &mut d], &mut ea, 600);
+    assert_eq!(ea.len(), 4, "{ea:?}");
+    assert_eq!(a.open_connections(), 0);
+    assert_eq!(a.handshakes().dialed, 3, "the request went on the open connection");
+}

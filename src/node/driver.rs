@@ -1,4 +1,4 @@
-//! What both drivers of a peer's thread share: the commands a `Node` handle sends it, the
+//! What both drivers of a peer share: the commands a `Node` handle sends it, the
 //! callers waiting on operations, and the statistics it reports.
 
 use crate::core::{Core, Counters, Op, OpResult, RequestKind};
@@ -35,6 +35,13 @@ pub struct Stats {
     pub bytes_sent: u64,
     /// See `bytes_sent`.
     pub bytes_received: u64,
+    /// Connections this peer dialed, each starting a handshake (0 on a program-supplied
+    /// transport).
+    pub handshakes_dialed: u64,
+    /// Connections it accepted, each a handshake begun by the other side.
+    pub handshakes_accepted: u64,
+    /// Handshakes completed, both directions.
+    pub handshakes_completed: u64,
     /// Entries of the republish list (what this peer stored itself and republishes).
     pub published: usize,
     /// Republish stores started so far.
@@ -66,6 +73,9 @@ impl Stats {
             ("open-connections", self.open_connections as u64),
             ("bytes-sent", self.bytes_sent),
             ("bytes-received", self.bytes_received),
+            ("handshakes-dialed", self.handshakes_dialed),
+            ("handshakes-accepted", self.handshakes_accepted),
+            ("handshakes-completed", self.handshakes_completed),
             ("requests-sent", self.requests_sent),
             ("requests-failed", self.requests_failed),
             ("requests-received", self.requests_received),
@@ -115,6 +125,9 @@ pub(crate) enum Command {
     /// A message that arrived on the program-supplied transport.
     Incoming(SocketAddr, Message),
     Stop,
+    /// Tests: panic while handling it (its sender is dropped on the way out).
+    #[cfg(test)]
+    Panic(Sender<()>),
 }
 
 /// What the transport reports for statistics.
@@ -123,6 +136,7 @@ pub(crate) struct Link {
     pub open_connections: usize,
     pub bytes_sent: u64,
     pub bytes_received: u64,
+    pub handshakes: crate::net::Handshakes,
 }
 
 /// Callers waiting on operations, by the client token the core knows them by.
@@ -157,6 +171,8 @@ impl Clients {
             }
             Command::Incoming(from, msg) => incoming.push((from, msg)),
             Command::Stop => return false,
+            #[cfg(test)]
+            Command::Panic(_reply) => panic!("a test asked this peer to panic"),
         }
         true
     }
@@ -188,6 +204,9 @@ fn stats(core: &Core, link: Link) -> Stats {
         open_connections: link.open_connections,
         bytes_sent: link.bytes_sent,
         bytes_received: link.bytes_received,
+        handshakes_dialed: link.handshakes.dialed,
+        handshakes_accepted: link.handshakes.accepted,
+        handshakes_completed: link.handshakes.completed,
         published: core.published_len(),
         republished: m.republished,
         restored: m.restored,

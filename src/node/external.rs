@@ -6,14 +6,22 @@
 //! trusted, and bag publishers are told apart by address.
 
 use super::driver::{Clients, Clock, Command, Link};
+use super::mailbox::{Drained, Mailbox};
+use super::pool::{Hosted, Turn};
 use crate::consts::MAX_EXT_OUTSTANDING;
 use crate::core::Core;
 use crate::error::{Error, Result};
+use crate::net::{NetEvent, Ready};
 use crate::wire::{decode_envelope, encode_envelope, encode_reply, encode_request, Message};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use std::collections::{HashMap, VecDeque};
+use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// With no timer of the core's, the loop still looks at the peer this often.
+const MAX_IDLE: Duration = Duration::from_secs(3600);
 
 /// What the peer wants sent: (destination, envelope), in order.
 pub(crate) struct Outbox(pub Receiver<(SocketAddr, Vec<u8>)>);
@@ -35,76 +43,102 @@ pub(crate) fn incoming(envelope: &[u8]) -> Result<Command> {
     Ok(Command::Incoming(from, msg))
 }
 
-/// The thread's body, until a `Stop` command or every handle is gone.
-pub(crate) fn run(
-    mut core: Core,
-    rx: Receiver<Command>,
+/// A peer on the program's transport, hosted by an event loop (`pool`) like a TCP peer, with
+/// no sockets: what arrives is a command, what leaves goes to its outbox.
+pub(crate) struct ExternalPeer {
+    core: Core,
+    mailbox: Arc<Mailbox>,
     out: Sender<(SocketAddr, Vec<u8>)>,
     me: SocketAddr,
     clock: Clock,
-) {
-    let mut clients = Clients::default();
-    // Replies carry no request id: they come back in request order per address
-    // (PROTOCOL.md §3), so each address keeps the tokens of its outstanding requests in order.
-    let mut outstanding: HashMap<SocketAddr, VecDeque<u64>> = HashMap::new();
-    let mut arrived = Vec::new();
-    let mut buf = Vec::new();
-    let envelope = |msg: &[u8]| {
-        let mut e = Vec::with_capacity(msg.len() + 40);
-        encode_envelope(me, msg, &mut e);
-        e
-    };
-    loop {
-        let now = clock.now();
+    clients: Clients,
+    /// Replies carry no request id: they come back in request order per address
+    /// (PROTOCOL.md §3), so each address keeps the tokens of its outstanding requests in order.
+    outstanding: HashMap<SocketAddr, VecDeque<u64>>,
+    /// The core's next timeout, computed once a turn (as `tcp::TcpPeer::due`).
+    due: Option<u64>,
+}
+
+impl ExternalPeer {
+    pub fn new(
+        core: Core,
+        mailbox: Arc<Mailbox>,
+        out: Sender<(SocketAddr, Vec<u8>)>,
+        me: SocketAddr,
+        clock: Clock,
+    ) -> Self {
         let due = core.next_timeout();
-        let timeout = due.map_or(Duration::from_secs(1), |t| Duration::from_micros(t.saturating_sub(now)));
-        let first = match rx.recv_timeout(timeout) {
-            Ok(cmd) => Some(cmd),
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => return,
+        ExternalPeer { core, mailbox, out, me, clock, clients: Clients::default(), outstanding: HashMap::new(), due }
+    }
+
+    fn envelope(&self, msg: &[u8]) -> Vec<u8> {
+        let mut e = Vec::with_capacity(msg.len() + 40);
+        encode_envelope(self.me, msg, &mut e);
+        e
+    }
+}
+
+impl Hosted for ExternalPeer {
+    fn attach(&mut self, _base: usize) -> io::Result<()> {
+        Ok(()) // no sockets
+    }
+
+    fn turn(&mut self, _ready: &[Ready], _events: &mut Vec<NetEvent>) -> Turn {
+        let now = self.clock.now();
+        let mut arrived = Vec::new();
+        let (clients, core) = (&mut self.clients, &mut self.core);
+        let left = match self.mailbox.drain(|cmd| clients.command(core, now, cmd, Link::default, &mut arrived)) {
+            Drained::Empty => Turn::Done,
+            Drained::More => Turn::More,
+            Drained::Stopped => return Turn::Stop,
         };
-        let now = clock.now();
-        for cmd in first.into_iter().chain(std::iter::from_fn(|| rx.try_recv().ok())) {
-            if !clients.command(&mut core, now, cmd, Link::default, &mut arrived) {
-                return;
-            }
-        }
-        for (from, msg) in arrived.drain(..) {
+        let mut buf = Vec::new();
+        for (from, msg) in arrived {
             match msg {
                 Message::Request(req) => {
-                    let reply = core.handle_request(now, from, [0; 32], req);
+                    let reply = self.core.handle_request(now, from, [0; 32], req);
                     buf.clear();
                     encode_reply(&reply, &mut buf);
-                    let _ = out.send((from, envelope(&buf)));
+                    let _ = self.out.send((from, self.envelope(&buf)));
                 }
                 Message::Reply(reply) => {
-                    if let Some(q) = outstanding.get_mut(&from) {
+                    if let Some(q) = self.outstanding.get_mut(&from) {
                         if let Some(token) = q.pop_front() {
-                            core.handle_reply(now, token, Some((reply, [0; 32])));
+                            self.core.handle_reply(now, token, Some((reply, [0; 32])));
                         }
                         if q.is_empty() {
-                            outstanding.remove(&from);
+                            self.outstanding.remove(&from);
                         }
                     }
                 }
             }
         }
-        if due.is_some_and(|t| t <= now) {
-            core.handle_timeout(now);
+        if self.due.is_some_and(|t| t <= now) {
+            self.core.handle_timeout(now);
         }
-        while let Some(t) = core.poll_transmit() {
+        // Connections are the program's business: routing-table changes concern none here.
+        drop(self.core.take_contact_changes());
+        while let Some(t) = self.core.poll_transmit() {
             buf.clear();
             encode_request(&t.request, &mut buf);
-            let q = outstanding.entry(t.to).or_default();
+            let q = self.outstanding.entry(t.to).or_default();
             // A destination that never answers must not grow this without bound: tokens
             // this old were failed by the core's request timeout long ago.
             if q.len() >= MAX_EXT_OUTSTANDING {
                 q.pop_front();
             }
             q.push_back(t.token);
-            let _ = out.send((t.to, envelope(&buf)));
+            let _ = self.out.send((t.to, self.envelope(&buf)));
         }
-        clients.deliver(&mut core);
+        self.clients.deliver(&mut self.core);
+        self.due = self.core.next_timeout();
+        left
+    }
+
+    fn wake_at(&self) -> Instant {
+        let now = self.clock.now();
+        let wait = self.due.map_or(MAX_IDLE, |t| Duration::from_micros(t.saturating_sub(now)).min(MAX_IDLE));
+        Instant::now() + wait
     }
 }
 

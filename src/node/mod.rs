@@ -1,8 +1,9 @@
-//! The blocking API: a `Node` is a handle to a peer whose protocol core runs on its own
-//! named background thread. Each call sends a command over a channel, wakes the thread
-//! and waits on its own one-slot reply channel, so many threads may call one handle at once.
-//! The thread drives the core with one of two transports: the built-in encrypted TCP
-//! (`tcp`, over the `net` event loop) or a program-supplied one (`external`: messages in and
+//! The blocking API: a `Node` is a handle to a peer whose protocol core runs on one of the
+//! process's shared event-loop threads (`pool`: about one per core, each hosting many peers).
+//! Each call sends a command over the peer's channel, wakes its loop and waits on its own
+//! one-slot reply channel, so many threads may call one handle at once. The loop drives the
+//! core with one of two transports: the built-in encrypted TCP (`tcp`, over a `net::Net`
+//! registered with the loop's poll) or a program-supplied one (`external`: messages in and
 //! out through `ext_push_envelope` / `ext_pop_envelope`, behind Scheme's
 //! `(peer uid recv send replication)`). Arguments are checked here, once, for every caller
 //! (the C ABI only converts).
@@ -11,6 +12,8 @@ mod address;
 mod disk;
 mod driver;
 mod external;
+mod mailbox;
+mod pool;
 mod tcp;
 
 pub use address::bind_ip;
@@ -25,29 +28,27 @@ use crate::net::{Net, NetConfig, NetLimits};
 use crate::persist::{Db, Identity};
 use crate::store::MemStore;
 use crate::wire::BagKind;
-use crossbeam_channel::{bounded, unbounded, Sender};
+use crossbeam_channel::{bounded, unbounded};
 use driver::Command;
 use external::Outbox;
-use parking_lot::Mutex;
+use mailbox::Mailbox;
 use rand::RngCore;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 struct Shared {
-    tx: Sender<Command>,
-    waker: Option<Arc<mio::Waker>>,
+    /// Queues commands and wakes the peer's event loop; tells when the peer has stopped.
+    link: pool::Link,
     closed: AtomicBool,
-    thread: Mutex<Option<JoinHandle<()>>>,
     /// What an external peer wants sent.
     outbox: Option<Outbox>,
 }
 
 /// A handle to a running peer. Cloning is not offered: share it behind an `Arc`. Dropping
-/// it (or `close`) stops the peer and joins its thread.
+/// it (or `close`) stops the peer and waits until it has stopped.
 pub struct Node {
     shared: Arc<Shared>,
     uid: Id,
@@ -173,12 +174,13 @@ impl Node {
             limits: options.net_limits(),
             ..NetConfig::new(SocketAddr::new(ip, port), identity.noise_secret)
         };
-        let net = Net::new(net_cfg).map_err(|e| Error::Io(format!("cannot listen on {ip}:{port}: {e}")))?;
+        let lp = pool::pick()?;
+        let net = Net::shared(net_cfg, lp.registry(), lp.waker())
+            .map_err(|e| Error::Io(format!("cannot listen on {ip}:{port}: {e}")))?;
         let addr = net.local_addr();
         let announced = if options.client { None } else { Some(addr.port()) };
         let cfg = options.config(uid, announced, net.static_public());
-        let (tx, rx) = unbounded();
-        let waker = net.waker();
+        let mailbox = Arc::new(Mailbox::default());
         let mut core = Core::new(cfg, Box::new(MemStore::new(uid)), now);
         let disk = db.map(|db| {
             let contacts = saved.contacts.len();
@@ -186,18 +188,8 @@ impl Node {
             core.journal(true);
             disk::Disk::new(db, now, contacts)
         });
-        let thread = std::thread::Builder::new()
-            .name(format!("peer-{}", addr.port()))
-            .stack_size(256 * 1024) // W1 touches 24 KiB; 2 MiB per peer is address space wasted
-            .spawn(move || tcp::run(net, core, rx, clock, disk))
-            .map_err(|e| Error::Io(format!("cannot start the peer thread: {e}")))?;
-        let shared = Shared {
-            tx,
-            waker: Some(waker),
-            closed: AtomicBool::new(false),
-            thread: Mutex::new(Some(thread)),
-            outbox: None,
-        };
+        let link = lp.host(Box::new(tcp::TcpPeer::new(net, core, mailbox.clone(), clock, disk)), mailbox)?;
+        let shared = Shared { link, closed: AtomicBool::new(false), outbox: None };
         Ok(Node { shared: Arc::new(shared), uid, addr, replication, max_value: MAX_VALUE_SIZE })
     }
 
@@ -211,21 +203,13 @@ impl Node {
         let port = addr.port();
         let mut cfg = CoreConfig::new(uid, replication, Some(port), [0; 32], seed());
         cfg.max_value = MAX_EXTERNAL_VALUE_SIZE;
-        let (tx, rx) = unbounded();
+        let mailbox = Arc::new(Mailbox::default());
         let (out_tx, out_rx) = unbounded();
         let clock = driver::Clock::new();
         let core = Core::new(cfg, Box::new(MemStore::new(uid)), clock.now());
-        let thread = std::thread::Builder::new()
-            .name(format!("peer-ext-{port}"))
-            .spawn(move || external::run(core, rx, out_tx, addr, clock))
-            .map_err(|e| Error::Io(format!("cannot start the peer thread: {e}")))?;
-        let shared = Shared {
-            tx,
-            waker: None,
-            closed: AtomicBool::new(false),
-            thread: Mutex::new(Some(thread)),
-            outbox: Some(Outbox(out_rx)),
-        };
+        let peer = external::ExternalPeer::new(core, mailbox.clone(), out_tx, addr, clock);
+        let link = pool::pick()?.host(Box::new(peer), mailbox)?;
+        let shared = Shared { link, closed: AtomicBool::new(false), outbox: Some(Outbox(out_rx)) };
         Ok(Node { shared: Arc::new(shared), uid, addr, replication, max_value: MAX_EXTERNAL_VALUE_SIZE })
     }
 
@@ -263,11 +247,7 @@ impl Node {
         if self.is_closed() {
             return Err(Error::Closed);
         }
-        self.shared.tx.send(cmd).map_err(|_| Error::Closed)?;
-        if let Some(w) = &self.shared.waker {
-            w.wake().map_err(|e| Error::Io(format!("cannot wake the peer thread: {e}")))?;
-        }
-        Ok(())
+        self.shared.link.send(cmd)
     }
 
     fn call(&self, op: Op) -> Result<OpResult> {
@@ -421,18 +401,14 @@ impl Node {
         rx.recv().map_err(|_| Error::Closed)
     }
 
-    /// Stop the background thread and join it. Later calls return `Error::Closed`. Idempotent.
+    /// Stop the peer and wait until it has stopped (its sockets closed, its data directory
+    /// saved). Later calls return `Error::Closed`. Idempotent.
     pub fn close(&self) {
         if self.shared.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        let _ = self.shared.tx.send(Command::Stop);
-        if let Some(w) = &self.shared.waker {
-            let _ = w.wake();
-        }
-        if let Some(t) = self.shared.thread.lock().take() {
-            let _ = t.join();
-        }
+        let _ = self.shared.link.send(Command::Stop);
+        self.shared.link.wait_stopped();
     }
 }
 

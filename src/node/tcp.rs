@@ -1,49 +1,71 @@
-//! The driver of a peer on the built-in encrypted TCP transport: one thread runs the mio
-//! event loop (`net`) and the protocol core, and serves the handle's commands.
+//! The driver of a peer on the built-in encrypted TCP transport: its `Net` (registered with a
+//! shared event loop, `pool`) and its protocol core, and the handle's commands. Each turn of
+//! the loop that concerns it: the transport's readiness, commands, the transport's events
+//! to the core, the core's timers, its transmits, the data directory, the answers.
 
 use super::disk::Disk;
-use super::driver::{Clients, Clock, Command, Link};
+use super::driver::{Clients, Clock, Link};
+use super::mailbox::{Drained, Mailbox};
+use super::pool::{Hosted, Turn};
 use crate::core::{Core, Transmit};
-use crate::net::{Net, NetEvent};
-use crossbeam_channel::Receiver;
-use std::time::Duration;
+use crate::net::{Net, NetEvent, Ready};
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-/// The thread's body, until a `Stop` command or a failed poller. With `disk`, the core's
-/// changes are written to the data directory (`disk` documents when).
-pub(crate) fn run(mut net: Net, mut core: Core, rx: Receiver<Command>, clock: Clock, mut disk: Option<Disk>) {
-    let mut clients = Clients::default();
-    let mut events = Vec::new();
-    let mut unused = Vec::new();
-    loop {
-        let now = clock.now();
-        // Computed once a turn (it walks the requests in flight): anything due by the end of
-        // this turn was already scheduled, since new timers start from `now`.
+pub(crate) struct TcpPeer {
+    net: Net,
+    core: Core,
+    mailbox: Arc<Mailbox>,
+    clock: Clock,
+    /// With a data directory, the core's changes are written there (`disk` documents when).
+    disk: Option<Disk>,
+    clients: Clients,
+    /// The core's next timeout, computed once a turn (it walks the requests in flight):
+    /// anything due by the end of the next turn is already scheduled, since new timers start
+    /// from that turn's `now`.
+    due: Option<u64>,
+}
+
+impl TcpPeer {
+    pub fn new(net: Net, core: Core, mailbox: Arc<Mailbox>, clock: Clock, disk: Option<Disk>) -> TcpPeer {
         let due = core.next_timeout();
-        let wake = match (due, disk.as_ref().and_then(Disk::deadline)) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let timeout = wake.map(|t| Duration::from_micros(t.saturating_sub(now)));
-        if let Err(e) = net.poll(timeout, &mut events) {
-            // The poller itself failed: nothing can be served any more.
-            eprintln!("libpeer: event loop stopped: {e}");
-            return;
-        }
-        let now = clock.now();
-        while let Ok(cmd) = rx.try_recv() {
-            let link = || {
-                let (bytes_sent, bytes_received) = net.bytes();
-                Link { open_connections: net.open_connections(), bytes_sent, bytes_received }
-            };
-            if !clients.command(&mut core, now, cmd, link, &mut unused) {
-                if let Some(d) = &mut disk {
-                    if let Err(e) = d.close(&mut core, clock.now()) {
-                        log::error!("cannot save the data directory: {e}");
-                    }
-                }
-                return;
+        TcpPeer { net, core, mailbox, clock, disk, clients: Clients::default(), due }
+    }
+
+    /// Save the data directory before the peer is dropped.
+    fn stop(&mut self) -> Turn {
+        if let Some(d) = &mut self.disk {
+            if let Err(e) = d.close(&mut self.core, self.clock.now()) {
+                log::error!("cannot save the data directory: {e}");
             }
         }
+        Turn::Stop
+    }
+}
+
+impl Hosted for TcpPeer {
+    fn attach(&mut self, base: usize) -> io::Result<()> {
+        self.net.register(base)
+    }
+
+    fn turn(&mut self, ready: &[Ready], events: &mut Vec<NetEvent>) -> Turn {
+        let TcpPeer { net, core, mailbox, clock, disk, clients, due } = self;
+        net.process(ready.iter().copied(), events);
+        let now = clock.now();
+        let mut unused = Vec::new();
+        let left = match mailbox.drain(|cmd| {
+            let link = || {
+                let (bytes_sent, bytes_received) = net.bytes();
+                let handshakes = net.handshakes();
+                Link { open_connections: net.open_connections(), bytes_sent, bytes_received, handshakes }
+            };
+            clients.command(core, now, cmd, link, &mut unused)
+        }) {
+            Drained::Empty => Turn::Done,
+            Drained::More => Turn::More,
+            Drained::Stopped => return self.stop(),
+        };
         for ev in events.drain(..) {
             match ev {
                 NetEvent::Reply { token, reply, remote_static } => {
@@ -59,17 +81,35 @@ pub(crate) fn run(mut net: Net, mut core: Core, rx: Receiver<Command>, clock: Cl
         if due.is_some_and(|t| t <= now) {
             core.handle_timeout(now);
         }
-        while let Some(Transmit { token, to, expected_static, request }) = core.poll_transmit() {
-            net.send_request(token, to, expected_static, &request);
+        while let Some(Transmit { token, to, expected_static, request, contact }) = core.poll_transmit() {
+            net.send_request_marked(token, to, expected_static, &request, contact);
+        }
+        for (addr, contact) in core.take_contact_changes() {
+            net.mark_contact(addr, contact);
         }
         // Before the answers: a store that succeeded is on disk when its caller hears of it.
-        if let Some(d) = &mut disk {
-            if let Err(e) = d.after_turn(&mut core, clock.now()) {
+        if let Some(d) = disk {
+            if let Err(e) = d.after_turn(core, clock.now()) {
                 // Serving goes on; what is not saved is lost at a restart, and we say so once.
                 log::error!("data directory disabled after a write failed: {e}");
-                disk = None;
+                *disk = None;
             }
         }
-        clients.deliver(&mut core);
+        clients.deliver(core);
+        *due = core.next_timeout();
+        left
+    }
+
+    fn wake_at(&self) -> Instant {
+        let at = |t: u64| {
+            let now = self.clock.now();
+            Instant::now() + Duration::from_micros(t.saturating_sub(now))
+        };
+        let core = match (self.due, self.disk.as_ref().and_then(Disk::deadline)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let net = self.net.deadline();
+        core.map_or(net, |t| at(t).min(net))
     }
 }

@@ -15,6 +15,12 @@
 //!   not evict a connection its dialer has a request on the way on.
 //! - Each simulated peer is a host of its own: no process-wide descriptor budget, and one
 //!   connection per remote address, so `from_source` is 1.
+//! - The acceptor never closes for idleness: its limit is longer than its dialer's.
+//!
+//! A connection is marked as going to a routing contact as `net` marks it: by its latest
+//! request (`core::Transmit::contact`) and by the routing table's joins and leaves
+//! (`Core::take_contact_changes`). `warm` opens connections without modelling their
+//! handshakes, to start a network as one whose peers have kept their contacts connected.
 
 use crate::consts::{IDLE_TIMEOUT_US, REQUEST_TIMEOUT_US};
 use crate::net::policy::{self, Candidate, Room};
@@ -46,6 +52,9 @@ pub struct Link<T> {
     pub in_last: u64,
     /// In the acceptor's list (its message 1 arrived and found room).
     accepted: bool,
+    /// It goes to a routing contact of the dialer's, as its latest request or the dialer's
+    /// latest routing-table change said.
+    pub contact: bool,
     /// The acceptor closed it (to make room) at this time; the dialer does not know yet.
     pub closed_at: Option<u64>,
 }
@@ -63,13 +72,14 @@ impl<T> Link<T> {
 
     /// The dialer closed it for idleness by `now`.
     fn expired(&self, now: u64) -> bool {
-        self.idle() && now >= self.out_last + idle_limit(true)
+        self.idle() && now >= self.out_last + dialer_idle_limit(self.contact)
     }
 }
 
-fn idle_limit(outbound: bool) -> u64 {
+/// How long the dialer keeps an idle connection (`policy::idle_limit`).
+fn dialer_idle_limit(contact: bool) -> u64 {
     let (idle, rto) = (Duration::from_micros(IDLE_TIMEOUT_US), Duration::from_micros(REQUEST_TIMEOUT_US));
-    policy::idle_limit(outbound, idle, rto).as_micros() as u64
+    policy::idle_limit(true, contact, true, idle, rto).as_micros() as u64
 }
 
 /// What the dialer has to `to` at the moment it sends.
@@ -174,9 +184,10 @@ impl<T> Links<T> {
         Some(l)
     }
 
-    /// What `a` finds to `b` at `now`; `one_way` is their delay. A connection closed meanwhile
-    /// (idle, or by the acceptor and heard of) is forgotten.
-    pub fn find(&mut self, a: usize, b: usize, now: u64, one_way: u64) -> Found {
+    /// What `a` finds to `b` at `now`, to send a request to a routing contact or not
+    /// (`contact`, which marks the connection found); `one_way` is their delay. A connection
+    /// closed meanwhile (idle, or by the acceptor and heard of) is forgotten.
+    pub fn find(&mut self, a: usize, b: usize, now: u64, one_way: u64, contact: bool) -> Found {
         let Some(l) = self.map.get(&key(a, b)) else { return Found::None { at: None } };
         if let Some(c) = l.closed_at {
             self.remove(a, b);
@@ -192,6 +203,8 @@ impl<T> Links<T> {
             self.stats.idle_closed += 1;
             return Found::None { at: None };
         }
+        let l = self.map.get_mut(&key(a, b)).expect("found above");
+        l.contact = contact;
         if l.open {
             Found::Open
         } else {
@@ -199,17 +212,20 @@ impl<T> Links<T> {
         }
     }
 
-    /// `a` dials `b` at `now`: a new connection if the dialing side has room (after closing
-    /// an idle one if `policy` says so), None if it is full.
-    pub fn dial(&mut self, a: usize, b: usize, now: u64, ik: bool) -> Option<&mut Link<T>> {
+    /// `a` dials `b` at `now` (to a routing contact: `contact`): a new connection if the
+    /// dialing side has room (after closing an idle one if `policy` says so), None if it is
+    /// full.
+    pub fn dial(&mut self, a: usize, b: usize, now: u64, ik: bool, contact: bool) -> Option<&mut Link<T>> {
         if self.out[a].len() >= policy::cap(true) {
             self.sweep_out(a, now);
         }
-        let room = policy::room(true, self.out[a].len(), false, || {
+        let own = || {
             let idle = self.out[a].iter().filter_map(|&b| {
                 let l = &self.map[&(a as u32, b)];
                 l.idle().then_some(Candidate {
                     id: u64::from(b),
+                    outbound: true,
+                    contact: l.contact,
                     useful: l.out_useful,
                     last_active: l.out_last,
                     from_source: 0,
@@ -217,7 +233,8 @@ impl<T> Links<T> {
                 })
             });
             policy::victim(idle, now, false)
-        });
+        };
+        let room = policy::room(true, self.out[a].len(), false, own, || None);
         match room {
             Room::Free => {}
             Room::Evict(v) => {
@@ -247,6 +264,7 @@ impl<T> Links<T> {
             in_last: now,
             accepted: false,
             closed_at: None,
+            contact,
         };
         self.out[a].push(b as u32);
         Some(self.map.entry(key(a, b)).or_insert(l))
@@ -292,11 +310,13 @@ impl<T> Links<T> {
                 self.stats.idle_closed += 1;
             }
         }
-        let room = policy::room(false, self.inn[b].len(), false, || {
+        let own = || {
             let idle = self.inn[b].iter().filter_map(|&d| {
                 let l = &self.map[&(d, b as u32)];
                 (l.load() == 0).then_some(Candidate {
                     id: u64::from(d),
+                    outbound: false,
+                    contact: false,
                     useful: l.in_useful,
                     last_active: l.in_last,
                     from_source: 1,
@@ -304,7 +324,8 @@ impl<T> Links<T> {
                 })
             });
             policy::victim(idle, now, true)
-        });
+        };
+        let room = policy::room(false, self.inn[b].len(), false, own, || None);
         match room {
             Room::Free => {}
             Room::Evict(d) => {
@@ -326,5 +347,32 @@ impl<T> Links<T> {
             self.inn[b].push(a as u32);
         }
         true
+    }
+
+    /// `b` joined (`contact`) or left `a`'s routing table: mark `a`'s connection to it.
+    pub fn mark(&mut self, a: usize, b: usize, contact: bool) {
+        if let Some(l) = self.map.get_mut(&key(a, b)) {
+            l.contact = contact;
+        }
+    }
+
+    /// An open connection from `a` to its routing contact `b` at `now`, as if it had been
+    /// used then, if both sides have room under the same rules (its handshake and the room
+    /// made are not counted in `stats`); false if there was none or one was there already.
+    pub fn warm(&mut self, a: usize, b: usize, now: u64) -> bool {
+        if self.map.contains_key(&key(a, b)) {
+            return false;
+        }
+        let (stats, dialed) = (self.stats, self.dialed[a]);
+        let mut ok = self.dial(a, b, now, true, true).is_some();
+        if ok && !self.accept(a, b, now) {
+            self.remove(a, b);
+            ok = false;
+        }
+        if let Some(l) = self.map.get_mut(&key(a, b)) {
+            (l.open, l.out_useful, l.in_useful) = (true, true, true);
+        }
+        (self.stats, self.dialed[a]) = (stats, dialed);
+        ok
     }
 }

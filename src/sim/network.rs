@@ -380,6 +380,25 @@ impl Sim {
         }
     }
 
+    /// WAN mode: open a connection from every live peer to each of its routing contacts, as
+    /// the transport keeps them (`net::policy`: within the caps, marked as contacts), without
+    /// modelling their handshakes: a network whose peers connected to their contacts when
+    /// they joined their tables and kept them. How many were opened.
+    pub fn warm_contacts(&mut self) -> usize {
+        if self.wan.is_none() {
+            return 0;
+        }
+        let mut opened = 0;
+        for a in self.live() {
+            for c in self.peers[a].routing().contacts() {
+                let Some(b) = self.index_of(&c.addr).filter(|&b| !self.stopped[b]) else { continue };
+                let w = self.wan.as_mut().expect("WAN mode");
+                opened += usize::from(w.links.warm(a, b, self.now));
+            }
+        }
+        opened
+    }
+
     /// Connect every peer to peer 0 and bootstrap them one after another.
     pub fn bootstrap_all(&mut self) {
         for i in 1..self.len() {
@@ -516,6 +535,12 @@ impl Sim {
 
     /// Move what peer `i` wants sent into the queue and collect its finished ops.
     pub(super) fn pump(&mut self, i: usize) {
+        for (addr, contact) in self.peers[i].take_contact_changes() {
+            let b = self.index_of(&addr);
+            if let Some((w, b)) = self.wan.as_mut().zip(b) {
+                w.links.mark(i, b, contact);
+            }
+        }
         while let Some(t) = self.peers[i].poll_transmit() {
             if self.wan.is_some() {
                 self.send_wan(i, t);

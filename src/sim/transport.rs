@@ -248,7 +248,7 @@ impl Sim {
         let left = w.queue.run(a, now, w.cpu.encode_request[kind]);
         let mut trip = Trip { cause: w.cause(a), cpu: left - now, sent_at: now, ..Trip::default() };
         let (token, request) = (t.token, t.request);
-        let from = match w.links.find(a, b, now, one_way) {
+        let from = match w.links.find(a, b, now, one_way, t.contact) {
             found @ (Found::Open | Found::Opening) => {
                 let l = w.links.get_any(a, b).expect("found");
                 if l.load() >= MAX_IN_FLIGHT_PER_CONNECTION {
@@ -272,7 +272,7 @@ impl Sim {
             Found::None { at } => at.unwrap_or(now).max(left),
         };
         let ik = t.expected_static.is_some();
-        let Some(l) = w.links.dial(a, b, now, ik) else {
+        let Some(l) = w.links.dial(a, b, now, ik, t.contact) else {
             self.schedule(now, fail(token));
             return;
         };

@@ -56,7 +56,7 @@ pub fn main(o: &Opts) -> Result<(), String> {
     if stored.is_empty() {
         return Err("no value could be stored".into());
     }
-    let req0 = d.memory()?.requests;
+    let m0 = d.memory()?;
     let cpu0 = crate::cpu_time(libc::RUSAGE_SELF);
     let t = Instant::now();
     let end = t + Duration::from_secs(seconds);
@@ -94,7 +94,9 @@ pub fn main(o: &Opts) -> Result<(), String> {
         all.ok += p.ok;
         all.lat.extend(p.lat);
     }
-    all.requests = Some(d.memory()?.requests - req0);
+    let m1 = d.memory()?;
+    all.requests = Some(m1.requests - m0.requests);
+    all.handshakes = Some(m1.handshakes.saturating_sub(m0.handshakes));
     d.finish()?;
     println!();
     table(&PHASE_HEADER, &[all.row()]);

@@ -34,6 +34,7 @@ fn local_memory(baseline: u64, fds: &crate::FdMonitor) -> Mem {
         fds: fds.peak(),
         conns: 0,
         requests: 0,
+        handshakes: 0,
     }
 }
 
@@ -120,6 +121,7 @@ impl Driver for RustDriver {
         for s in self.nodes.iter().filter_map(|n| n.stats().ok()) {
             m.conns += s.open_connections;
             m.requests += s.requests_sent;
+            m.handshakes += s.handshakes_dialed;
         }
         Ok(m)
     }
@@ -170,6 +172,18 @@ impl Drop for CDriver {
             ffi::peer_free(p);
         }
     }
+}
+
+/// One figure of peer_stats_list by name (0 if absent).
+fn c_stat(p: *mut ffi::peer, name: &CStr) -> u64 {
+    let mut list = vec![ffi::peer_stat { name: std::ptr::null(), value: 0 }; 1024];
+    let mut n = 0usize;
+    // SAFETY: p is a live handle, list has room for `len` entries, n is ours.
+    if unsafe { ffi::peer_stats_list(p, list.as_mut_ptr(), list.len(), &mut n) } != 0 {
+        return 0;
+    }
+    // SAFETY: the names written are static NUL-terminated strings.
+    list[..n.min(list.len())].iter().find(|s| unsafe { CStr::from_ptr(s.name) } == name).map_or(0, |s| s.value)
 }
 
 impl Driver for CDriver {
@@ -288,6 +302,7 @@ impl Driver for CDriver {
             if unsafe { ffi::peer_stats(p, &mut s) } == 0 {
                 m.conns += s.open_connections as usize;
                 m.requests += s.requests_sent;
+                m.handshakes += c_stat(p, c"handshakes-dialed");
             }
         }
         Ok(m)

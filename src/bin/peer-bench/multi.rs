@@ -267,7 +267,7 @@ impl Driver for MultiDriver {
         for k in self.kids.0.iter_mut().filter(|k| k.alive) {
             let line = k.ask("stats")?;
             let v: Vec<u64> = line.split(' ').skip(1).filter_map(|x| x.parse().ok()).collect();
-            let [rss, hwm, base, fds, conns, reqs] = v[..] else {
+            let [rss, hwm, base, fds, conns, reqs, hands] = v[..] else {
                 return Err(format!("bad stats reply `{line}`"));
             };
             m.rss += rss;
@@ -276,6 +276,7 @@ impl Driver for MultiDriver {
             m.fds = m.fds.max(fds as usize);
             m.conns += conns as usize;
             m.requests += reqs;
+            m.handshakes += hands;
         }
         Ok(m)
     }
@@ -398,13 +399,14 @@ fn command(nodes: &[Node], w: &[&str], baseline: u64, fds: &crate::FdMonitor) ->
             Ok("ok".into())
         }
         "stats" => {
-            let (mut conns, mut reqs) = (0, 0);
+            let (mut conns, mut reqs, mut hands) = (0, 0, 0);
             for s in nodes.iter().filter_map(|n| n.stats().ok()) {
                 conns += s.open_connections;
                 reqs += s.requests_sent;
+                hands += s.handshakes_dialed;
             }
             Ok(format!(
-                "ok {} {} {baseline} {} {conns} {reqs}",
+                "ok {} {} {baseline} {} {conns} {reqs} {hands}",
                 crate::proc_status_bytes("VmRSS"),
                 crate::proc_status_bytes("VmHWM"),
                 fds.peak()

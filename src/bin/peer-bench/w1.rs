@@ -38,6 +38,8 @@ pub struct Mem {
     pub conns: usize,
     /// Requests sent so far, summed over the live peers.
     pub requests: u64,
+    /// Connections dialed so far (handshakes begun), summed over the live peers.
+    pub handshakes: u64,
 }
 
 /// How W1 reaches its peers.
@@ -138,7 +140,7 @@ pub fn run(d: &mut dyn Driver, rng: &mut StdRng, vsize: usize, started: Duration
     let mut peak = idle;
 
     let mut phases = Vec::new();
-    let r0 = d.memory()?.requests;
+    let r0 = Counts::of(d)?;
     let mut set = Phase::new("set");
     let mut stored: Vec<(usize, Id, Vec<u8>)> = Vec::with_capacity(SETS);
     for _ in 0..SETS {
@@ -155,14 +157,14 @@ pub fn run(d: &mut dyn Driver, rng: &mut StdRng, vsize: usize, started: Duration
             stored.push((from, Id::hash(&value), value));
         }
     }
-    let r1 = d.memory()?.requests;
-    set.requests = Some(r1 - r0);
+    let r1 = Counts::of(d)?;
+    r1.since(&r0, &mut set);
     phases.push(set);
 
     let live: Vec<usize> = (0..n).collect();
     let mut r = refs(d, rng, "ref", &stored, &live);
     let mem = d.memory()?;
-    r.requests = Some(mem.requests - r1);
+    Counts::from(&mem).since(&r1, &mut r);
     phases.push(r);
 
     peak.hwm = peak.hwm.max(mem.hwm);
@@ -174,10 +176,10 @@ pub fn run(d: &mut dyn Driver, rng: &mut StdRng, vsize: usize, started: Duration
     std::thread::sleep(CHURN_WAIT);
     let live: Vec<usize> = (0..n).filter(|i| !stopped.contains(i)).collect();
     // Counters of stopped peers are gone: deltas are over the survivors.
-    let r0 = d.memory()?.requests;
+    let r0 = Counts::of(d)?;
     let mut r = refs(d, rng, "ref after churn", &stored, &live);
-    let r1 = d.memory()?.requests;
-    r.requests = Some(r1 - r0);
+    let r1 = Counts::of(d)?;
+    r1.since(&r0, &mut r);
     phases.push(r);
 
     let (mut nss, mut nsr, mut pair) = (Phase::new("ns set"), Phase::new("ns ref"), Phase::new("ns set+ref"));
@@ -201,8 +203,8 @@ pub fn run(d: &mut dyn Driver, rng: &mut StdRng, vsize: usize, started: Duration
         nsr.add(d2, ok2);
         pair.add(d1 + d2, r1.is_ok() && ok2);
     }
-    let r2 = d.memory()?.requests;
-    pair.requests = Some(r2 - r1);
+    let r2 = Counts::of(d)?;
+    r2.since(&r1, &mut pair);
     phases.extend([nss, nsr, pair]);
 
     let mut missing = Phase::new("missing key");
@@ -213,7 +215,7 @@ pub fn run(d: &mut dyn Driver, rng: &mut StdRng, vsize: usize, started: Duration
     }
     missing.add(dt, matches!(r, Ok(None)));
     let end = d.memory()?;
-    missing.requests = Some(end.requests - r2);
+    Counts::from(&end).since(&r2, &mut missing);
     phases.push(missing);
 
     peak.hwm = peak.hwm.max(end.hwm);
@@ -262,6 +264,28 @@ pub fn run(d: &mut dyn Driver, rng: &mut StdRng, vsize: usize, started: Duration
     println!();
     targets(&phases, idle.rss.saturating_sub(idle.baseline) / n as u64, n);
     Ok(phases)
+}
+
+/// Requests sent and connections dialed so far by the live peers, to count a phase's.
+struct Counts {
+    requests: u64,
+    handshakes: u64,
+}
+
+impl Counts {
+    fn of(d: &mut dyn Driver) -> Result<Counts, String> {
+        Ok(Counts::from(&d.memory()?))
+    }
+
+    fn from(m: &Mem) -> Counts {
+        Counts { requests: m.requests, handshakes: m.handshakes }
+    }
+
+    /// `p` ran between `earlier` and now.
+    fn since(&self, earlier: &Counts, p: &mut Phase) {
+        p.requests = Some(self.requests.saturating_sub(earlier.requests));
+        p.handshakes = Some(self.handshakes.saturating_sub(earlier.handshakes));
+    }
 }
 
 fn refs(d: &mut dyn Driver, rng: &mut StdRng, name: &str, stored: &[(usize, Id, Vec<u8>)], live: &[usize]) -> Phase {

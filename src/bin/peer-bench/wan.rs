@@ -54,6 +54,11 @@ pub struct Opts {
     /// Charge no CPU (the network's figures alone)
     #[arg(long)]
     pub no_cpu: bool,
+    /// Once the tables are built, connect every peer to each of its routing contacts (as a
+    /// peer does when a contact joins its table), before the warm-up: the transport's rules
+    /// then keep or close them
+    #[arg(long)]
+    pub warm: bool,
     /// Connection set-up charged, one run each: tcp (the built-in transport: TCP's round
     /// trip, then Noise) or quic (a what-if: no TCP round trip, the request riding 0-RTT in
     /// the first flight when the key is known; a model estimate)
@@ -169,6 +174,7 @@ fn run(o: &Opts, n: usize, cfg: WanConfig, transport: &'static str) -> Result<Su
     let t = Instant::now();
     let mut sim = Sim::with_wan(n, o.seed, PeerConfig::default(), cfg);
     fill_buckets(&mut sim, o.seed);
+    let warmed = if o.warm { Some(sim.warm_contacts()) } else { None };
     let build = t.elapsed();
     let mem = crate::proc_status_bytes("VmRSS").saturating_sub(base);
     let mut rng = StdRng::seed_from_u64(o.seed ^ 0x3a0);
@@ -240,6 +246,10 @@ fn run(o: &Opts, n: usize, cfg: WanConfig, transport: &'static str) -> Result<Su
             ),
         ),
         ("build time", format!("{:.1} s (tables: every bucket up to K random peers of its range)", build.as_secs_f64())),
+        (
+            "contacts connected at the start",
+            warmed.map_or("none (--warm not given)".into(), |w| format!("{w} connections (--warm), before the warm-up")),
+        ),
         (
             "warm-up",
             format!(
