@@ -67,8 +67,8 @@ pub(super) struct Opening {
 }
 
 /// Spare handshake boxes (~1 KiB each), shared by every peer of the process: a connection
-/// needs one only for its first round trip, and a peer thread's allocator cache would
-/// otherwise keep several freed ones per thread.
+/// needs one only for its first round trip, and each event-loop thread's allocator cache
+/// would otherwise keep several freed ones.
 static SPARE: Pool<Opening> = Pool::new(64);
 
 impl Opening {
