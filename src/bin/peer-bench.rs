@@ -7,7 +7,7 @@
 //! peer-bench multi [--peers 1000] [--procs 4] [--seed S] [--value-size B]
 //! peer-bench concurrent [--peers 300] [--threads 8] [--seconds 10] [--seed S] [--value-size B]
 //! peer-bench sim [--peers 10000] [--lookups 1000] [--seed S] [--tables buckets|fill|bootstrap] [--far F] [--near M]
-//! peer-bench wan [--peers 10000 100000] [--dead 0.1] [--seed S] [--sets 200] [--refs 500] [--missing 200] [--no-cpu]
+//! peer-bench wan [--peers 10000 100000] [--dead 0.1] [--seed S] [--sets 200] [--refs 500] [--missing 200] [--no-cpu] [--warm] [--transport tcp quic]
 //! peer-bench codec [--seconds 1]
 //! peer-bench maint [--peers 1000] [--values 10000] [--publishers 100] [--warmup-hours 2] [--hours 3] [--seed S] [--value-size 100] [--republish-s 3600]
 //! peer-bench maint-net [--peers 100] [--values 1000] [--publishers 20] [--interval 10] [--windows 3] [--seed S]
@@ -99,7 +99,7 @@ struct AllOpts {
     /// Bytes per value (W1, multi, concurrent)
     #[arg(long, default_value_t = 1000, value_name = "B")]
     value_size: usize,
-    /// Also simulate 100,000 peers (about 5 GiB of memory; 6 GiB on the WAN model)
+    /// Also simulate 100,000 peers (about 5 GiB of memory; 10.3 GiB on the WAN model with warm tables)
     #[arg(long, default_value = "yes", value_parser = ["yes", "no"])]
     big_sim: String,
     /// Where the W1 runs write their latency CDFs (SVG); created if missing
@@ -178,8 +178,8 @@ fn all_runs(o: &AllOpts) -> Vec<Vec<String>> {
     }
     // The WAN model (issue 12), as a real network runs: routing contacts connected (a peer's
     // bootstrap proves each over its own connection, kept while it is a contact), and the cold
-    // tables beside it; the built-in transport and the QUIC what-if. ~1 minute at 10,000 peers,
-    // ~8 minutes and 14 GiB at 100,000.
+    // tables beside it; the built-in transport and the QUIC what-if. ~2 minutes at 10,000 peers,
+    // ~17 minutes and 10.3 GiB at 100,000.
     let wan = ["--transport", "tcp", "quic"];
     runs.push(run(&["wan", "--peers", "10000", "--warm"], false, &wan));
     runs.push(run(&["wan", "--peers", "10000"], false, &wan));
