@@ -9,13 +9,6 @@ fn wan(n: usize, seed: u64, transport: Transport) -> Sim {
     Sim::with_wan(n, seed, PeerConfig::default(), WanConfig { cpu: CpuCosts::ZERO, transport })
 }
 
-/// Virtual time `op` takes at peer `i`, and its result.
-fn timed(sim: &mut Sim, i: usize, op: Op) -> (u64, OpResult) {
-    let t0 = sim.now;
-    let r = sim.run(i, op);
-    (sim.now - t0, r)
-}
-
 /// Peer 0 knows peer 2 only by a reply naming it (not introduced, no connection): a lookup
 /// asking it sends the `iam` and the request together. Over TCP both ride in IK message 1
 /// (TCP's round trip, then one); in the QUIC what-if there is no TCP round trip (one round
@@ -31,7 +24,7 @@ fn a_cold_contact_costs_what_its_transport_charges() {
         sim.advance(10_000_000);
         let (r01, r02) = (sim.rtt_us(0, 1), sim.rtt_us(0, 2));
         let target = sim.contact(2).id;
-        let (t, r) = timed(&mut sim, 0, Op::FindNodes { target });
+        let (t, r) = sim.run_timed(0, Op::FindNodes { target });
         assert!(matches!(r, OpResult::Nodes { .. }), "{r:?}");
         assert_eq!(t, r01 + trips * r02, "{transport:?}");
     }
@@ -95,11 +88,11 @@ fn a_small_set_stores_early_to_a_candidate_named_late() {
     sim.advance(10_000_000);
     let (r01, r02) = (sim.rtt_us(0, 1), sim.rtt_us(0, 2));
     assert_eq!((r01, r02), (10_000, 55_000));
-    let (t, r) = timed(&mut sim, 0, Op::Set { value: vec![7u8; 100].into() });
+    let (t, r) = sim.run_timed(0, Op::Set { value: vec![7u8; 100].into() });
     assert!(matches!(r, OpResult::Key(_)), "{r:?}");
     assert_eq!(t, r01 + 2 * r02 + r01);
     // Both hold it.
-    let (t, r) = timed(&mut sim, 2, Op::Ref { key: peer::Id::hash(&[7u8; 100]) });
+    let (t, r) = sim.run_timed(2, Op::Ref { key: peer::Id::hash(&[7u8; 100]) });
     assert!(matches!(r, OpResult::Value(Some(_))), "{r:?}");
     assert_eq!(t, 0, "peer 2 holds it itself");
 }

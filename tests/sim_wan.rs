@@ -20,13 +20,6 @@ fn same_place(sim: &mut Sim, height_ms: f32) {
     }
 }
 
-/// Virtual time `op` takes at peer `i`, and its result.
-fn timed(sim: &mut Sim, i: usize, op: Op) -> (u64, OpResult) {
-    let t0 = sim.now;
-    let r = sim.run(i, op);
-    (sim.now - t0, r)
-}
-
 /// The pairwise RTTs of the model have the median and tail the model documents (about 80 ms
 /// and 400 ms), and a simulation's are stable per pair and per seed.
 #[test]
@@ -60,7 +53,7 @@ fn cold_requests_pay_the_handshake_and_warm_ones_one_round_trip() {
     let rtt = sim.rtt_us(0, 1);
     assert!(rtt > 0);
     let addr = sim.contact(1).addr;
-    let (t, r) = timed(&mut sim, 0, Op::Connect { addr });
+    let (t, r) = sim.run_timed(0, Op::Connect { addr });
     assert!(matches!(r, OpResult::Done), "{r:?}");
     assert_eq!(t, 3 * rtt, "XX: connect + 2 RTT");
     let s = sim.link_stats().unwrap();
@@ -72,7 +65,7 @@ fn cold_requests_pay_the_handshake_and_warm_ones_one_round_trip() {
     assert_eq!(sim.peers[0].routing().len(), 1);
     sim.advance(peer::consts::IDLE_TIMEOUT_US + 1);
     let target = Id::random(&mut StdRng::seed_from_u64(4));
-    let (t, r) = timed(&mut sim, 0, Op::FindNodes { target });
+    let (t, r) = sim.run_timed(0, Op::FindNodes { target });
     assert!(matches!(r, OpResult::Nodes { .. }), "{r:?}");
     assert_eq!(t, rtt, "warm: 1 RTT");
     assert_eq!(sim.link_stats().unwrap().dials_xx, 1, "no new connection");
@@ -94,7 +87,7 @@ fn cold_requests_pay_the_handshake_and_warm_ones_one_round_trip() {
     }
     assert!(sim.now > last + limit, "quiet for long enough");
     let before = sim.link_stats().unwrap();
-    let (t, _) = timed(&mut sim, 1, Op::FindNodes { target });
+    let (t, _) = sim.run_timed(1, Op::FindNodes { target });
     assert_eq!(t, 2 * rtt, "IK: connect + 1 RTT");
     let after = sim.link_stats().unwrap();
     assert_eq!(after.dials_ik, before.dials_ik + 1);
@@ -114,7 +107,7 @@ fn a_new_contact_costs_two_round_trips() {
     sim.advance(10_000_000);
     let (r01, r02) = (sim.rtt_us(0, 1), sim.rtt_us(0, 2));
     let target = sim.contact(2).id;
-    let (t, r) = timed(&mut sim, 0, Op::FindNodes { target });
+    let (t, r) = sim.run_timed(0, Op::FindNodes { target });
     let OpResult::Nodes { contacts, .. } = r else { panic!("{r:?}") };
     assert!(contacts.iter().any(|c| c.id == sim.contact(2).id));
     assert_eq!(t, r01 + 2 * r02, "1 RTT to the warm contact, then connect + 1 RTT to the new one");
@@ -140,14 +133,14 @@ fn a_busy_peer_queues() {
     let addr = sim.contact(1).addr;
     // XX: dial 1 unit (once the connect is up, as `Conn::hello`), accept 3, confirm 3,
     // finish 1 of 100 µs.
-    let (t, _) = timed(&mut sim, 0, Op::Connect { addr });
+    let (t, _) = sim.run_timed(0, Op::Connect { addr });
     assert_eq!(t, 3 * rtt + 10 + 100 + 300 + 300 + 100 + 10 + 10 + 10);
     // Peer 1 introduces itself back (IK: 500 µs of peer 0's CPU); let that pass.
     sim.advance(1_000_000);
     // `iam` and `peers` leave 10 µs apart; at peer 1 the second waits for the first's
     // decoding and reply (20 µs): r + e + 2 (d + e') + d'.
     let target = Id::random(&mut StdRng::seed_from_u64(4));
-    let (t, _) = timed(&mut sim, 0, Op::FindNodes { target });
+    let (t, _) = sim.run_timed(0, Op::FindNodes { target });
     assert_eq!(t, rtt + 10 + 2 * 20 + 10);
 }
 

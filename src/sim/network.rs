@@ -338,6 +338,13 @@ impl Sim {
         self.run_until(c)
     }
 
+    /// `run`, and the virtual time it took (µs).
+    pub fn run_timed(&mut self, i: usize, op: Op) -> (u64, OpResult) {
+        let t0 = self.now;
+        let r = self.run(i, op);
+        (self.now - t0, r)
+    }
+
     pub fn run_until(&mut self, client: u64) -> OpResult {
         for _ in 0..MAX_EVENTS_PER_RUN {
             if let Some(r) = self.results.remove(&client) {
