@@ -1,45 +1,18 @@
 //! The built-in transport (PROTOCOL.md §3): encrypted, authenticated TCP on one mio event loop.
 //!
-//! # Connection layout
-//! Both directions of a connection are a sequence of *records*: a u16 big-endian length
-//! `L` (at most 16,512), then `L` bytes. A longer record closes the connection before its
-//! body is read.
-//!
-//! - The dialer's first record is one pattern byte, `1` for
-//!   `Noise_XX_25519_ChaChaPoly_SHA256` or `2` for `Noise_IK_25519_ChaChaPoly_SHA256`,
-//!   followed by Noise handshake message 1. Every other record holds exactly one Noise
-//!   message: the rest of the handshake, then transport messages.
-//! - Prologue of both patterns: the 16 bytes `libpeer noise v1` then the pattern byte, so an
-//!   altered pattern byte fails the handshake.
-//! - XX: `-> e` / `<- e, ee, s, es` / `-> s, se` + payload. IK (the dialer already knows the
-//!   responder's static key, from a `peer` reply): `-> e, es, s, ss` + payload /
-//!   `<- e, ee, se`. Message 2 payloads are empty; the responder never sends first.
-//! - The plaintext is one byte stream per direction: frames (PROTOCOL.md §2: u32 big-endian
-//!   length at most 1 MiB, then datum text) back to back, cut anywhere into pieces of at
-//!   most 16 KiB, each carried as one transport message (Noise allows 64 KiB; 16 KiB
-//!   records, as in TLS, keep the scratch buffers and a connection's partial input small).
-//!   The dialer's first requests ride in the payload of XX message 3 or IK message 1 (as
-//!   much as fits): message 1 is written when the TCP connect completes (`Conn::hello`), so
-//!   every request queued by then rides in it (the `iam` introduction the core sends ahead
-//!   of its first request to a contact, and that request), and a request to a known key
-//!   costs one round trip after TCP's; requests queued later wait for message 2. Like all
-//!   0-RTT data, an IK message 1 recorded by an eavesdropper can be replayed to the
-//!   responder (it cannot be read or altered); the requests are idempotent reads and
-//!   stores, so a replay changes nothing.
-//!
-//! # Rules
-//! Requests flow dialer -> acceptor only; the acceptor answers in arrival order and replies
-//! are matched FIFO, several in flight at once (at most `MAX_IN_FLIGHT_PER_CONNECTION`). A
-//! request unanswered after 5 s fails and closes its connection. Anything malformed
-//! (record, ciphertext, handshake, frame longer than 1 MiB, datum) closes that one
-//! connection and fails its requests. Idle connections close after `IDLE_TIMEOUT_US` on the
-//! dialing side, `CONTACT_IDLE_FACTOR` times that for one to a routing contact (the core says
-//! which requests go to one: `send_request_marked`); the accepting side waits one request
-//! timeout past the longer limit for a connection that answered requests (past the shorter
-//! for one that never did), so the dialer, which knows whether it is about to reuse the
-//! connection, is normally the one that closes (`policy`).
-//! A request sent on a reused idle connection that then closes before any byte of its reply
-//! arrived (the acceptor closed it meanwhile) is sent once more on a new connection.
+//! # Layout and rules
+//! PROTOCOL.md §3 is the contract this module implements, and the one place it is written
+//! down: records, the two Noise patterns and their prologue, requests riding in the
+//! handshake, who speaks, timeouts, bounds. What the code adds to it:
+//! - Records are at most 16 KiB of plaintext (Noise allows 64 KiB): as in TLS, that keeps the
+//!   scratch buffers and a connection's partial input small.
+//! - IK message 1 is written when the TCP connect completes (`Conn::hello`), so every request
+//!   queued by then rides in it (the core's `iam` and the request behind it); later ones wait
+//!   for message 2.
+//! - Which connections go to routing contacts the core says (`send_request_marked`,
+//!   `mark_contact`); `policy` holds the idle limits and the eviction order.
+//! - A request sent on a reused idle connection that then closes before any byte of its reply
+//!   arrived (the acceptor closed it meanwhile) is sent once more on a new connection.
 //!
 //! # Admission (issue 13)
 //! Connections are bounded per direction, by the process's descriptors, and inbound ones per
