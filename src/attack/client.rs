@@ -174,6 +174,15 @@ mod tests {
         let a = Node::new(Id([0x11; 32]), ip(1, 1), 0, 5).unwrap();
         let b = Node::new(Id([0x22; 32]), ip(1, 2), 0, 5).unwrap();
         b.connect(a.addr().ip(), a.port()).unwrap();
+        // `a` admits `b` once it has proved b's address (its own `iam` to it, answered), which
+        // may end after b's `connect` returned: wait for it, bounded.
+        for _ in 0..500 {
+            if a.stats().unwrap().contacts > 0 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(a.stats().unwrap().contacts, 1, "a proved b's address within 5 s");
         let mut h = Hostile::connect(a.addr(), Some(ip(9, 1)), [7; 32]).unwrap();
         assert_eq!(h.from_ip(), ip(9, 1));
         let me = Id([0x33; 32]);
