@@ -17,10 +17,8 @@ fn wan(n: usize, seed: u64, transport: Transport) -> Sim {
 fn a_cold_contact_costs_what_its_transport_charges() {
     for (transport, trips) in [(Transport::Tcp, 2), (Transport::Quic, 1)] {
         let mut sim = wan(3, 5, transport);
-        let a2 = sim.contact(2).addr;
-        sim.run(1, Op::Connect { addr: a2 });
-        let a1 = sim.contact(1).addr;
-        sim.run(0, Op::Connect { addr: a1 });
+        sim.connect(1, 2);
+        sim.connect(0, 1);
         sim.advance(10_000_000);
         let (r01, r02) = (sim.rtt_us(0, 1), sim.rtt_us(0, 2));
         let target = sim.contact(2).id;
@@ -81,10 +79,8 @@ fn a_small_set_stores_early_to_a_candidate_named_late() {
     for (i, h) in [5.0, 5.0, 50.0].into_iter().enumerate() {
         sim.set_coord(i, Coord { x: 0.0, y: 0.0, height: h });
     }
-    let a2 = sim.contact(2).addr;
-    sim.run(1, Op::Connect { addr: a2 });
-    let a1 = sim.contact(1).addr;
-    sim.run(0, Op::Connect { addr: a1 });
+    sim.connect(1, 2);
+    sim.connect(0, 1);
     sim.advance(10_000_000);
     let (r01, r02) = (sim.rtt_us(0, 1), sim.rtt_us(0, 2));
     assert_eq!((r01, r02), (10_000, 55_000));

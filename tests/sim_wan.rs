@@ -100,10 +100,8 @@ fn cold_requests_pay_the_handshake_and_warm_ones_one_round_trip() {
 fn a_new_contact_costs_two_round_trips() {
     let mut sim = wan(3, 5, CpuCosts::ZERO);
     // Peer 1 knows peer 2; peer 0 knows only peer 1, on an open connection.
-    let a2 = sim.contact(2).addr;
-    sim.run(1, Op::Connect { addr: a2 });
-    let a1 = sim.contact(1).addr;
-    sim.run(0, Op::Connect { addr: a1 });
+    sim.connect(1, 2);
+    sim.connect(0, 1);
     sim.advance(10_000_000);
     let (r01, r02) = (sim.rtt_us(0, 1), sim.rtt_us(0, 2));
     let target = sim.contact(2).id;
@@ -202,8 +200,7 @@ fn outbound_connections_stay_within_the_cap() {
     let mut sim = wan(n, 9, CpuCosts::ZERO);
     same_place(&mut sim, 5.0);
     for j in 1..n {
-        let addr = sim.contact(j).addr;
-        assert!(matches!(sim.run(0, Op::Connect { addr }), OpResult::Done));
+        assert!(matches!(sim.connect(0, j), OpResult::Done));
         assert!(sim.connections(0).0 <= MAX_OUTBOUND_CONNECTIONS);
     }
     let s = sim.link_stats().unwrap();

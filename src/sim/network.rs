@@ -338,6 +338,12 @@ impl Sim {
         self.run_until(c)
     }
 
+    /// Peer `from` connects to peer `to` (`Op::Connect` to its address); the result.
+    pub fn connect(&mut self, from: usize, to: usize) -> OpResult {
+        let addr = self.contact(to).addr;
+        self.run(from, Op::Connect { addr })
+    }
+
     /// `run`, and the virtual time it took (µs).
     pub fn run_timed(&mut self, i: usize, op: Op) -> (u64, OpResult) {
         let t0 = self.now;
